@@ -1,0 +1,29 @@
+//! Gridwork core: records as Automerge documents in SQLite, with queries, history and conflicts.
+//!
+//! Layout: `model` (record types and validation), `doc` (records ↔ Automerge), `workflow` and
+//! `policy` (who may change what), `schema` (migrations), `projection` (list columns),
+//! `store` (the SQLite store and its API), `photo` (image pipeline), `wire` (sync protocol).
+
+pub mod api;
+pub mod doc;
+pub mod error;
+pub mod idnum;
+pub mod model;
+pub mod photo;
+pub mod policy;
+pub mod projection;
+pub mod schema;
+pub mod store;
+pub mod wire;
+pub mod workflow;
+
+pub use error::{Denied, Error, Result};
+pub use model::*;
+pub use policy::Principal;
+pub use store::*;
+pub use api::*;
+
+/// Compatibility path: `gridwork_core::record::{AnyRecord, RecordKind}`.
+pub mod record {
+    pub use crate::model::{AnyRecord, RecordKind};
+}

@@ -1,0 +1,1136 @@
+//! The device store: documents, changes, outbox and projections in one SQLite file.
+//!
+//! One user action is one SQLite transaction (WAL): when a call returns, the edit is on disk and
+//! survives the process being killed. Loaded documents are kept in a small in-memory cache; any
+//! failure after a document was changed in memory evicts it, so memory never runs ahead of disk.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use automerge::transaction::CommitOptions;
+use automerge::{ActorId, Automerge, Change, ChangeHash};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction as SqlTx};
+use serde_json::Value as J;
+
+use crate::doc;
+use crate::error::{Error, Result};
+use crate::model::*;
+use crate::policy::{check_write, Principal};
+use crate::projection::{project, Projection};
+use crate::schema;
+use crate::workflow;
+
+/// Who is using this store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    pub role: Role,
+    /// Grids the user may write; `None` = not known on the device (the server still checks).
+    pub grids: Option<Vec<String>>,
+}
+
+impl Identity {
+    pub fn new(user_id: impl Into<String>, role: Role) -> Self {
+        Identity { user_id: user_id.into(), role, grids: None }
+    }
+}
+
+/// How hard each commit is pushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// WAL + synchronous=NORMAL: survives the app being killed; the last commits may be lost on a
+    /// power cut. SQLite's and Android's default for WAL.
+    Normal,
+    /// WAL + synchronous=FULL: also survives power loss, at an fsync per write.
+    Full,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub durability: Durability,
+    /// How many loaded documents to keep in memory.
+    pub cache_docs: usize,
+    /// Fold a document's incremental changes into its snapshot after this many.
+    pub compact_after: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { durability: Durability::Normal, cache_docs: 512, compact_after: 64 }
+    }
+}
+
+/// State of a stored change in the outbox sense.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i64)]
+pub enum ChangeState {
+    Pending = 0,
+    Acked = 1,
+    Quarantined = 2,
+    Remote = 3,
+}
+
+/// What lists show, read from the projection without loading documents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordSummary {
+    pub id: String,
+    pub kind: RecordKind,
+    pub grid: String,
+    pub status: Option<String>,
+    pub category: Option<String>,
+    pub severity: Option<i64>,
+    pub title: String,
+    pub household_id: Option<String>,
+    pub due: Option<String>,
+    pub author: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A full record with its id and bookkeeping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    pub id: String,
+    pub record: AnyRecord,
+    pub updated_at: i64,
+    /// Local changes of this record not yet acknowledged by the server.
+    pub pending_changes: u32,
+}
+
+/// Filters for [`Store::list`]. Everything optional; newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub kind: Option<RecordKind>,
+    pub grid: Option<String>,
+    pub statuses: Vec<String>,
+    pub open_only: bool,
+    pub category: Option<String>,
+    pub assignee: Option<String>,
+    pub household_id: Option<String>,
+    /// created_at >= from_ms
+    pub from_ms: Option<i64>,
+    /// created_at < to_ms
+    pub to_ms: Option<i64>,
+    pub text: Option<String>,
+    /// Page size, 1..=500 (default 50).
+    pub limit: Option<u32>,
+    /// `next` from the previous page.
+    pub page_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<RecordSummary>,
+    pub next: Option<String>,
+}
+
+/// One entry of a record's audit trail.
+pub use crate::doc::{ConflictValue, FieldConflict, HistoryEntry};
+
+/// A pending local change, for the sync client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingChange {
+    pub seq: i64,
+    pub hash: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingDoc {
+    pub doc_id: String,
+    pub changes: Vec<OutgoingChange>,
+}
+
+/// A change the server refused, kept on the device with the reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub doc_id: String,
+    pub hash: String,
+    pub field: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuarantinedChange {
+    pub doc_id: String,
+    pub hash: String,
+    pub field: Option<String>,
+    pub reason: String,
+    pub at_ms: i64,
+}
+
+/// What one sync round trip brought back, applied in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct SyncApply {
+    pub acked: Vec<(String, String)>,
+    pub rejected: Vec<Rejection>,
+    pub pulled: Vec<(String, Vec<u8>)>,
+    pub cursor: Option<String>,
+}
+
+/// Where a change came from, for observers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeSource {
+    Local,
+    Remote,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeEvent {
+    pub ids: Vec<String>,
+    pub source: ChangeSource,
+}
+
+type ObserverFn = Arc<dyn Fn(&ChangeEvent) + Send + Sync>;
+
+#[derive(Default)]
+struct Observers {
+    next: AtomicU64,
+    list: Mutex<Vec<(u64, ObserverFn)>>,
+}
+
+/// Handle returned by [`Store::subscribe`]; dropping it unsubscribes.
+pub struct Subscription {
+    id: u64,
+    observers: std::sync::Weak<Observers>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(o) = self.observers.upgrade() {
+            if let Ok(mut l) = o.list.lock() {
+                l.retain(|(id, _)| *id != self.id);
+            }
+        }
+    }
+}
+
+struct Cached {
+    doc: Automerge,
+    json: J,
+    unfolded: usize,
+}
+
+struct Writer {
+    conn: Connection,
+    cache: HashMap<String, Cached>,
+    order: VecDeque<String>,
+}
+
+/// The device store. Safe to share between threads (`Arc<Store>`): writes serialize on one
+/// connection, lists and searches use a second one and do not wait for writes.
+pub struct Store {
+    path: PathBuf,
+    identity: Mutex<Identity>,
+    actor: ActorId,
+    opts: StoreOptions,
+    writer: Mutex<Writer>,
+    reader: Mutex<Connection>,
+    observers: Arc<Observers>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back),
+    // so a poisoned lock is safe to keep using.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn open_conn(path: &Path, opts: &StoreOptions) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // The first statement that reads the file tells whether it is a database at all.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Storage(format!("could not enable WAL (journal_mode={mode})")));
+    }
+    let sync = match opts.durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl Store {
+    /// Open (or create) the store at `path` for `identity`.
+    pub fn open(path: impl AsRef<Path>, identity: Identity) -> Result<Store> {
+        Self::open_with(path, identity, StoreOptions::default())
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, identity: Identity, opts: StoreOptions) -> Result<Store> {
+        check_id("user_id", &identity.user_id)?;
+        let path = path.as_ref().to_path_buf();
+        let mut conn = open_conn(&path, &opts)?;
+        schema::migrate(&mut conn, None)?;
+        let actor = match get_meta(&conn, "actor")? {
+            Some(hex) => ActorId::from(hex::decode(&hex).map_err(|_| Error::NotADatabase("device actor id is corrupt".into()))?),
+            None => {
+                let a = ActorId::from(uuid::Uuid::now_v7().as_bytes().as_slice());
+                set_meta(&conn, "actor", &a.to_hex_string())?;
+                a
+            }
+        };
+        let reader = open_conn(&path, &opts)?;
+        let store = Store {
+            path,
+            identity: Mutex::new(identity),
+            actor,
+            opts,
+            writer: Mutex::new(Writer { conn, cache: HashMap::new(), order: VecDeque::new() }),
+            reader: Mutex::new(reader),
+            observers: Arc::new(Observers::default()),
+        };
+        if get_meta(&lock(&store.writer).conn, "reproject")?.as_deref() == Some("1") {
+            store.reproject_all()?;
+        }
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// This device's Automerge actor id (hex). Registered with the server at sign-in.
+    pub fn actor_id(&self) -> String {
+        self.actor.to_hex_string()
+    }
+
+    pub fn identity(&self) -> Identity {
+        lock(&self.identity).clone()
+    }
+
+    /// Switch the acting user (after a sign-in). Pending changes stay in the outbox.
+    pub fn set_identity(&self, identity: Identity) -> Result<()> {
+        check_id("user_id", &identity.user_id)?;
+        *lock(&self.identity) = identity;
+        Ok(())
+    }
+
+    fn principal(&self) -> (Principal, Option<Vec<String>>) {
+        let id = lock(&self.identity);
+        (Principal { user_id: id.user_id.clone(), role: id.role }, id.grids.clone())
+    }
+
+    // ---------------------------------------------------------------- observers
+
+    /// Call `f` after every committed write with the ids of the records that changed.
+    pub fn subscribe(&self, f: impl Fn(&ChangeEvent) + Send + Sync + 'static) -> Subscription {
+        let id = self.observers.next.fetch_add(1, Ordering::Relaxed);
+        lock(&self.observers.list).push((id, Arc::new(f)));
+        Subscription { id, observers: Arc::downgrade(&self.observers) }
+    }
+
+    fn notify(&self, ids: Vec<String>, source: ChangeSource) {
+        if ids.is_empty() {
+            return;
+        }
+        let list: Vec<ObserverFn> = lock(&self.observers.list).iter().map(|(_, f)| f.clone()).collect();
+        let ev = ChangeEvent { ids, source };
+        for f in list {
+            // An observer that panics must not poison the store or cross into foreign code.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&ev)));
+        }
+    }
+
+    // ---------------------------------------------------------------- writes
+
+    /// Create a record. Its `author` and `created_at` are set from the identity and the clock.
+    pub fn create(&self, mut rec: AnyRecord) -> Result<String> {
+        let (p, grids) = self.principal();
+        set_system_fields(&mut rec, &p.user_id, now_ms());
+        rec.validate()?;
+        let scope = |g: &str| grids.as_ref().is_none_or(|gs| gs.iter().any(|x| x == g));
+        check_write(&p, &scope, None, &rec)?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let json = rec.to_json()?;
+        let mut doc = Automerge::new();
+        doc.set_actor(self.actor.clone());
+        let at = now_ms();
+        let mut tx = doc.transaction();
+        doc::write_new(&mut tx, &json)?;
+        tx.commit_with(CommitOptions::default().with_message(p.user_id.clone()).with_time(at));
+        let change = doc.get_last_local_change().ok_or_else(|| Error::Internal("no change recorded".into()))?;
+        let mut w = lock(&self.writer);
+        {
+            let tx = w.conn.transaction()?;
+            tx.prepare_cached("INSERT INTO docs(id, kind, snapshot, unfolded) VALUES (?1, ?2, NULL, 0)")?
+                .execute(params![id, rec.kind().as_str()])?;
+            insert_change(&tx, &id, &change, ChangeState::Pending, at)?;
+            write_projection(&tx, &id, &project(&rec), at, None)?;
+            tx.commit()?;
+        }
+        w.put_cache(id.clone(), Cached { doc, json, unfolded: 1 }, self.opts.cache_docs);
+        drop(w);
+        self.notify(vec![id.clone()], ChangeSource::Local);
+        Ok(id)
+    }
+
+    /// Change a record with `f`. The typed record is validated and checked against the user's
+    /// role before anything is written; only the fields that differ produce operations.
+    pub fn update(&self, id: &str, f: impl FnOnce(&mut AnyRecord) -> Result<()>) -> Result<()> {
+        let (p, grids) = self.principal();
+        let mut w = lock(&self.writer);
+        let cached = w.load(id, self.actor.clone())?;
+        let before = AnyRecord::from_json(cached.json.clone())?;
+        let mut after = before.clone();
+        f(&mut after)?;
+        if after == before {
+            return Ok(());
+        }
+        after.validate()?;
+        let scope = |g: &str| grids.as_ref().is_none_or(|gs| gs.iter().any(|x| x == g));
+        check_write(&p, &scope, Some(&before), &after)?;
+        let new_json = after.to_json()?;
+        let at = now_ms();
+        let result = (|| -> Result<Option<usize>> {
+            let cached = w.cache.get_mut(id).ok_or_else(|| Error::Internal("cache entry vanished".into()))?;
+            let mut tx = cached.doc.transaction();
+            doc::write_diff(&mut tx, &cached.json, &new_json)?;
+            let (hash, _) = tx.commit_with(CommitOptions::default().with_message(p.user_id.clone()).with_time(at));
+            if hash.is_none() {
+                return Ok(None);
+            }
+            let change = cached.doc.get_last_local_change().ok_or_else(|| Error::Internal("no change recorded".into()))?;
+            let unfolded = cached.unfolded + 1;
+            let old_proj = project(&before);
+            let new_proj = project(&after);
+            let tx = w.conn.transaction()?;
+            insert_change(&tx, id, &change, ChangeState::Pending, at)?;
+            write_projection(&tx, id, &new_proj, at, Some(&old_proj))?;
+            tx.commit()?;
+            Ok(Some(unfolded))
+        })();
+        match result {
+            Ok(Some(unfolded)) => {
+                if let Some(c) = w.cache.get_mut(id) {
+                    c.json = new_json;
+                    c.unfolded = unfolded;
+                }
+                if unfolded > self.opts.compact_after {
+                    // Compaction failing is not the user's write failing: the change is stored.
+                    if let Err(e) = w.compact_doc(id) {
+                        tracing::warn!(record = id, error = %e, "compaction failed");
+                    }
+                }
+                drop(w);
+                self.notify(vec![id.to_owned()], ChangeSource::Local);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                w.evict(id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Move a report or task along its workflow; the transition is appended with who and when.
+    pub fn transition(&self, id: &str, to: &str, comment: Option<String>) -> Result<()> {
+        let (p, _) = self.principal();
+        if let Some(c) = &comment {
+            check_text("comment", c, 1, MAX_TEXT_CHARS)?;
+        }
+        self.update(id, |rec| {
+            let from = rec.status().ok_or_else(|| Error::invalid("status", format!("a {} has no workflow", rec.kind())))?.to_owned();
+            workflow::check_transition(rec, &from, to, &p.user_id, p.role)?;
+            if workflow::needs_comment(rec.kind(), to) && comment.is_none() {
+                return Err(Error::invalid("comment", "a comment is required when returning a report"));
+            }
+            let at = now_ms();
+            let t = Transition { from, to: to.to_owned(), by: p.user_id.clone(), role: p.role, at, comment: comment.clone() };
+            match rec {
+                AnyRecord::Report(r) => {
+                    r.status = to.parse()?;
+                    r.transitions.push(t);
+                }
+                AnyRecord::Task(r) => {
+                    r.status = to.parse()?;
+                    r.transitions.push(t);
+                }
+                _ => unreachable_kind()?,
+            }
+            if let (Some(text), Some(comments)) = (comment.clone(), rec.comments_mut()) {
+                comments.push(Comment { id: uuid::Uuid::now_v7().to_string(), by: p.user_id.clone(), at, text });
+            }
+            Ok(())
+        })
+    }
+
+    /// Append a comment to a report or task.
+    pub fn add_comment(&self, id: &str, text: &str) -> Result<()> {
+        check_text("comment", text, 1, MAX_TEXT_CHARS)?;
+        let user = self.identity().user_id;
+        self.update(id, |rec| {
+            let comments = rec.comments_mut().ok_or_else(|| Error::invalid("comment", "this kind of record has no comments"))?;
+            comments.push(Comment { id: uuid::Uuid::now_v7().to_string(), by: user, at: now_ms(), text: text.to_owned() });
+            Ok(())
+        })
+    }
+
+    // ---------------------------------------------------------------- reads
+
+    /// The full record.
+    pub fn get(&self, id: &str) -> Result<StoredRecord> {
+        let mut w = lock(&self.writer);
+        let json = w.load(id, self.actor.clone())?.json.clone();
+        let record = AnyRecord::from_json(json)?;
+        let (updated_at, pending): (i64, u32) = w.conn.query_row(
+            "SELECT (SELECT updated_at FROM records WHERE id = ?1), (SELECT count(*) FROM changes WHERE doc_id = ?1 AND state = 0)",
+            params![id],
+            |r| Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0), r.get(1)?)),
+        )?;
+        Ok(StoredRecord { id: id.to_owned(), record, updated_at, pending_changes: pending })
+    }
+
+    /// A page of records, newest first.
+    pub fn list(&self, q: &ListQuery) -> Result<Page> {
+        let limit = q.limit.unwrap_or(50);
+        if !(1..=500).contains(&limit) {
+            return Err(Error::invalid("limit", "must be between 1 and 500"));
+        }
+        let mut sql = String::from(
+            "SELECT r.id, r.kind, r.grid, r.status, r.category, r.severity, r.title, r.household_id, r.due, r.author, r.created_at, r.updated_at FROM records r WHERE 1=1",
+        );
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
+            args.push(v);
+            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        };
+        use rusqlite::types::Value as V;
+        if let Some(k) = q.kind {
+            arg(&mut sql, " AND r.kind = ?", V::Text(k.as_str().into()));
+        }
+        if let Some(g) = &q.grid {
+            check_id("grid", g)?;
+            arg(&mut sql, " AND r.grid = ?", V::Text(g.clone()));
+        }
+        if q.open_only {
+            sql.push_str(" AND r.open = 1");
+        }
+        if !q.statuses.is_empty() {
+            sql.push_str(" AND r.status IN (");
+            for (i, s) in q.statuses.iter().enumerate() {
+                if !ReportStatus::ALL.iter().any(|x| x.as_str() == s) && !TaskStatus::ALL.iter().any(|x| x.as_str() == s) {
+                    return Err(Error::invalid("status", "unknown status"));
+                }
+                arg(&mut sql, if i == 0 { "?" } else { ", ?" }, V::Text(s.clone()));
+            }
+            sql.push(')');
+        }
+        if let Some(c) = &q.category {
+            check_id("category", c)?;
+            arg(&mut sql, " AND r.category = ?", V::Text(c.clone()));
+        }
+        if let Some(h) = &q.household_id {
+            check_id("household_id", h)?;
+            arg(&mut sql, " AND r.household_id = ?", V::Text(h.clone()));
+        }
+        if let Some(a) = &q.assignee {
+            check_id("assignee", a)?;
+            arg(&mut sql, " AND r.id IN (SELECT record_id FROM record_assignees WHERE user_id = ?)", V::Text(a.clone()));
+        }
+        if let Some(f) = q.from_ms {
+            arg(&mut sql, " AND r.created_at >= ?", V::Integer(f));
+        }
+        if let Some(t) = q.to_ms {
+            arg(&mut sql, " AND r.created_at < ?", V::Integer(t));
+        }
+        if let Some(text) = &q.text {
+            let (clause, v) = text_clause(text)?;
+            arg(&mut sql, &clause, v);
+        }
+        if let Some(tok) = &q.page_token {
+            let (at, id) = parse_page_token(tok)?;
+            arg(&mut sql, " AND (r.created_at < ?", V::Integer(at));
+            arg(&mut sql, " OR (r.created_at = ?", V::Integer(at));
+            arg(&mut sql, " AND r.id < ?))", V::Text(id));
+        }
+        sql.push_str(&format!(" ORDER BY r.created_at DESC, r.id DESC LIMIT {}", limit + 1));
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut items = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), summary_from_row)?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|l| format!("{}:{}", l.created_at, l.id))
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    /// Full-text search (substring, Chinese included) over titles and texts, newest first.
+    pub fn search(&self, text: &str, kind: Option<RecordKind>, limit: u32) -> Result<Vec<RecordSummary>> {
+        let page = self.list(&ListQuery { kind, text: Some(text.to_owned()), limit: Some(limit), ..Default::default() })?;
+        Ok(page.items)
+    }
+
+    /// Who changed which field when, from which device; oldest first.
+    pub fn history(&self, id: &str) -> Result<Vec<HistoryEntry>> {
+        let mut w = lock(&self.writer);
+        let c = w.load(id, self.actor.clone())?;
+        Ok(doc::history(&c.doc))
+    }
+
+    /// Fields with concurrent values; the winner first.
+    pub fn conflicts(&self, id: &str) -> Result<Vec<FieldConflict>> {
+        let mut w = lock(&self.writer);
+        let c = w.load(id, self.actor.clone())?;
+        Ok(doc::conflicts(&c.doc))
+    }
+
+    /// Local changes not yet acknowledged by the server.
+    pub fn pending_count(&self) -> Result<u64> {
+        let conn = lock(&self.reader);
+        Ok(conn.query_row("SELECT count(*) FROM changes WHERE state = 0", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    // ---------------------------------------------------------------- merge without a server
+
+    /// Everything changed since `since` (a value from an earlier export, 0 for all), as one
+    /// self-contained blob another store can import. Returns the blob and the new `since`.
+    pub fn export_changes(&self, since: i64) -> Result<(Vec<u8>, i64)> {
+        let mut w = lock(&self.writer);
+        let ids: Vec<(String, i64)> = {
+            let mut stmt = w.conn.prepare_cached("SELECT id, last_seq FROM docs WHERE last_seq > ?1 ORDER BY last_seq")?;
+            let rows = stmt.query_map(params![since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<std::result::Result<_, _>>()?
+        };
+        let mut out = Vec::from(EXPORT_MAGIC.as_slice());
+        let mut upto = since;
+        for (id, seq) in ids {
+            let c = w.load(&id, self.actor.clone())?;
+            let bytes = c.doc.save();
+            out.extend_from_slice(&(id.len() as u32).to_le_bytes());
+            out.extend_from_slice(id.as_bytes());
+            out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            out.extend_from_slice(&bytes);
+            upto = upto.max(seq);
+        }
+        Ok((out, upto))
+    }
+
+    /// Merge an export from another store. All or nothing: corrupt bytes or a record that does
+    /// not match the schema change nothing. Returns the ids of records that changed.
+    pub fn import_changes(&self, bytes: &[u8]) -> Result<Vec<String>> {
+        let docs = parse_export(bytes)?;
+        let changed = {
+            let mut w = lock(&self.writer);
+            w.apply_incoming(docs, ChangeState::Remote, true, self.actor.clone(), None)?
+        };
+        self.notify(changed.clone(), ChangeSource::Remote);
+        Ok(changed)
+    }
+
+    // ---------------------------------------------------------------- sync support
+
+    /// Pending changes, oldest first, grouped by document, up to about `max_bytes`.
+    pub fn outbox(&self, max_bytes: usize) -> Result<Vec<OutgoingDoc>> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached("SELECT seq, doc_id, hash, bytes FROM changes WHERE state = 0 ORDER BY seq")?;
+        let mut rows = stmt.query([])?;
+        let mut out: Vec<OutgoingDoc> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut total = 0usize;
+        while let Some(r) = rows.next()? {
+            let bytes: Vec<u8> = r.get(3)?;
+            if total > 0 && total + bytes.len() > max_bytes {
+                break;
+            }
+            total += bytes.len();
+            let doc_id: String = r.get(1)?;
+            let hash: Vec<u8> = r.get(2)?;
+            let ch = OutgoingChange { seq: r.get(0)?, hash: hex::encode(hash), bytes };
+            match index.get(&doc_id) {
+                Some(&i) => out[i].changes.push(ch),
+                None => {
+                    index.insert(doc_id.clone(), out.len());
+                    out.push(OutgoingDoc { doc_id, changes: vec![ch] });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Apply one sync round trip in one transaction: acknowledgements, rejections (kept in
+    /// quarantine), pulled changes and the new cursor. Returns the ids of records that changed.
+    pub fn apply_sync(&self, s: SyncApply) -> Result<Vec<String>> {
+        let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
+        let mut idx: HashMap<String, usize> = HashMap::new();
+        for (doc_id, bytes) in s.pulled {
+            check_id("doc_id", &doc_id)?;
+            match idx.get(&doc_id) {
+                Some(&i) => grouped[i].1.push(bytes),
+                None => {
+                    idx.insert(doc_id.clone(), grouped.len());
+                    grouped.push((doc_id, vec![bytes]));
+                }
+            }
+        }
+        let changed = {
+            let mut w = lock(&self.writer);
+            let extra = SyncExtra { acked: s.acked, rejected: s.rejected, cursor: s.cursor };
+            w.apply_incoming(grouped, ChangeState::Remote, false, self.actor.clone(), Some(extra))?
+        };
+        self.notify(changed.clone(), ChangeSource::Remote);
+        Ok(changed)
+    }
+
+    /// Changes the server refused, with the reason. They stay on the device.
+    pub fn quarantine(&self) -> Result<Vec<QuarantinedChange>> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached("SELECT doc_id, hash, field, reason, at FROM changes WHERE state = 2 ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(QuarantinedChange {
+                doc_id: r.get(0)?,
+                hash: hex::encode(r.get::<_, Vec<u8>>(1)?),
+                field: r.get(2)?,
+                reason: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                at_ms: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    pub fn get_meta(&self, key: &str) -> Result<Option<String>> {
+        get_meta(&lock(&self.reader), key)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        set_meta(&lock(&self.writer).conn, key, value)
+    }
+
+    pub fn delete_meta(&self, key: &str) -> Result<()> {
+        lock(&self.writer).conn.execute("DELETE FROM meta WHERE key = ?1", params![key])?;
+        Ok(())
+    }
+
+    /// The sync cursor the server gave last.
+    pub fn sync_cursor(&self) -> Result<Option<String>> {
+        self.get_meta("sync.cursor")
+    }
+
+    /// When the last sync round trip was applied (ms since the epoch).
+    pub fn last_sync_at(&self) -> Result<Option<i64>> {
+        Ok(self.get_meta("sync.last_at")?.and_then(|s| s.parse().ok()))
+    }
+
+    // ---------------------------------------------------------------- maintenance
+
+    /// Fold every document's incremental changes into its snapshot. Returns how many were folded.
+    pub fn compact(&self) -> Result<usize> {
+        let mut w = lock(&self.writer);
+        let ids: Vec<String> = {
+            let mut stmt = w.conn.prepare("SELECT id FROM docs WHERE unfolded > 0")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<std::result::Result<_, _>>()?
+        };
+        for id in &ids {
+            w.compact_doc(id)?;
+        }
+        Ok(ids.len())
+    }
+
+    /// Rebuild all projection rows from the documents (after a migration that changed them).
+    pub fn reproject_all(&self) -> Result<()> {
+        let mut w = lock(&self.writer);
+        let ids: Vec<String> = {
+            let mut stmt = w.conn.prepare("SELECT id FROM docs")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<std::result::Result<_, _>>()?
+        };
+        let mut projections = Vec::with_capacity(ids.len());
+        for id in ids {
+            let c = w.load(&id, self.actor.clone())?;
+            if let Ok(rec) = AnyRecord::from_json(c.json.clone()) {
+                projections.push((id, project(&rec), updated_at_of(&c.doc)));
+            }
+            w.evict_if_over(self.opts.cache_docs);
+        }
+        let tx = w.conn.transaction()?;
+        tx.execute("DELETE FROM records", [])?;
+        tx.execute("DELETE FROM record_assignees", [])?;
+        tx.execute("DELETE FROM records_fts", [])?;
+        for (id, p, at) in &projections {
+            write_projection(&tx, id, p, *at, None)?;
+        }
+        tx.execute("DELETE FROM meta WHERE key = 'reproject'", [])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check` of the file.
+    pub fn integrity_check(&self) -> Result<bool> {
+        let conn = lock(&self.reader);
+        let s: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        Ok(s == "ok")
+    }
+}
+
+fn unreachable_kind() -> Result<()> {
+    Err(Error::Internal("workflow on a kind without status".into()))
+}
+
+fn set_system_fields(rec: &mut AnyRecord, user: &str, at: i64) {
+    match rec {
+        AnyRecord::Report(r) => {
+            r.author = user.into();
+            r.created_at = at;
+        }
+        AnyRecord::Visit(r) => {
+            r.author = user.into();
+            r.created_at = at;
+            if r.visited_at == 0 {
+                r.visited_at = at;
+            }
+        }
+        AnyRecord::Household(r) => {
+            r.author = user.into();
+            r.created_at = at;
+        }
+        AnyRecord::Task(r) => {
+            r.author = user.into();
+            r.created_at = at;
+        }
+    }
+}
+
+const EXPORT_MAGIC: &[u8; 4] = b"GWX1";
+const MAX_IMPORT_BYTES: usize = 512 * 1024 * 1024;
+
+fn parse_export(bytes: &[u8]) -> Result<Vec<(String, Vec<Vec<u8>>)>> {
+    if bytes.len() > MAX_IMPORT_BYTES {
+        return Err(Error::CorruptChange("import is larger than 512 MiB".into()));
+    }
+    let rest = bytes.strip_prefix(EXPORT_MAGIC.as_slice()).ok_or_else(|| Error::CorruptChange("not a Gridwork export (bad magic)".into()))?;
+    let mut pos = 0usize;
+    let mut out = Vec::new();
+    let take = |pos: &mut usize, n: usize| -> Result<&[u8]> {
+        let end = pos.checked_add(n).filter(|e| *e <= rest.len()).ok_or_else(|| Error::CorruptChange("export is truncated".into()))?;
+        let s = &rest[*pos..end];
+        *pos = end;
+        Ok(s)
+    };
+    while pos < rest.len() {
+        let n = u32::from_le_bytes(take(&mut pos, 4)?.try_into().map_err(|_| Error::CorruptChange("bad length".into()))?) as usize;
+        let id = std::str::from_utf8(take(&mut pos, n)?).map_err(|_| Error::CorruptChange("record id is not UTF-8".into()))?.to_owned();
+        check_id("doc_id", &id).map_err(|_| Error::CorruptChange("record id is malformed".into()))?;
+        let m = u32::from_le_bytes(take(&mut pos, 4)?.try_into().map_err(|_| Error::CorruptChange("bad length".into()))?) as usize;
+        let body = take(&mut pos, m)?.to_vec();
+        out.push((id, vec![body]));
+    }
+    Ok(out)
+}
+
+fn text_clause(text: &str) -> Result<(String, rusqlite::types::Value)> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(Error::invalid("text", "search text must not be empty"));
+    }
+    if t.chars().count() > 100 {
+        return Err(Error::invalid("text", "search text is too long (at most 100 characters)"));
+    }
+    if t.chars().count() >= 3 {
+        // A quoted FTS5 string: trigram tokenizer matches it as a substring.
+        let q = format!("\"{}\"", t.replace('"', "\"\""));
+        Ok((" AND r.rowid IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)".into(), rusqlite::types::Value::Text(q)))
+    } else {
+        // Trigrams need 3 characters; shorter text is matched against titles.
+        let esc = t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        Ok((" AND r.title LIKE ? ESCAPE '\\'".into(), rusqlite::types::Value::Text(format!("%{esc}%"))))
+    }
+}
+
+fn parse_page_token(tok: &str) -> Result<(i64, String)> {
+    let bad = || Error::invalid("page_token", "not a token returned by an earlier page");
+    let (a, b) = tok.split_once(':').ok_or_else(bad)?;
+    let at = a.parse::<i64>().map_err(|_| bad())?;
+    check_id("page_token", b).map_err(|_| bad())?;
+    Ok((at, b.to_owned()))
+}
+
+fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordSummary> {
+    let kind: String = r.get(1)?;
+    Ok(RecordSummary {
+        id: r.get(0)?,
+        kind: kind.parse().unwrap_or(RecordKind::Report),
+        grid: r.get(2)?,
+        status: r.get(3)?,
+        category: r.get(4)?,
+        severity: r.get(5)?,
+        title: r.get(6)?,
+        household_id: r.get(7)?,
+        due: r.get(8)?,
+        author: r.get(9)?,
+        created_at: r.get(10)?,
+        updated_at: r.get(11)?,
+    })
+}
+
+fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row(params![key], |r| r.get(0)).optional()?)
+}
+
+fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached("INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")?
+        .execute(params![key, value])?;
+    Ok(())
+}
+
+fn insert_change(tx: &SqlTx<'_>, doc_id: &str, change: &Change, state: ChangeState, at: i64) -> Result<bool> {
+    let n = tx
+        .prepare_cached("INSERT INTO changes(doc_id, hash, bytes, state, at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(doc_id, hash) DO NOTHING")?
+        .execute(params![doc_id, change.hash().0.as_slice(), change.raw_bytes(), state as i64, at])?;
+    if n > 0 {
+        let seq = tx.last_insert_rowid();
+        tx.prepare_cached("UPDATE docs SET unfolded = unfolded + 1, last_seq = ?2 WHERE id = ?1")?.execute(params![doc_id, seq])?;
+    }
+    Ok(n > 0)
+}
+
+/// Write the projection row (and its search and assignee rows). `old` lets an edit skip the
+/// full-text and assignee rewrites when those parts did not change.
+fn write_projection(tx: &SqlTx<'_>, id: &str, p: &Projection, updated_at: i64, old: Option<&Projection>) -> Result<()> {
+    let rowid: i64 = tx
+        .prepare_cached(
+            "INSERT INTO records(id, kind, grid, status, open, category, severity, title, household_id, due, author, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, grid = excluded.grid, status = excluded.status, open = excluded.open,
+               category = excluded.category, severity = excluded.severity, title = excluded.title, household_id = excluded.household_id,
+               due = excluded.due, author = excluded.author, created_at = excluded.created_at, updated_at = max(updated_at, excluded.updated_at)
+             RETURNING rowid",
+        )?
+        .query_row(
+            params![id, p.kind.as_str(), p.grid, p.status, p.open, p.category, p.severity, p.title, p.household_id, p.due, p.author, p.created_at, updated_at],
+            |r| r.get(0),
+        )?;
+    let text_same = old.is_some_and(|o| o.title == p.title && o.body == p.body);
+    if !text_same {
+        tx.prepare_cached("DELETE FROM records_fts WHERE rowid = ?1")?.execute(params![rowid])?;
+        tx.prepare_cached("INSERT INTO records_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?.execute(params![rowid, p.title, p.body])?;
+    }
+    let assignees_same = old.is_some_and(|o| o.assignees == p.assignees);
+    if !assignees_same {
+        tx.prepare_cached("DELETE FROM record_assignees WHERE record_id = ?1")?.execute(params![id])?;
+        for a in &p.assignees {
+            tx.prepare_cached("INSERT OR IGNORE INTO record_assignees(user_id, record_id) VALUES (?1, ?2)")?.execute(params![a, id])?;
+        }
+    }
+    Ok(())
+}
+
+/// Latest change time in the document (ms).
+fn updated_at_of(doc: &Automerge) -> i64 {
+    doc.get_changes(&[]).iter().map(|c| c.timestamp()).max().unwrap_or(0)
+}
+
+struct SyncExtra {
+    acked: Vec<(String, String)>,
+    rejected: Vec<Rejection>,
+    cursor: Option<String>,
+}
+
+fn hash_bytes(field: &str, hex_hash: &str) -> Result<Vec<u8>> {
+    let b = hex::decode(hex_hash).map_err(|_| Error::invalid(field, "change hash is not hex"))?;
+    if b.len() != 32 {
+        return Err(Error::invalid(field, "change hash must be 32 bytes"));
+    }
+    Ok(b)
+}
+
+impl Writer {
+    fn put_cache(&mut self, id: String, c: Cached, cap: usize) {
+        if self.cache.insert(id.clone(), c).is_none() {
+            self.order.push_back(id);
+        }
+        self.evict_if_over(cap);
+    }
+
+    fn evict_if_over(&mut self, cap: usize) {
+        while self.cache.len() > cap.max(1) {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.cache.remove(&old);
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn evict(&mut self, id: &str) {
+        self.cache.remove(id);
+        self.order.retain(|x| x != id);
+    }
+
+    /// The document from the cache, or loaded from disk (snapshot + unfolded changes).
+    fn load(&mut self, id: &str, actor: ActorId) -> Result<&mut Cached> {
+        if !self.cache.contains_key(id) {
+            let doc = load_doc(&self.conn, id)?.ok_or_else(|| Error::NotFound { what: "record", id: id.to_owned() })?;
+            let (mut doc, unfolded) = doc;
+            doc.set_actor(actor);
+            let json = doc::read_json(&doc);
+            self.cache.insert(id.to_owned(), Cached { doc, json, unfolded });
+            self.order.push_back(id.to_owned());
+        }
+        self.cache.get_mut(id).ok_or_else(|| Error::Internal("cache".into()))
+    }
+
+    fn compact_doc(&mut self, id: &str) -> Result<()> {
+        let actor = ActorId::random();
+        let snapshot = self.load(id, actor)?.doc.save();
+        let tx = self.conn.transaction()?;
+        tx.execute("UPDATE docs SET snapshot = ?2, unfolded = 0 WHERE id = ?1", params![id, snapshot])?;
+        // Pending and quarantined changes stay (the outbox needs their bytes); they are marked
+        // folded so loading does not apply them twice.
+        tx.execute("DELETE FROM changes WHERE doc_id = ?1 AND state IN (1, 3)", params![id])?;
+        tx.execute("UPDATE changes SET folded = 1 WHERE doc_id = ?1", params![id])?;
+        tx.commit()?;
+        if let Some(c) = self.cache.get_mut(id) {
+            c.unfolded = 0;
+        }
+        Ok(())
+    }
+
+    /// Apply incoming change bytes per document in one transaction. With `strict`, anything that
+    /// does not decode or does not hydrate fails the whole call; otherwise such documents keep
+    /// their bytes (nothing is lost) but get no projection until a later change fixes them.
+    fn apply_incoming(
+        &mut self,
+        docs: Vec<(String, Vec<Vec<u8>>)>,
+        state: ChangeState,
+        strict: bool,
+        actor: ActorId,
+        extra: Option<SyncExtra>,
+    ) -> Result<Vec<String>> {
+        struct Prepared {
+            id: String,
+            doc: Automerge,
+            json: J,
+            new_changes: Vec<Change>,
+            proj: Option<(Projection, i64)>,
+            existed: bool,
+            kind: String,
+        }
+        let mut prepared = Vec::new();
+        for (id, blobs) in docs {
+            let existing = match self.load(&id, actor.clone()) {
+                Ok(c) => Some(c.doc.fork_at(&c.doc.get_heads()).map_err(Error::from)?),
+                Err(Error::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            let existed = existing.is_some();
+            let mut doc = existing.unwrap_or_default();
+            doc.set_actor(actor.clone());
+            let before = doc.get_heads();
+            for b in &blobs {
+                if let Err(e) = doc.load_incremental(b) {
+                    if strict {
+                        return Err(Error::CorruptChange(format!("record {id}: {}", e.to_string().chars().take(120).collect::<String>())));
+                    }
+                    tracing::warn!(record = %id, "skipping undecodable change from the server");
+                }
+            }
+            let new_changes: Vec<Change> = doc.get_changes(&before);
+            if new_changes.is_empty() {
+                continue;
+            }
+            let json = doc::read_json(&doc);
+            let rec = AnyRecord::from_json(json.clone());
+            let proj = match rec {
+                Ok(r) => Some((project(&r), new_changes.iter().map(|c| c.timestamp()).max().unwrap_or(0))),
+                Err(e) if strict => return Err(e),
+                Err(_) => {
+                    tracing::warn!(record = %id, "pulled record does not match the schema; kept without projection");
+                    None
+                }
+            };
+            let kind = json.get("kind").and_then(J::as_str).unwrap_or("unknown").to_owned();
+            prepared.push(Prepared { id, doc, json, new_changes, proj, existed, kind });
+        }
+        let at = now_ms();
+        let result = (|| -> Result<()> {
+            let tx = self.conn.transaction()?;
+            for p in &prepared {
+                if !p.existed {
+                    tx.prepare_cached("INSERT OR IGNORE INTO docs(id, kind, snapshot, unfolded) VALUES (?1, ?2, NULL, 0)")?
+                        .execute(params![p.id, p.kind])?;
+                }
+                for c in &p.new_changes {
+                    insert_change(&tx, &p.id, c, state, at)?;
+                }
+                if let Some((proj, upd)) = &p.proj {
+                    write_projection(&tx, &p.id, proj, *upd, None)?;
+                }
+            }
+            if let Some(x) = &extra {
+                for (doc_id, hash) in &x.acked {
+                    let h = hash_bytes("acked.hash", hash)?;
+                    tx.prepare_cached("UPDATE changes SET state = 1 WHERE doc_id = ?1 AND hash = ?2 AND state IN (0, 2)")?.execute(params![doc_id, h])?;
+                }
+                for r in &x.rejected {
+                    let h = hash_bytes("rejected.hash", &r.hash)?;
+                    tx.prepare_cached("UPDATE changes SET state = 2, field = ?3, reason = ?4 WHERE doc_id = ?1 AND hash = ?2 AND state = 0")?
+                        .execute(params![r.doc_id, h, r.field, r.reason])?;
+                }
+                if let Some(c) = &x.cursor {
+                    set_meta(&tx, "sync.cursor", c)?;
+                }
+                set_meta(&tx, "sync.last_at", &at.to_string())?;
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            for p in &prepared {
+                self.evict(&p.id);
+            }
+            return Err(e);
+        }
+        let mut ids = Vec::with_capacity(prepared.len());
+        for p in prepared {
+            let n = p.new_changes.len();
+            let unfolded = self.cache.get(&p.id).map(|c| c.unfolded).unwrap_or(0) + n;
+            ids.push(p.id.clone());
+            self.put_cache(p.id, Cached { doc: p.doc, json: p.json, unfolded }, usize::MAX);
+        }
+        Ok(ids)
+    }
+}
+
+fn load_doc(conn: &Connection, id: &str) -> Result<Option<(Automerge, usize)>> {
+    let snap: Option<Option<Vec<u8>>> =
+        conn.prepare_cached("SELECT snapshot FROM docs WHERE id = ?1")?.query_row(params![id], |r| r.get(0)).optional()?;
+    let Some(snap) = snap else { return Ok(None) };
+    let mut doc = match snap {
+        Some(s) => Automerge::load(&s).map_err(|e| Error::NotADatabase(format!("stored document is corrupt: {e}")))?,
+        None => Automerge::new(),
+    };
+    let mut stmt = conn.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 AND folded = 0 ORDER BY seq")?;
+    let mut rows = stmt.query(params![id])?;
+    let mut n = 0;
+    while let Some(r) = rows.next()? {
+        let b: Vec<u8> = r.get(0)?;
+        doc.load_incremental(&b).map_err(|e| Error::NotADatabase(format!("stored change is corrupt: {e}")))?;
+        n += 1;
+    }
+    Ok(Some((doc, n)))
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<Store>();
+    let _ = ChangeHash([0; 32]);
+}
