@@ -1,0 +1,73 @@
+//! `cargo xtask <command>`: repository chores as Rust code.
+//!
+//! - `test`            every test in the repo: Rust (nextest or cargo test), bindings (Kotlin on
+//!                     the JVM, Python), and a quick benchmark smoke run
+//! - `bench [--quick]` the benchmark harness (bench/), writes target/bench/report.json
+//! - `bindings`        build gridwork-ffi and generate Kotlin, Swift and Python sources
+//! - `test-bindings`   compile the Kotlin with kotlinc -Werror, run Kotlin and Python tests
+
+mod bindings;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+/// Run a command, echoing it; Err with a message naming it when it fails.
+pub fn run(cmd: &mut Command) -> Result<(), String> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.status().map_err(|e| format!("could not start {:?}: {e}", cmd.get_program()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{:?} failed with {status}", cmd.get_program()))
+    }
+}
+
+fn have(program: &str, arg: &str) -> bool {
+    Command::new(program).arg(arg).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+fn test_all(args: &[String]) -> Result<(), String> {
+    let skip_bindings = args.iter().any(|a| a == "--no-bindings");
+    // 1. Rust: build once, run every test of the workspace.
+    if have("cargo-nextest", "--version") || have("cargo", "nextest --version") {
+        run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast", "--status-level", "fail"]))?;
+    } else {
+        eprintln!("xtask: cargo-nextest not found, using cargo test");
+        run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    }
+    // 2. Bindings: Kotlin on the JVM and Python.
+    if !skip_bindings {
+        bindings::test()?;
+    }
+    // 3. Benchmark smoke run: proves the harness works, measures nothing worth quoting.
+    run(cargo().args(["run", "--release", "-p", "gridwork-bench", "--", "--quick"]))?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test_all(&args[1..]),
+        Some("bench") => run(cargo().args(["run", "--release", "-p", "gridwork-bench", "--"]).args(&args[1..])),
+        Some("bindings") => bindings::generate().map(|_| ()),
+        Some("test-bindings") => bindings::test(),
+        _ => Err("usage: cargo xtask <test [--no-bindings] | bench [--quick] | bindings | test-bindings>".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
