@@ -53,7 +53,12 @@ fn png_rgba(w: u32, h: u32) -> Vec<u8> {
     let mut px = Vec::with_capacity(w as usize * h as usize * 4);
     for y in 0..h {
         for x in 0..w {
-            px.extend_from_slice(&[(x % 256) as u8, (y % 256) as u8, 90, if x < w / 2 { 255 } else { 0 }]);
+            px.extend_from_slice(&[
+                (x % 256) as u8,
+                (y % 256) as u8,
+                90,
+                if x < w / 2 { 255 } else { 0 },
+            ]);
         }
     }
     let mut out = Vec::new();
@@ -142,7 +147,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -207,19 +216,28 @@ fn assert_clean_jpeg(e: &EncodedImage) {
         pos += 2 + len;
     }
     assert!(!contains(b, b"Exif"), "no Exif");
-    assert!(!contains(b, &[0xFF, 0xE1]) || !contains(b, b"http://ns.adobe.com"), "no XMP");
+    assert!(
+        !contains(b, &[0xFF, 0xE1]) || !contains(b, b"http://ns.adobe.com"),
+        "no XMP"
+    );
     assert!(!contains(b, b"ICC_PROFILE"), "no ICC");
     assert!(!contains(b, &SECRET_DESCRIPTION[..20]), "no description");
     assert!(!contains(b, &gps_latitude_bytes()), "no GPS");
     assert_eq!(e.hash, content_hash(b));
     assert_eq!(e.hash.len(), 64);
-    assert!(e.hash.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
-    let decoded = image::load_from_memory_with_format(b, image::ImageFormat::Jpeg).expect("decodes");
+    assert!(e
+        .hash
+        .bytes()
+        .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+    let decoded =
+        image::load_from_memory_with_format(b, image::ImageFormat::Jpeg).expect("decodes");
     assert_eq!((decoded.width(), decoded.height()), (e.width, e.height));
 }
 
 fn decode_rgb(e: &EncodedImage) -> RgbImage {
-    image::load_from_memory(&e.bytes).expect("output decodes").to_rgb8()
+    image::load_from_memory(&e.bytes)
+        .expect("output decodes")
+        .to_rgb8()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,7 +253,11 @@ fn twelve_megapixel_jpeg_is_resized_and_thumbnailed() {
     assert_clean_jpeg(&out.full);
     assert_clean_jpeg(&out.thumb);
     assert!(out.full.bytes.len() < input.len());
-    assert!(out.thumb.bytes.len() < 60_000, "thumb is {} bytes", out.thumb.bytes.len());
+    assert!(
+        out.thumb.bytes.len() < 60_000,
+        "thumb is {} bytes",
+        out.thumb.bytes.len()
+    );
 }
 
 #[test]
@@ -245,7 +267,10 @@ fn same_photo_gives_same_hashes() {
     let b = process_photo(&input, &PhotoOptions::default()).expect("second");
     assert_eq!(a, b);
     assert_ne!(a.full.hash, a.thumb.hash);
-    assert_eq!(content_hash(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_eq!(
+        content_hash(b""),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
 }
 
 #[test]
@@ -259,7 +284,10 @@ fn png_with_alpha_is_flattened_and_never_upscaled() {
     assert_clean_jpeg(&out.thumb);
     // The transparent right half is composited on white.
     let px = *decode_rgb(&out.full).get_pixel(600, 240);
-    assert!(px.0.iter().all(|&c| c > 235), "white background, got {px:?}");
+    assert!(
+        px.0.iter().all(|&c| c > 235),
+        "white background, got {px:?}"
+    );
 }
 
 #[test]
@@ -279,7 +307,9 @@ fn grayscale_jpeg_stays_valid() {
     let h = 200;
     let gray: Vec<u8> = (0..w * h).map(|i| (i % 251) as u8).collect();
     let mut input = Vec::new();
-    JpegEncoder::new(&mut input).encode(&gray, w, h, ExtendedColorType::L8).expect("encode");
+    JpegEncoder::new(&mut input)
+        .encode(&gray, w, h, ExtendedColorType::L8)
+        .expect("encode");
     let out = process_photo(&input, &PhotoOptions::default()).expect("processes");
     assert_eq!((out.full.width, out.full.height), (300, 200));
     assert_eq!((out.thumb.width, out.thumb.height), (300, 200));
@@ -289,11 +319,23 @@ fn grayscale_jpeg_stays_valid() {
 #[test]
 fn custom_sizes_and_quality_are_honoured() {
     let input = jpeg(&photo_rgb(1200, 800, 9), 1200, 800);
-    let opts = PhotoOptions { long_side: 600, thumb_long_side: 100, jpeg_quality: 40, ..Default::default() };
+    let opts = PhotoOptions {
+        long_side: 600,
+        thumb_long_side: 100,
+        jpeg_quality: 40,
+        ..Default::default()
+    };
     let low = process_photo(&input, &opts).expect("processes");
     assert_eq!((low.full.width, low.full.height), (600, 400));
     assert_eq!((low.thumb.width, low.thumb.height), (100, 67));
-    let high = process_photo(&input, &PhotoOptions { jpeg_quality: 95, ..opts }).expect("processes");
+    let high = process_photo(
+        &input,
+        &PhotoOptions {
+            jpeg_quality: 95,
+            ..opts
+        },
+    )
+    .expect("processes");
     assert!(high.full.bytes.len() > low.full.bytes.len());
 }
 
@@ -308,14 +350,21 @@ fn exif_orientation_6_rotates_and_all_metadata_is_dropped() {
     assert!(contains(&input, &gps_latitude_bytes()) && contains(&input, b"Exif\0\0"));
 
     let out = process_photo(&input, &PhotoOptions::default()).expect("processes");
-    assert_eq!((out.full.width, out.full.height), (200, 400), "dimensions swapped");
+    assert_eq!(
+        (out.full.width, out.full.height),
+        (200, 400),
+        "dimensions swapped"
+    );
     assert_eq!((out.thumb.width, out.thumb.height), (160, 320));
     assert_clean_jpeg(&out.full);
     assert_clean_jpeg(&out.thumb);
 
     // Orientation 6 = rotate 90 degrees clockwise: stored top-left shows at top-right.
     let full = decode_rgb(&out.full);
-    assert!(is_red(*full.get_pixel(200 - 20, 20)), "red corner at top-right");
+    assert!(
+        is_red(*full.get_pixel(200 - 20, 20)),
+        "red corner at top-right"
+    );
     assert!(!is_red(*full.get_pixel(20, 20)));
     assert!(!is_red(*full.get_pixel(20, 400 - 20)));
     assert!(!is_red(*full.get_pixel(200 - 20, 400 - 20)));
@@ -342,14 +391,29 @@ fn every_exif_orientation_puts_the_corner_where_expected() {
     for (orientation, size, (cx, cy)) in cases {
         let input = with_exif_app1(&plain, &exif_tiff(orientation));
         let out = process_photo(&input, &PhotoOptions::default()).expect("processes");
-        assert_eq!((out.full.width, out.full.height), size, "orientation {orientation}");
+        assert_eq!(
+            (out.full.width, out.full.height),
+            size,
+            "orientation {orientation}"
+        );
         let img = decode_rgb(&out.full);
-        assert!(is_red(*img.get_pixel(cx, cy)), "orientation {orientation}: corner at {cx},{cy}");
-        let red_count = [(20, 20), (size.0 - 20, 20), (20, size.1 - 20), (size.0 - 20, size.1 - 20)]
-            .iter()
-            .filter(|&&(x, y)| is_red(*img.get_pixel(x, y)))
-            .count();
-        assert_eq!(red_count, 1, "orientation {orientation}: exactly one red corner");
+        assert!(
+            is_red(*img.get_pixel(cx, cy)),
+            "orientation {orientation}: corner at {cx},{cy}"
+        );
+        let red_count = [
+            (20, 20),
+            (size.0 - 20, 20),
+            (20, size.1 - 20),
+            (size.0 - 20, size.1 - 20),
+        ]
+        .iter()
+        .filter(|&&(x, y)| is_red(*img.get_pixel(x, y)))
+        .count();
+        assert_eq!(
+            red_count, 1,
+            "orientation {orientation}: exactly one red corner"
+        );
     }
 }
 
@@ -370,8 +434,15 @@ fn png_exif_chunk_orientation_is_applied() {
 #[test]
 fn unknown_or_broken_exif_is_ignored() {
     let plain = jpeg(&photo_rgb(100, 80, 1), 100, 80);
-    for tiff in [exif_tiff(0), exif_tiff(9), exif_tiff(0xFFFF), b"II\x2a\x00\xff\xff\xff\xff".to_vec(), vec![1, 2, 3]] {
-        let out = process_photo(&with_exif_app1(&plain, &tiff), &PhotoOptions::default()).expect("processes");
+    for tiff in [
+        exif_tiff(0),
+        exif_tiff(9),
+        exif_tiff(0xFFFF),
+        b"II\x2a\x00\xff\xff\xff\xff".to_vec(),
+        vec![1, 2, 3],
+    ] {
+        let out = process_photo(&with_exif_app1(&plain, &tiff), &PhotoOptions::default())
+            .expect("processes");
         assert_eq!((out.full.width, out.full.height), (100, 80));
         assert_clean_jpeg(&out.full);
     }
@@ -394,7 +465,10 @@ fn invalid(r: Result<ProcessedPhoto, PhotoError>) -> bool {
 
 #[test]
 fn empty_input() {
-    assert_eq!(process_photo(&[], &PhotoOptions::default()).unwrap_err(), PhotoError::Empty);
+    assert_eq!(
+        process_photo(&[], &PhotoOptions::default()).unwrap_err(),
+        PhotoError::Empty
+    );
 }
 
 #[test]
@@ -402,8 +476,17 @@ fn oversized_buffer_is_refused_before_parsing() {
     let mut big = vec![0u8; 60 * 1024 * 1024];
     big[..3].copy_from_slice(&[0xFF, 0xD8, 0xFF]);
     let err = process_photo(&big, &PhotoOptions::default()).unwrap_err();
-    assert_eq!(err, PhotoError::TooLarge { bytes: 60 * 1024 * 1024, limit: 40 * 1024 * 1024 });
-    assert_eq!(err.to_string(), "photo is too large: 62914560 bytes, limit 41943040");
+    assert_eq!(
+        err,
+        PhotoError::TooLarge {
+            bytes: 60 * 1024 * 1024,
+            limit: 40 * 1024 * 1024
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "photo is too large: 62914560 bytes, limit 41943040"
+    );
 }
 
 #[test]
@@ -433,7 +516,11 @@ fn random_bytes_are_invalid() {
     for len in [1usize, 2, 7, 100, 10_000] {
         let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         let r = process_photo(&bytes, &PhotoOptions::default());
-        assert!(invalid(r.clone()) || matches!(r, Err(PhotoError::UnsupportedFormat(_))), "{}", summary(&r));
+        assert!(
+            invalid(r.clone()) || matches!(r, Err(PhotoError::UnsupportedFormat(_))),
+            "{}",
+            summary(&r)
+        );
     }
     let text = b"<html><body>not a photo</body></html>";
     assert!(invalid(process_photo(text, &PhotoOptions::default())));
@@ -447,43 +534,77 @@ fn png_declaring_60000_squared_is_refused_from_the_header() {
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend_from_slice(&png_chunk(b"IHDR", &ihdr));
-    png.extend_from_slice(&png_chunk(b"IDAT", &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]));
+    png.extend_from_slice(&png_chunk(
+        b"IDAT",
+        &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    ));
     png.extend_from_slice(&png_chunk(b"IEND", &[]));
     let err = process_photo(&png, &PhotoOptions::default()).unwrap_err();
-    assert_eq!(err, PhotoError::TooManyPixels { width: 60_000, height: 60_000 });
-    assert_eq!(err.to_string(), "photo dimensions 60000x60000 exceed the limit");
+    assert_eq!(
+        err,
+        PhotoError::TooManyPixels {
+            width: 60_000,
+            height: 60_000
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "photo dimensions 60000x60000 exceed the limit"
+    );
 }
 
 #[test]
 fn jpeg_and_webp_declaring_huge_dimensions_are_refused() {
     // SOI, SOF0 65535x65535 3 components, SOS, EOI.
-    let mut j = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0x03];
+    let mut j = vec![
+        0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0x03,
+    ];
     j.extend_from_slice(&[1, 0x11, 0, 2, 0x11, 1, 3, 0x11, 1]);
-    j.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x0C, 0x03, 1, 0, 2, 0x11, 3, 0x11, 0, 0x3F, 0]);
+    j.extend_from_slice(&[
+        0xFF, 0xDA, 0x00, 0x0C, 0x03, 1, 0, 2, 0x11, 3, 0x11, 0, 0x3F, 0,
+    ]);
     j.extend_from_slice(&[0x00, 0xFF, 0xD9]);
     assert_eq!(
         process_photo(&j, &PhotoOptions::default()).unwrap_err(),
-        PhotoError::TooManyPixels { width: 65_535, height: 65_535 }
+        PhotoError::TooManyPixels {
+            width: 65_535,
+            height: 65_535
+        }
     );
     // WebP extended header with a 60000x60000 canvas.
     let mut w = b"RIFF\x16\0\0\0WEBPVP8X\x0a\0\0\0\0\0\0\0".to_vec();
     w.extend_from_slice(&[0x5F, 0xEA, 0x00, 0x5F, 0xEA, 0x00]);
     assert_eq!(
         process_photo(&w, &PhotoOptions::default()).unwrap_err(),
-        PhotoError::TooManyPixels { width: 60_000, height: 60_000 }
+        PhotoError::TooManyPixels {
+            width: 60_000,
+            height: 60_000
+        }
     );
 }
 
 #[test]
 fn pixel_budget_comes_from_the_options() {
     let input = jpeg(&photo_rgb(1000, 800, 6), 1000, 800);
-    let opts = PhotoOptions { max_pixels: 500_000, ..Default::default() };
+    let opts = PhotoOptions {
+        max_pixels: 500_000,
+        ..Default::default()
+    };
     assert_eq!(
         process_photo(&input, &opts).unwrap_err(),
-        PhotoError::TooManyPixels { width: 1000, height: 800 }
+        PhotoError::TooManyPixels {
+            width: 1000,
+            height: 800
+        }
     );
-    let opts = PhotoOptions { max_input_bytes: 1000, ..Default::default() };
-    assert!(matches!(process_photo(&input, &opts), Err(PhotoError::TooLarge { limit: 1000, .. })));
+    let opts = PhotoOptions {
+        max_input_bytes: 1000,
+        ..Default::default()
+    };
+    assert!(matches!(
+        process_photo(&input, &opts),
+        Err(PhotoError::TooLarge { limit: 1000, .. })
+    ));
 }
 
 #[test]
@@ -501,7 +622,13 @@ fn other_formats_are_unsupported_even_with_absurd_headers() {
     let gif = b"GIF89a\xff\xff\xff\xff\x00\x00\x00".to_vec();
     let bmp = b"BM\0\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0\xff\xff\xff\x7f\xff\xff\xff\x7f".to_vec();
     let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
-    for (bytes, name) in [(tiff, "tiff"), (hdr, "hdr"), (gif, "gif"), (bmp, "bmp"), (heic, "heif")] {
+    for (bytes, name) in [
+        (tiff, "tiff"),
+        (hdr, "hdr"),
+        (gif, "gif"),
+        (bmp, "bmp"),
+        (heic, "heif"),
+    ] {
         assert_eq!(
             process_photo(&bytes, &PhotoOptions::default()).unwrap_err(),
             PhotoError::UnsupportedFormat(name.to_owned())
@@ -518,7 +645,10 @@ fn fuzzish_inputs_never_panic() {
     let previous = std::panic::take_hook();
     // The hook is process-wide: count only panics on this test's thread.
     std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().name().is_some_and(|n| n.contains("fuzzish_inputs_never_panic")) {
+        if std::thread::current()
+            .name()
+            .is_some_and(|n| n.contains("fuzzish_inputs_never_panic"))
+        {
             PANICS.fetch_add(1, Ordering::SeqCst);
         }
         previous(info);
@@ -532,7 +662,9 @@ fn fuzzish_inputs_never_panic() {
         webp_lossless(&rgb, 64, 48),
         {
             let mut lossy = Vec::new();
-            JpegEncoder::new_with_quality(&mut lossy, 30).encode(&rgb, 64, 48, ExtendedColorType::Rgb8).expect("jpeg");
+            JpegEncoder::new_with_quality(&mut lossy, 30)
+                .encode(&rgb, 64, 48, ExtendedColorType::Rgb8)
+                .expect("jpeg");
             lossy
         },
     ];
@@ -561,7 +693,11 @@ fn fuzzish_inputs_never_panic() {
         }
     }
     let _ = std::panic::take_hook();
-    assert_eq!(PANICS.load(Ordering::SeqCst), 0, "decoder panicked; outcomes {outcomes:?}");
+    assert_eq!(
+        PANICS.load(Ordering::SeqCst),
+        0,
+        "decoder panicked; outcomes {outcomes:?}"
+    );
 }
 
 #[test]
@@ -570,9 +706,15 @@ fn errors_do_not_leak_input_bytes() {
     let n = input.len();
     input[n / 2..n - 2].fill(0xAB);
     input.truncate(n - 2);
-    for r in [process_photo(&input, &PhotoOptions::default()), process_photo(b"\x89PNG\r\n\x1a\nSECRET", &PhotoOptions::default())] {
+    for r in [
+        process_photo(&input, &PhotoOptions::default()),
+        process_photo(b"\x89PNG\r\n\x1a\nSECRET", &PhotoOptions::default()),
+    ] {
         let msg = r.unwrap_err().to_string();
-        assert!(!msg.contains("SECRET") && !msg.to_lowercase().contains("ab ab"), "{msg}");
+        assert!(
+            !msg.contains("SECRET") && !msg.to_lowercase().contains("ab ab"),
+            "{msg}"
+        );
         assert!(msg.len() < 100, "{msg}");
     }
 }
@@ -595,7 +737,9 @@ fn vm_hwm_kb() -> u64 {
 /// Child side: does nothing unless started by `peak_memory_is_bounded`.
 #[test]
 fn rss_child() {
-    let Ok(mode) = std::env::var(RSS_MODE) else { return };
+    let Ok(mode) = std::env::var(RSS_MODE) else {
+        return;
+    };
     let input = std::fs::read(std::env::var(RSS_INPUT).expect("input path")).expect("read input");
     let before = vm_hwm_kb();
     let r = process_photo(&input, &PhotoOptions::default());
@@ -617,7 +761,11 @@ fn child_peak_mb(mode: &str, input: &[u8]) -> (f64, f64) {
         .output()
         .expect("spawn child");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = stdout
         .lines()
         .find_map(|l| l.find("RSS_RESULT").map(|i| &l[i..]))
@@ -642,10 +790,17 @@ fn peak_memory_is_bounded() {
     hostile.extend_from_slice(&png_chunk(b"IEND", &[]));
     let (before, peak) = child_peak_mb("err", &hostile);
     eprintln!("hostile header: peak {peak:.1} MB (before {before:.1} MB)");
-    assert!(peak - before < 5.0, "hostile header grew RSS by {:.1} MB", peak - before);
+    assert!(
+        peak - before < 5.0,
+        "hostile header grew RSS by {:.1} MB",
+        peak - before
+    );
 
     let photo = with_exif_app1(&jpeg(&photo_rgb(4000, 3000, 42), 4000, 3000), &exif_tiff(6));
     let (before, peak) = child_peak_mb("ok", &photo);
-    eprintln!("12 MP JPEG ({} bytes): peak {peak:.1} MB (before {before:.1} MB)", photo.len());
+    eprintln!(
+        "12 MP JPEG ({} bytes): peak {peak:.1} MB (before {before:.1} MB)",
+        photo.len()
+    );
     assert!(peak < 150.0, "12 MP JPEG peak RSS {peak:.1} MB");
 }
