@@ -289,9 +289,14 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
 
 fn base_rows(c: &Connection, sql: &str, arg: &str) -> usize {
     let Ok(mut st) = c.prepare_cached(sql) else { return 0 };
+    // decode every selected column, as the store does for its summaries
+    let n = st.column_count();
     let Ok(rows) = st.query_map(params![arg], |r| {
-        let id: String = r.get(0)?;
-        Ok(id)
+        let mut v = Vec::with_capacity(n);
+        for i in 0..n {
+            v.push(r.get::<_, rusqlite::types::Value>(i)?);
+        }
+        Ok(v)
     }) else {
         return 0;
     };

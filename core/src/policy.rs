@@ -19,16 +19,22 @@ fn deny(field: &str, reason: impl Into<String>) -> Denied {
     Denied { field: field.to_owned(), reason: reason.into() }
 }
 
-/// Check a write. `in_scope(grid)` says whether the grid is in the principal's scope.
+/// Check a write: the new record is valid, and the principal may make it.
+/// `in_scope(grid)` says whether the grid is in the principal's scope.
 pub fn check_write(p: &Principal, in_scope: &dyn Fn(&str) -> bool, before: Option<&AnyRecord>, after: &AnyRecord) -> Result<(), Denied> {
-    if !in_scope(after.grid()) {
-        return Err(deny("grid", "the record's grid is outside the user's scope"));
-    }
     if let Err(e) = after.validate() {
         return Err(match e {
             Error::InvalidInput { field, reason } => Denied { field, reason },
             other => deny("record", other.to_string()),
         });
+    }
+    check_permission(p, in_scope, before, after)
+}
+
+/// The role and scope half of [`check_write`], for a record already validated.
+pub fn check_permission(p: &Principal, in_scope: &dyn Fn(&str) -> bool, before: Option<&AnyRecord>, after: &AnyRecord) -> Result<(), Denied> {
+    if !in_scope(after.grid()) {
+        return Err(deny("grid", "the record's grid is outside the user's scope"));
     }
     match before {
         None => check_create(p, after),

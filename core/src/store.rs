@@ -17,7 +17,7 @@ use serde_json::Value as J;
 use crate::doc;
 use crate::error::{Error, Result};
 use crate::model::*;
-use crate::policy::{check_write, Principal};
+use crate::policy::{check_permission, Principal};
 use crate::projection::{project, Projection};
 use crate::schema;
 use crate::workflow;
@@ -210,6 +210,8 @@ impl Drop for Subscription {
 struct Cached {
     doc: Automerge,
     json: J,
+    /// The hydrated record; an error if the document does not match the schema.
+    record: Result<AnyRecord>,
     unfolded: usize,
 }
 
@@ -351,7 +353,7 @@ impl Store {
         set_system_fields(&mut rec, &p.user_id, now_ms());
         rec.validate()?;
         let scope = |g: &str| grids.as_ref().is_none_or(|gs| gs.iter().any(|x| x == g));
-        check_write(&p, &scope, None, &rec)?;
+        check_permission(&p, &scope, None, &rec)?;
         let id = uuid::Uuid::now_v7().to_string();
         let json = rec.to_json()?;
         let mut doc = Automerge::new();
@@ -370,7 +372,7 @@ impl Store {
             write_projection(&tx, &id, &project(&rec), at, None)?;
             tx.commit()?;
         }
-        w.put_cache(id.clone(), Cached { doc, json, unfolded: 1 }, self.opts.cache_docs);
+        w.put_cache(id.clone(), Cached { doc, json, record: Ok(rec), unfolded: 1 }, self.opts.cache_docs);
         drop(w);
         self.notify(vec![id.clone()], ChangeSource::Local);
         Ok(id)
@@ -382,7 +384,7 @@ impl Store {
         let (p, grids) = self.principal();
         let mut w = lock(&self.writer);
         let cached = w.load(id, self.actor.clone())?;
-        let before = AnyRecord::from_json(cached.json.clone())?;
+        let before = cached.record.clone()?;
         let mut after = before.clone();
         f(&mut after)?;
         if after == before {
@@ -390,7 +392,7 @@ impl Store {
         }
         after.validate()?;
         let scope = |g: &str| grids.as_ref().is_none_or(|gs| gs.iter().any(|x| x == g));
-        check_write(&p, &scope, Some(&before), &after)?;
+        check_permission(&p, &scope, Some(&before), &after)?;
         let new_json = after.to_json()?;
         let at = now_ms();
         let result = (|| -> Result<Option<usize>> {
@@ -407,7 +409,7 @@ impl Store {
             let new_proj = project(&after);
             let tx = w.conn.transaction()?;
             insert_change(&tx, id, &change, ChangeState::Pending, at)?;
-            write_projection(&tx, id, &new_proj, at, Some(&old_proj))?;
+            update_projection(&tx, id, &new_proj, at, &old_proj)?;
             tx.commit()?;
             Ok(Some(unfolded))
         })();
@@ -415,6 +417,7 @@ impl Store {
             Ok(Some(unfolded)) => {
                 if let Some(c) = w.cache.get_mut(id) {
                     c.json = new_json;
+                    c.record = Ok(after);
                     c.unfolded = unfolded;
                 }
                 if unfolded > self.opts.compact_after {
@@ -483,8 +486,7 @@ impl Store {
     /// The full record.
     pub fn get(&self, id: &str) -> Result<StoredRecord> {
         let mut w = lock(&self.writer);
-        let json = w.load(id, self.actor.clone())?.json.clone();
-        let record = AnyRecord::from_json(json)?;
+        let record = w.load(id, self.actor.clone())?.record.clone()?;
         let (updated_at, pending): (i64, u32) = w.conn.query_row(
             "SELECT (SELECT updated_at FROM records WHERE id = ?1), (SELECT count(*) FROM changes WHERE doc_id = ?1 AND state = 0)",
             params![id],
@@ -604,7 +606,11 @@ impl Store {
     pub fn export_changes(&self, since: i64) -> Result<(Vec<u8>, i64)> {
         let mut w = lock(&self.writer);
         let ids: Vec<(String, i64)> = {
-            let mut stmt = w.conn.prepare_cached("SELECT id, last_seq FROM docs WHERE last_seq > ?1 ORDER BY last_seq")?;
+            // docs.last_seq remembers the newest change folded into a snapshot (compaction
+            // deletes acknowledged change rows); live rows carry their own seq.
+            let mut stmt = w.conn.prepare_cached(
+                "SELECT id, max(s) FROM (SELECT doc_id AS id, seq AS s FROM changes WHERE seq > ?1 UNION ALL SELECT id, last_seq FROM docs WHERE last_seq > ?1) GROUP BY id ORDER BY 2",
+            )?;
             let rows = stmt.query_map(params![since], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect::<std::result::Result<_, _>>()?
         };
@@ -754,8 +760,8 @@ impl Store {
         let mut projections = Vec::with_capacity(ids.len());
         for id in ids {
             let c = w.load(&id, self.actor.clone())?;
-            if let Ok(rec) = AnyRecord::from_json(c.json.clone()) {
-                projections.push((id, project(&rec), updated_at_of(&c.doc)));
+            if let Ok(rec) = &c.record {
+                projections.push((id, project(rec), updated_at_of(&c.doc)));
             }
             w.evict_if_over(self.opts.cache_docs);
         }
@@ -893,10 +899,6 @@ fn insert_change(tx: &SqlTx<'_>, doc_id: &str, change: &Change, state: ChangeSta
     let n = tx
         .prepare_cached("INSERT INTO changes(doc_id, hash, bytes, state, at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(doc_id, hash) DO NOTHING")?
         .execute(params![doc_id, change.hash().0.as_slice(), change.raw_bytes(), state as i64, at])?;
-    if n > 0 {
-        let seq = tx.last_insert_rowid();
-        tx.prepare_cached("UPDATE docs SET unfolded = unfolded + 1, last_seq = ?2 WHERE id = ?1")?.execute(params![doc_id, seq])?;
-    }
     Ok(n > 0)
 }
 
@@ -923,6 +925,32 @@ fn write_projection(tx: &SqlTx<'_>, id: &str, p: &Projection, updated_at: i64, o
     }
     let assignees_same = old.is_some_and(|o| o.assignees == p.assignees);
     if !assignees_same {
+        tx.prepare_cached("DELETE FROM record_assignees WHERE record_id = ?1")?.execute(params![id])?;
+        for a in &p.assignees {
+            tx.prepare_cached("INSERT OR IGNORE INTO record_assignees(user_id, record_id) VALUES (?1, ?2)")?.execute(params![a, id])?;
+        }
+    }
+    Ok(())
+}
+
+/// Rewrite the projection of an edited record: one UPDATE, plus search and assignee rows only
+/// when those parts changed.
+fn update_projection(tx: &SqlTx<'_>, id: &str, p: &Projection, updated_at: i64, old: &Projection) -> Result<()> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE records SET status = ?2, open = ?3, category = ?4, severity = ?5, title = ?6, household_id = ?7, due = ?8,
+               updated_at = max(updated_at, ?9) WHERE id = ?1",
+        )?
+        .execute(params![id, p.status, p.open, p.category, p.severity, p.title, p.household_id, p.due, updated_at])?;
+    if n == 0 || old.kind != p.kind || old.grid != p.grid || old.author != p.author || old.created_at != p.created_at {
+        return write_projection(tx, id, p, updated_at, Some(old));
+    }
+    if old.title != p.title || old.body != p.body {
+        let rowid: i64 = tx.prepare_cached("SELECT rowid FROM records WHERE id = ?1")?.query_row(params![id], |r| r.get(0))?;
+        tx.prepare_cached("DELETE FROM records_fts WHERE rowid = ?1")?.execute(params![rowid])?;
+        tx.prepare_cached("INSERT INTO records_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?.execute(params![rowid, p.title, p.body])?;
+    }
+    if old.assignees != p.assignees {
         tx.prepare_cached("DELETE FROM record_assignees WHERE record_id = ?1")?.execute(params![id])?;
         for a in &p.assignees {
             tx.prepare_cached("INSERT OR IGNORE INTO record_assignees(user_id, record_id) VALUES (?1, ?2)")?.execute(params![a, id])?;
@@ -981,7 +1009,8 @@ impl Writer {
             let (mut doc, unfolded) = doc;
             doc.set_actor(actor);
             let json = doc::read_json(&doc);
-            self.cache.insert(id.to_owned(), Cached { doc, json, unfolded });
+            let record = AnyRecord::from_json(json.clone());
+            self.cache.insert(id.to_owned(), Cached { doc, json, record, unfolded });
             self.order.push_back(id.to_owned());
         }
         self.cache.get_mut(id).ok_or_else(|| Error::Internal("cache".into()))
@@ -991,7 +1020,10 @@ impl Writer {
         let actor = ActorId::random();
         let snapshot = self.load(id, actor)?.doc.save();
         let tx = self.conn.transaction()?;
-        tx.execute("UPDATE docs SET snapshot = ?2, unfolded = 0 WHERE id = ?1", params![id, snapshot])?;
+        tx.execute(
+            "UPDATE docs SET snapshot = ?2, unfolded = 0, last_seq = max(last_seq, coalesce((SELECT max(seq) FROM changes WHERE doc_id = ?1), 0)) WHERE id = ?1",
+            params![id, snapshot],
+        )?;
         // Pending and quarantined changes stay (the outbox needs their bytes); they are marked
         // folded so loading does not apply them twice.
         tx.execute("DELETE FROM changes WHERE doc_id = ?1 AND state IN (1, 3)", params![id])?;
@@ -1018,6 +1050,7 @@ impl Writer {
             id: String,
             doc: Automerge,
             json: J,
+            rec: Result<AnyRecord>,
             new_changes: Vec<Change>,
             proj: Option<(Projection, i64)>,
             existed: bool,
@@ -1048,16 +1081,16 @@ impl Writer {
             }
             let json = doc::read_json(&doc);
             let rec = AnyRecord::from_json(json.clone());
-            let proj = match rec {
-                Ok(r) => Some((project(&r), new_changes.iter().map(|c| c.timestamp()).max().unwrap_or(0))),
-                Err(e) if strict => return Err(e),
+            let proj = match &rec {
+                Ok(r) => Some((project(r), new_changes.iter().map(|c| c.timestamp()).max().unwrap_or(0))),
+                Err(e) if strict => return Err(e.clone()),
                 Err(_) => {
                     tracing::warn!(record = %id, "pulled record does not match the schema; kept without projection");
                     None
                 }
             };
             let kind = json.get("kind").and_then(J::as_str).unwrap_or("unknown").to_owned();
-            prepared.push(Prepared { id, doc, json, new_changes, proj, existed, kind });
+            prepared.push(Prepared { id, doc, json, rec, new_changes, proj, existed, kind });
         }
         let at = now_ms();
         let result = (|| -> Result<()> {
@@ -1103,7 +1136,7 @@ impl Writer {
             let n = p.new_changes.len();
             let unfolded = self.cache.get(&p.id).map(|c| c.unfolded).unwrap_or(0) + n;
             ids.push(p.id.clone());
-            self.put_cache(p.id, Cached { doc: p.doc, json: p.json, unfolded }, usize::MAX);
+            self.put_cache(p.id, Cached { doc: p.doc, json: p.json, record: p.rec, unfolded }, usize::MAX);
         }
         Ok(ids)
     }

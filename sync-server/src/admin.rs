@@ -1,0 +1,237 @@
+//! Organisation administration shared by the `admin` CLI, first start and the demo seed.
+//!
+//! Organisation CSV (`gridwork-server admin import-org FILE.csv`), UTF-8, a header row, `#` starts
+//! a comment line:
+//!
+//! ```text
+//! kind,id,parent,name,role
+//! district,lixia,,历下区,
+//! street,quancheng,lixia,泉城路街道,
+//! community,furong,quancheng,芙蓉社区,
+//! grid,furong-01,furong,芙蓉社区第一网格,
+//! user,zhangsan,furong-01,张三,worker
+//! user,lisi,furong,李四,leader
+//! user,wangwu,quancheng,王五,supervisor
+//! ```
+//!
+//! Unit rows (`district`, `street`, `community`, `grid`) create or rename a unit; `parent` is the
+//! id of the unit one level up (a street may have none). Rows may come in any order: units are
+//! applied top-down. `user` rows create a user: `id` is the username, `parent` the unit(s) they
+//! are attached to (several separated by `;`; empty for an admin), `name` the display name,
+//! `role` one of worker, leader, supervisor, admin. A worker is attached to grids, a leader to a
+//! community, a supervisor to a street or district. Existing users are left unchanged. New users
+//! get a random password, printed once.
+
+use std::io::Read;
+
+use gridwork_core::Role;
+
+use crate::auth;
+use crate::error::{Error, Result};
+use crate::store::{NewUser, ServerStore, Unit, UnitKind, User};
+
+/// The unit kinds a user of `role` may be attached to.
+pub fn allowed_unit_kinds(role: Role) -> &'static [UnitKind] {
+    match role {
+        Role::Worker => &[UnitKind::Grid],
+        Role::Leader => &[UnitKind::Community],
+        Role::Supervisor => &[UnitKind::Street, UnitKind::District],
+        Role::Admin => &[UnitKind::District, UnitKind::Street, UnitKind::Community, UnitKind::Grid],
+    }
+}
+
+/// Creates a user after checking that their units fit their role. Returns the user and the
+/// password (the given one, or a random one).
+pub fn create_user(store: &dyn ServerStore, new: &NewUser, password: Option<&str>) -> Result<(User, String)> {
+    if new.role != Role::Admin && new.units.is_empty() {
+        return Err(Error::Invalid(format!("a {} must be attached to at least one unit", new.role)));
+    }
+    let units = store.list_units()?;
+    let allowed = allowed_unit_kinds(new.role);
+    for id in &new.units {
+        let unit = units.iter().find(|u| &u.id == id).ok_or_else(|| Error::Invalid(format!("unit {id} does not exist")))?;
+        if !allowed.contains(&unit.kind) {
+            return Err(Error::Invalid(format!(
+                "a {} cannot be attached to {} {id} (allowed: {})",
+                new.role,
+                unit.kind.as_str(),
+                allowed.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    let password = match password {
+        Some(p) => {
+            check_password(p)?;
+            p.to_owned()
+        }
+        None => auth::random_password(),
+    };
+    let user = store.create_user(new, &auth::hash_password(&password)?)?;
+    Ok((user, password))
+}
+
+pub fn check_password(p: &str) -> Result<()> {
+    if p.chars().count() < 8 {
+        return Err(Error::Invalid("a password needs at least 8 characters".into()));
+    }
+    Ok(())
+}
+
+/// Sets a new password (given or random) and returns it.
+pub fn reset_password(store: &dyn ServerStore, username: &str, password: Option<&str>) -> Result<String> {
+    let password = match password {
+        Some(p) => {
+            check_password(p)?;
+            p.to_owned()
+        }
+        None => auth::random_password(),
+    };
+    store.set_password(username, &auth::hash_password(&password)?)?;
+    Ok(password)
+}
+
+/// On an empty database, creates the first admin (`admin`) with a random password and returns
+/// the password; otherwise `None`.
+pub fn ensure_first_admin(store: &dyn ServerStore) -> Result<Option<String>> {
+    if store.user_count()? > 0 {
+        return Ok(None);
+    }
+    let new = NewUser { username: "admin".into(), display_name: "Administrator".into(), role: Role::Admin, units: vec![] };
+    let (_, password) = create_user(store, &new, None)?;
+    Ok(Some(password))
+}
+
+/// What an import did.
+#[derive(Debug, Default)]
+pub struct ImportSummary {
+    pub units: usize,
+    /// (username, password) of each created user.
+    pub created_users: Vec<(String, String)>,
+    pub skipped_users: Vec<String>,
+}
+
+struct UserRow {
+    line: u64,
+    username: String,
+    units: Vec<String>,
+    name: String,
+    role: Role,
+}
+
+/// Imports an organisation CSV (format in the module docs).
+pub fn import_org(store: &dyn ServerStore, input: impl Read) -> Result<ImportSummary> {
+    let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).trim(csv::Trim::All).flexible(true).from_reader(input);
+    let headers = rdr.headers()?.clone();
+    let expected = ["kind", "id", "parent", "name"];
+    if headers.len() < 4 || headers.iter().take(4).zip(expected).any(|(a, b)| a != b) {
+        return Err(Error::Invalid("the CSV header must be: kind,id,parent,name,role".into()));
+    }
+    let mut units = Vec::new();
+    let mut users = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec?;
+        let line = rec.position().map_or(0, |p| p.line());
+        let field = |i: usize| rec.get(i).unwrap_or("").to_owned();
+        let (kind, id, parent, name) = (field(0), field(1), field(2), field(3));
+        if id.is_empty() {
+            return Err(Error::Invalid(format!("line {line}: empty id")));
+        }
+        if kind == "user" {
+            let role: Role = field(4).parse().map_err(|_| Error::Invalid(format!("line {line}: role must be worker, leader, supervisor or admin")))?;
+            let units = parent.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            users.push(UserRow { line, username: id, units, name, role });
+        } else {
+            let kind = UnitKind::parse(&kind)
+                .ok_or_else(|| Error::Invalid(format!("line {line}: kind must be district, street, community, grid or user")))?;
+            let name = if name.is_empty() { id.clone() } else { name };
+            units.push((line, Unit { id, kind, parent_id: (!parent.is_empty()).then_some(parent), name }));
+        }
+    }
+    units.sort_by_key(|(_, u)| u.kind);
+    let mut summary = ImportSummary::default();
+    for (line, unit) in &units {
+        store.upsert_unit(unit).map_err(|e| Error::Invalid(format!("line {line}: {e}")))?;
+        summary.units += 1;
+    }
+    for row in users {
+        if store.user_by_username(&row.username)?.is_some() {
+            summary.skipped_users.push(row.username);
+            continue;
+        }
+        let display_name = if row.name.is_empty() { row.username.clone() } else { row.name };
+        let new = NewUser { username: row.username.clone(), display_name, role: row.role, units: row.units };
+        let (_, password) = create_user(store, &new, None).map_err(|e| Error::Invalid(format!("line {}: {e}", row.line)))?;
+        summary.created_users.push((row.username, password));
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::SqliteStore;
+    use crate::store::Scope;
+
+    const ORG: &str = "kind,id,parent,name,role
+# users may come before their units
+user,zhangsan,furong-01,张三,worker
+user,lisi,furong,\"Li, Si\",leader
+user,wangwu,quancheng,王五,supervisor
+grid,furong-01,furong,芙蓉社区第一网格,
+grid,furong-02,furong,芙蓉社区第二网格,
+community,furong,quancheng,芙蓉社区,
+community,baotu,quancheng,趵突泉社区,
+grid,baotu-01,baotu,,
+street,quancheng,lixia,泉城路街道,
+district,lixia,,历下区,
+";
+
+    #[test]
+    fn import_builds_scopes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), 1).unwrap();
+        let s = import_org(&store, ORG.as_bytes()).unwrap();
+        assert_eq!(s.units, 7);
+        assert_eq!(s.created_users.len(), 3);
+        let scope = |name: &str| {
+            let (u, _) = store.user_by_username(name).unwrap().unwrap();
+            store.scope(&u).unwrap()
+        };
+        assert_eq!(scope("zhangsan"), Scope::Grids(vec!["furong-01".into()]));
+        assert_eq!(scope("lisi"), Scope::Grids(vec!["furong-01".into(), "furong-02".into()]));
+        assert_eq!(scope("wangwu"), Scope::Grids(vec!["baotu-01".into(), "furong-01".into(), "furong-02".into()]));
+        assert_eq!(store.user_by_username("lisi").unwrap().unwrap().0.display_name, "Li, Si");
+        // Importing again changes nothing and creates no one.
+        let again = import_org(&store, ORG.as_bytes()).unwrap();
+        assert!(again.created_users.is_empty());
+        assert_eq!(again.skipped_users.len(), 3);
+    }
+
+    #[test]
+    fn import_refuses_bad_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), 1).unwrap();
+        for bad in [
+            "kind,id\nstreet,x\n",
+            "kind,id,parent,name,role\nvillage,x,,X,\n",
+            "kind,id,parent,name,role\ngrid,g,nope,G,\n",
+            "kind,id,parent,name,role\nstreet,s,,S,\ncommunity,c,s,C,\ngrid,g,c,G,\nuser,u,c,U,worker\n",
+            "kind,id,parent,name,role\nuser,u,,U,boss\n",
+        ] {
+            assert!(matches!(import_org(&store, bad.as_bytes()), Err(Error::Invalid(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn first_admin_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), 1).unwrap();
+        let pw = ensure_first_admin(&store).unwrap().unwrap();
+        assert!(pw.len() >= 16);
+        assert!(ensure_first_admin(&store).unwrap().is_none());
+        let (u, hash) = store.user_by_username("admin").unwrap().unwrap();
+        assert_eq!(u.role, Role::Admin);
+        assert!(auth::verify_password(&pw, &hash));
+        assert_eq!(store.scope(&u).unwrap(), Scope::All);
+    }
+}

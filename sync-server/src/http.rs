@@ -1,0 +1,253 @@
+//! HTTP layer: routes, authentication, body limits, timeouts. Handlers decode, call the blocking
+//! store/sync code through `spawn_blocking`, and encode. Every error answer is a JSON
+//! [`gridwork_core::wire::ErrorBody`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use gridwork_core::wire::{self, ErrorCode, Limits, SignInRequest, SignInResponse};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::store::{DeviceAuth, Scope, ServerStore};
+use crate::sync::{handle_sync, PullConfig};
+
+/// Limits and durations of the HTTP API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub token_ttl: Duration,
+    pub request_timeout: Duration,
+    /// Sync request body limits (compressed / decompressed).
+    pub sync_limits: Limits,
+    pub pull: PullConfig,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            token_ttl: Duration::from_secs(30 * 24 * 3600),
+            request_timeout: Duration::from_secs(30),
+            sync_limits: wire::REQUEST_LIMITS,
+            pull: PullConfig::default(),
+        }
+    }
+}
+
+/// Largest JSON body (sign-in).
+const MAX_JSON_BODY: usize = 64 << 10;
+/// Most actor ids one device may register.
+const MAX_ACTORS: usize = 16;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn ServerStore>,
+    pub config: Arc<ApiConfig>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let timeout = state.config.request_timeout;
+    // The outer limit is a safety net above the per-endpoint limits, which answer in JSON.
+    let hard_limit = state.config.sync_limits.max_compressed.max(MAX_JSON_BODY) + (1 << 20);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/sign-in", post(sign_in))
+        .route("/v1/sign-out", post(sign_out))
+        .route("/v1/sync", post(sync))
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(hard_limit))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "request task failed");
+            Err(ApiError::new(ErrorCode::Internal, "internal server error"))
+        }
+    }
+}
+
+/// Reads a body of at most `limit` bytes, answering `too_large` before reading when the declared
+/// length is over, and while reading when the sent bytes are.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError::new(ErrorCode::TooLarge, format!("request body larger than {limit} bytes"));
+    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
+        if len > limit as u64 {
+            return Err(too_large());
+        }
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let inner = e.into_inner();
+        if inner.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            too_large()
+        } else {
+            ApiError::bad_request(format!("could not read the request body: {inner}"))
+        }
+    })
+}
+
+async fn healthz(State(st): State<AppState>) -> Response {
+    let store = st.store.clone();
+    match blocking(move || store.health().map_err(ApiError::from)).await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(_) => ApiError::new(ErrorCode::Unavailable, "database unavailable").into_response(),
+    }
+}
+
+async fn sign_in(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<SignInResponse>, ApiError> {
+    let body = read_body(&headers, body, MAX_JSON_BODY).await?;
+    let req: SignInRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("sign-in body is not valid JSON of the expected shape: {e}")))?;
+    if req.actors.len() > MAX_ACTORS {
+        return Err(ApiError::bad_request(format!("at most {MAX_ACTORS} actor ids per device")));
+    }
+    for a in &req.actors {
+        let ok = !a.is_empty() && a.len() <= 64 && a.len() % 2 == 0 && a.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !ok {
+            return Err(ApiError::bad_request("actor ids must be lowercase hex, 2 to 64 characters"));
+        }
+    }
+    if req.device_name.chars().count() > 200 {
+        return Err(ApiError::bad_request("device_name is longer than 200 characters"));
+    }
+    let store = st.store.clone();
+    let ttl = st.config.token_ttl;
+    blocking(move || {
+        let found = store.user_by_username(&req.username)?;
+        let (user, hash) = match found {
+            Some((u, h)) => (Some(u), h),
+            None => (None, auth::dummy_hash().to_owned()),
+        };
+        let ok = auth::verify_password(&req.password, &hash);
+        let user = match user {
+            Some(u) if ok && !u.disabled => u,
+            _ => {
+                tracing::info!(username_len = req.username.len(), "sign-in refused");
+                return Err(ApiError::unauthorized("wrong username or password"));
+            }
+        };
+        let (token, token_hash) = auth::new_token();
+        let expires_at = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(30));
+        let device_id = store.create_device(&user.id, &req.device_name, &token_hash, expires_at, &req.actors)?;
+        let scope = store.scope(&user)?;
+        let scope_grids = store.scope_grid_ids(&scope)?;
+        tracing::info!(user_id = %user.id, device_id = %device_id, "signed in");
+        Ok(Json(SignInResponse {
+            token,
+            user_id: user.id,
+            role: user.role.as_str().to_owned(),
+            display_name: user.display_name,
+            scope_grids,
+            expires_at,
+        }))
+    })
+    .await
+}
+
+/// The device behind the request's bearer token, with its user's scope.
+pub struct Authed {
+    pub device: DeviceAuth,
+    pub scope: Scope,
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token> header"))?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("Authorization header must be `Bearer <token>`"))?;
+        let hash = auth::token_hash(token);
+        let store = st.store.clone();
+        blocking(move || {
+            let device = store.device_by_token(&hash)?.ok_or_else(|| ApiError::unauthorized("unknown token: sign in again"))?;
+            if device.revoked {
+                return Err(ApiError::unauthorized("this device was signed out or revoked: sign in again"));
+            }
+            if device.expires_at <= Utc::now() {
+                return Err(ApiError::unauthorized("token expired: sign in again"));
+            }
+            if device.user.disabled {
+                return Err(ApiError::unauthorized("this account is disabled"));
+            }
+            let scope = store.scope(&device.user)?;
+            Ok(Authed { device, scope })
+        })
+        .await
+    }
+}
+
+async fn sign_out(State(st): State<AppState>, authed: Authed) -> Result<StatusCode, ApiError> {
+    let store = st.store.clone();
+    blocking(move || {
+        store.revoke_device(&authed.device.device_id)?;
+        tracing::info!(device_id = %authed.device.device_id, "signed out");
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+async fn sync(State(st): State<AppState>, authed: Authed, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    match headers.get(header::CONTENT_ENCODING).map(HeaderValue::to_str) {
+        Some(Ok(enc)) if enc.trim().eq_ignore_ascii_case(wire::SYNC_CONTENT_ENCODING) => {}
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "sync bodies must be sent with Content-Type: {} and Content-Encoding: {}",
+                wire::SYNC_CONTENT_TYPE,
+                wire::SYNC_CONTENT_ENCODING
+            )))
+        }
+    }
+    let limits = st.config.sync_limits;
+    let body = read_body(&headers, body, limits.max_compressed).await?;
+    let store = st.store.clone();
+    let pull = st.config.pull;
+    let started = std::time::Instant::now();
+    let encoded = blocking(move || {
+        let req = wire::decode_request(&body, limits)?;
+        let pushed: usize = req.push.iter().map(|d| d.changes.len()).sum();
+        let resp = handle_sync(store.as_ref(), &authed.device, &authed.scope, req, pull)?;
+        tracing::info!(
+            device_id = %authed.device.device_id,
+            pushed,
+            accepted = resp.accepted.len(),
+            rejected = resp.rejected.len(),
+            pulled = resp.changes.len(),
+            more = resp.more,
+            "sync"
+        );
+        Ok::<_, ApiError>(wire::encode_response(&resp))
+    })
+    .await?;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, bytes = encoded.len(), "sync encoded");
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(wire::SYNC_CONTENT_TYPE)),
+            (header::CONTENT_ENCODING, HeaderValue::from_static(wire::SYNC_CONTENT_ENCODING)),
+        ],
+        encoded,
+    )
+        .into_response())
+}

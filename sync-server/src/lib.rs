@@ -1,0 +1,21 @@
+//! Gridwork sync server: organisation, authentication, per-user scope, and the change log that
+//! devices push to and pull from in one round trip. The protocol is in `docs/protocol.md`.
+//!
+//! - `http.rs`: routes, auth extractor, limits; `sync.rs`: the push checks and pull;
+//! - `store.rs`: the storage trait; `sqlite.rs`: its SQLite implementation;
+//! - `auth.rs`: passwords and tokens; `admin.rs`: organisation admin and CSV import;
+//! - `demo.rs`: the `--demo` seed; `error.rs`: errors and their HTTP mapping.
+
+pub mod admin;
+pub mod auth;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod sqlite;
+pub mod store;
+pub mod sync;
+
+pub use error::{ApiError, Error, Result};
+pub use http::{router, ApiConfig, AppState};
+pub use sqlite::SqliteStore;
+pub use store::ServerStore;

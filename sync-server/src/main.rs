@@ -1,0 +1,342 @@
+//! `gridwork-server`: run the sync server, or administer its data directory.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use gridwork_core::Role;
+use gridwork_server::store::{NewUser, ServerStore, Unit, UnitKind};
+use gridwork_server::{admin, demo, ApiConfig, AppState, SqliteStore};
+
+#[derive(Parser)]
+#[command(name = "gridwork-server", version, about = "Gridwork sync server", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    /// Without a subcommand: `serve`.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Administer the organisation, users and devices of a data directory.
+    Admin(AdminArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Compact,
+    Json,
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// Directory holding the database (created if missing).
+    #[arg(long, env = "GRIDWORK_DATA_DIR", default_value = "gridwork-data")]
+    data_dir: PathBuf,
+    /// Address to listen on (port 0: any free port; the chosen address is printed).
+    #[arg(long, env = "GRIDWORK_LISTEN", default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    /// Seed a demo organisation, users with known passwords, and a few records.
+    #[arg(long, env = "GRIDWORK_DEMO")]
+    demo: bool,
+    /// Log format (logs go to stderr; `RUST_LOG` filters them).
+    #[arg(long, env = "GRIDWORK_LOG_FORMAT", value_enum, default_value = "compact")]
+    log_format: LogFormat,
+    /// Lifetime of a device token, in seconds (default 30 days).
+    #[arg(long, env = "GRIDWORK_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    token_ttl_secs: u64,
+    /// Requests taking longer are answered 408.
+    #[arg(long, env = "GRIDWORK_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    request_timeout_secs: u64,
+    /// Largest sync request body as sent (zstd-compressed), in bytes.
+    #[arg(long, env = "GRIDWORK_MAX_BODY_BYTES", default_value_t = gridwork_core::wire::REQUEST_LIMITS.max_compressed)]
+    max_body_bytes: usize,
+    /// Largest sync request body after decompression, in bytes.
+    #[arg(long, env = "GRIDWORK_MAX_DECOMPRESSED_BYTES", default_value_t = gridwork_core::wire::REQUEST_LIMITS.max_decompressed)]
+    max_decompressed_bytes: usize,
+    /// Changes per pull page when the device does not ask for fewer.
+    #[arg(long, env = "GRIDWORK_PULL_LIMIT", default_value_t = 2000)]
+    pull_limit: usize,
+    /// Change bytes per pull page (before compression).
+    #[arg(long, env = "GRIDWORK_PULL_MAX_BYTES", default_value_t = 8 << 20)]
+    pull_max_bytes: usize,
+    /// SQLite reader connections.
+    #[arg(long, env = "GRIDWORK_DB_READERS", default_value_t = 4)]
+    db_readers: usize,
+}
+
+#[derive(Args)]
+struct AdminArgs {
+    #[arg(long, env = "GRIDWORK_DATA_DIR", default_value = "gridwork-data")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    cmd: AdminCmd,
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Create a user (a random password is printed unless --password is given).
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// worker, leader, supervisor or admin.
+        #[arg(long)]
+        role: String,
+        /// Unit(s) the user is attached to: grids for a worker, a community for a leader, a
+        /// street or district for a supervisor, none for an admin. Repeatable.
+        #[arg(long = "unit")]
+        units: Vec<String>,
+        #[arg(long, env = "GRIDWORK_NEW_PASSWORD")]
+        password: Option<String>,
+    },
+    /// Create or rename a grid in a community.
+    CreateGrid {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        community: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Create or rename any unit (district, street, community, grid).
+    CreateUnit {
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        parent: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Set a new password (random unless --password is given). Existing devices stay signed in;
+    /// revoke them with revoke-device --username.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+        #[arg(long, env = "GRIDWORK_NEW_PASSWORD")]
+        password: Option<String>,
+    },
+    /// Revoke one device (--device-id) or every device of a user (--username).
+    RevokeDevice {
+        #[arg(long, required_unless_present = "username", conflicts_with = "username")]
+        device_id: Option<String>,
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// List users with their role and units.
+    ListUsers,
+    /// List devices (of one user with --username).
+    ListDevices {
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// List the organisation's units.
+    ListUnits,
+    /// Import an organisation CSV (see docs/protocol.md, "Organisation CSV").
+    ImportOrg { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Some(Cmd::Admin(a)) => run_admin(a),
+        Some(Cmd::Serve(s)) => run_serve(s),
+        None => run_serve(cli.serve),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gridwork-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Compact => builder.compact().init(),
+    }
+}
+
+fn run_serve(args: ServeArgs) -> gridwork_server::Result<()> {
+    init_logs(args.log_format);
+    let store = Arc::new(SqliteStore::open(&args.data_dir, args.db_readers)?);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen).await?;
+        let addr = listener.local_addr()?;
+        // First start and demo seed print to stdout (not the log): passwords are not log lines.
+        if args.demo {
+            let seeded = demo::seed_org(store.as_ref())?;
+            let records = demo::seed_records(store.as_ref())?;
+            if seeded {
+                println!("Seeded the demo organisation ({records} records).");
+            }
+            print!("{}", demo::banner(&addr.to_string()));
+        } else if let Some(password) = admin::ensure_first_admin(store.as_ref())? {
+            println!("Created the first admin account on an empty data directory.");
+            println!("  username: admin");
+            println!("  password: {password}");
+            println!("Sign in with: gridwork login --server http://{addr} --username admin");
+            println!("Then create the organisation: gridwork-server admin --data-dir {} import-org ORG.csv", args.data_dir.display());
+        }
+        println!("gridwork-server listening on http://{addr}");
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+
+        let config = ApiConfig {
+            token_ttl: Duration::from_secs(args.token_ttl_secs),
+            request_timeout: Duration::from_secs(args.request_timeout_secs),
+            sync_limits: gridwork_core::wire::Limits {
+                max_compressed: args.max_body_bytes,
+                max_decompressed: args.max_decompressed_bytes,
+            },
+            pull: gridwork_server::sync::PullConfig {
+                default_limit: args.pull_limit.max(1),
+                max_limit: args.pull_limit.max(1).max(10_000),
+                max_bytes: args.pull_max_bytes,
+            },
+        };
+        let app = gridwork_server::router(AppState { store: store.clone(), config: Arc::new(config) });
+        tracing::info!(%addr, data_dir = %args.data_dir.display(), "serving");
+        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn parse_role(s: &str) -> gridwork_server::Result<Role> {
+    s.parse().map_err(|_| gridwork_server::Error::Invalid("role must be worker, leader, supervisor or admin".into()))
+}
+
+fn run_admin(args: AdminArgs) -> gridwork_server::Result<()> {
+    let store = SqliteStore::open(&args.data_dir, 1)?;
+    let store: &dyn ServerStore = &store;
+    match args.cmd {
+        AdminCmd::CreateUser { username, display_name, role, units, password } => {
+            let role = parse_role(&role)?;
+            let new = NewUser { display_name: display_name.unwrap_or_else(|| username.clone()), username, role, units };
+            let given = password.is_some();
+            let (user, password) = admin::create_user(store, &new, password.as_deref())?;
+            println!("created {} ({}) id {}", user.username, user.role, user.id);
+            if !given {
+                println!("password: {password}");
+            }
+        }
+        AdminCmd::CreateGrid { id, community, name } => {
+            let unit = Unit { name: name.unwrap_or_else(|| id.clone()), id, kind: UnitKind::Grid, parent_id: Some(community) };
+            store.upsert_unit(&unit)?;
+            println!("grid {} in community {}", unit.id, unit.parent_id.unwrap_or_default());
+        }
+        AdminCmd::CreateUnit { kind, id, parent, name } => {
+            let kind = UnitKind::parse(&kind)
+                .ok_or_else(|| gridwork_server::Error::Invalid("kind must be district, street, community or grid".into()))?;
+            let unit = Unit { name: name.unwrap_or_else(|| id.clone()), id, kind, parent_id: parent };
+            store.upsert_unit(&unit)?;
+            println!("{} {}", kind.as_str(), unit.id);
+        }
+        AdminCmd::ResetPassword { username, password } => {
+            let given = password.is_some();
+            let password = admin::reset_password(store, &username, password.as_deref())?;
+            println!("password of {username} reset");
+            if !given {
+                println!("password: {password}");
+            }
+        }
+        AdminCmd::RevokeDevice { device_id, username } => {
+            if let Some(id) = device_id {
+                if !store.revoke_device(&id)? {
+                    return Err(gridwork_server::Error::NotFound(format!("device {id}")));
+                }
+                println!("revoked device {id}");
+            } else if let Some(u) = username {
+                let n = store.revoke_user_devices(&u)?;
+                println!("revoked {n} device(s) of {u}");
+            }
+        }
+        AdminCmd::ListUsers => {
+            println!("{:<16} {:<11} {:<36} {:<24} display name", "username", "role", "id", "units");
+            for u in store.list_users()? {
+                let units = if u.units.is_empty() { "-".to_owned() } else { u.units.join(";") };
+                println!(
+                    "{:<16} {:<11} {:<36} {:<24} {}{}",
+                    u.username,
+                    u.role,
+                    u.id,
+                    units,
+                    u.display_name,
+                    if u.disabled { " (disabled)" } else { "" }
+                );
+            }
+        }
+        AdminCmd::ListDevices { username } => {
+            println!("{:<36} {:<16} {:<8} {:<20} name", "device id", "username", "state", "expires");
+            for d in store.list_devices(username.as_deref())? {
+                let state = if d.revoked {
+                    "revoked"
+                } else if d.expires_at <= chrono::Utc::now() {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!("{:<36} {:<16} {:<8} {:<20} {}", d.device_id, d.username, state, d.expires_at.format("%Y-%m-%d %H:%M"), d.name);
+            }
+        }
+        AdminCmd::ListUnits => {
+            for u in store.list_units()? {
+                println!("{:<10} {:<20} {:<20} {}", u.kind.as_str(), u.id, u.parent_id.as_deref().unwrap_or("-"), u.name);
+            }
+        }
+        AdminCmd::ImportOrg { file } => {
+            let f = std::fs::File::open(&file)?;
+            let s = admin::import_org(store, f)?;
+            println!("imported {} unit(s), created {} user(s)", s.units, s.created_users.len());
+            for (u, p) in &s.created_users {
+                println!("  {u:<16} password: {p}");
+            }
+            if !s.skipped_users.is_empty() {
+                println!("  existing users left unchanged: {}", s.skipped_users.join(", "));
+            }
+        }
+    }
+    Ok(())
+}

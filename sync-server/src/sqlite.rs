@@ -1,0 +1,559 @@
+//! [`ServerStore`] on SQLite: one file `gridwork.db` in the data directory, WAL mode, one writer
+//! connection behind a mutex and a few reader connections.
+//!
+//! Why the change sequence never lets a reader skip a change: `changes.seq` is an
+//! `INTEGER PRIMARY KEY AUTOINCREMENT` assigned inside the push's write transaction, which starts
+//! with `BEGIN IMMEDIATE` and so holds SQLite's single write lock from before the first seq is
+//! assigned until it commits. Write transactions are therefore serial: every seq of one push is
+//! larger than every seq of any push committed before it, and no seq is assigned by anyone else
+//! until it commits. A reader (a WAL snapshot) sees a prefix of the committed log; nothing with a
+//! smaller seq can appear later. (On PostgreSQL, sequences are not transactional: a port must take
+//! a lock around seq assignment or pull only below the oldest in-flight seq.)
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::error::{Error, Result};
+use crate::store::*;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: organisation, users, devices, change log.
+    r#"
+    CREATE TABLE units (
+        id        TEXT PRIMARY KEY,
+        kind      TEXT NOT NULL CHECK (kind IN ('district', 'street', 'community', 'grid')),
+        parent_id TEXT REFERENCES units(id),
+        name      TEXT NOT NULL
+    );
+    CREATE INDEX units_parent ON units(parent_id);
+    CREATE TABLE users (
+        id            TEXT PRIMARY KEY,
+        username      TEXT NOT NULL UNIQUE,
+        display_name  TEXT NOT NULL,
+        role          TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        disabled      INTEGER NOT NULL DEFAULT 0,
+        created_at    INTEGER NOT NULL
+    );
+    CREATE TABLE user_units (
+        user_id TEXT NOT NULL REFERENCES users(id),
+        unit_id TEXT NOT NULL REFERENCES units(id),
+        PRIMARY KEY (user_id, unit_id)
+    );
+    CREATE TABLE devices (
+        id           TEXT PRIMARY KEY,
+        user_id      TEXT NOT NULL REFERENCES users(id),
+        name         TEXT NOT NULL,
+        token_hash   BLOB NOT NULL UNIQUE,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        revoked_at   INTEGER,
+        last_seen_at INTEGER
+    );
+    CREATE INDEX devices_user ON devices(user_id);
+    CREATE TABLE device_actors (
+        actor     TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL REFERENCES devices(id)
+    );
+    CREATE INDEX device_actors_device ON device_actors(device_id);
+    CREATE TABLE docs (
+        doc_id     TEXT PRIMARY KEY,
+        grid       TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        snapshot   BLOB NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE changes (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        doc_id    TEXT NOT NULL,
+        hash      TEXT NOT NULL,
+        grid      TEXT NOT NULL,
+        device_id TEXT,
+        bytes     BLOB NOT NULL,
+        UNIQUE (doc_id, hash)
+    );
+    CREATE INDEX changes_grid_seq ON changes(grid, seq);
+    "#,
+];
+
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic while holding the lock dropped its transaction (rolled back): the connection is fine.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn from_ts(s: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(s, 0).unwrap_or_default()
+}
+
+fn open_conn(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: an acknowledged change survives a power cut, not only a killed process.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) `DIR/gridwork.db`.
+    pub fn open(data_dir: &Path, readers: usize) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join("gridwork.db");
+        let mut writer = open_conn(&path)?;
+        migrate(&mut writer)?;
+        let readers = (0..readers.max(1)).map(|_| open_conn(&path).map(Mutex::new)).collect::<Result<Vec<_>>>()?;
+        Ok(SqliteStore { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+    }
+
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        let n = self.readers.len();
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            if let Ok(g) = self.readers[(start + i) % n].try_lock() {
+                return g;
+            }
+        }
+        lock(&self.readers[start % n])
+    }
+
+    fn user_units(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
+        let mut st = conn.prepare_cached("SELECT unit_id FROM user_units WHERE user_id = ?1 ORDER BY unit_id")?;
+        let rows = st.query_map([user_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        Ok(rows)
+    }
+
+    fn row_user(conn: &Connection, r: (String, String, String, String, bool)) -> Result<User> {
+        let (id, username, display_name, role, disabled) = r;
+        let role = role.parse().map_err(|_| Error::Other(format!("user {username} has unknown role {role}")))?;
+        let units = Self::user_units(conn, &id)?;
+        Ok(User { id, username, display_name, role, units, disabled })
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    if version > MIGRATIONS.len() {
+        return Err(Error::Other(format!(
+            "database schema version {version} is newer than this server ({}); upgrade the server",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+const GRIDS_UNDER: &str = "
+    WITH RECURSIVE sub(id, kind) AS (
+        SELECT u.id, u.kind FROM units u JOIN user_units uu ON uu.unit_id = u.id WHERE uu.user_id = ?1
+        UNION
+        SELECT c.id, c.kind FROM units c JOIN sub ON c.parent_id = sub.id
+    )
+    SELECT id FROM sub WHERE kind = 'grid' ORDER BY id";
+
+impl ServerStore for SqliteStore {
+    fn upsert_unit(&self, unit: &Unit) -> Result<()> {
+        let conn = lock(&self.writer);
+        if unit.id.trim().is_empty() {
+            return Err(Error::Invalid("unit id must not be empty".into()));
+        }
+        match (&unit.parent_id, unit.kind.parent_kind()) {
+            (None, None) => {}
+            (None, Some(_)) if unit.kind == UnitKind::Street => {}
+            (None, Some(k)) => {
+                return Err(Error::Invalid(format!("{} {} needs a parent {}", unit.kind.as_str(), unit.id, k.as_str())))
+            }
+            (Some(_), None) => return Err(Error::Invalid(format!("district {} cannot have a parent", unit.id))),
+            (Some(p), Some(k)) => {
+                let pk: Option<String> =
+                    conn.query_row("SELECT kind FROM units WHERE id = ?1", [p], |r| r.get(0)).optional()?;
+                match pk {
+                    None => return Err(Error::Invalid(format!("parent unit {p} of {} does not exist", unit.id))),
+                    Some(pk) if pk != k.as_str() => {
+                        return Err(Error::Invalid(format!(
+                            "parent of {} {} must be a {}, but {p} is a {pk}",
+                            unit.kind.as_str(),
+                            unit.id,
+                            k.as_str()
+                        )))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let existing: Option<String> =
+            conn.query_row("SELECT kind FROM units WHERE id = ?1", [&unit.id], |r| r.get(0)).optional()?;
+        if let Some(k) = existing {
+            if k != unit.kind.as_str() {
+                return Err(Error::Invalid(format!("unit {} exists as a {k}", unit.id)));
+            }
+        }
+        conn.execute(
+            "INSERT INTO units (id, kind, parent_id, name) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(id) DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name",
+            params![unit.id, unit.kind.as_str(), unit.parent_id, unit.name],
+        )?;
+        Ok(())
+    }
+
+    fn list_units(&self) -> Result<Vec<Unit>> {
+        let conn = self.reader();
+        let mut st = conn.prepare("SELECT id, kind, parent_id, name FROM units ORDER BY kind, id")?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(id, kind, parent_id, name)| {
+                let kind = UnitKind::parse(&kind).ok_or_else(|| Error::Other(format!("unit {id}: bad kind")))?;
+                Ok(Unit { id, kind, parent_id, name })
+            })
+            .collect()
+    }
+
+    fn create_user(&self, user: &NewUser, password_hash: &str) -> Result<User> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let username = user.username.trim();
+        if username.is_empty() || username.chars().any(char::is_whitespace) {
+            return Err(Error::Invalid("username must be non-empty without spaces".into()));
+        }
+        let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)", [username], |r| r.get(0))?;
+        if exists {
+            return Err(Error::Invalid(format!("user {username} already exists")));
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        tx.execute(
+            "INSERT INTO users (id, username, display_name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, username, user.display_name, user.role.as_str(), password_hash, ts(Utc::now())],
+        )?;
+        for unit in &user.units {
+            let kind: Option<String> =
+                tx.query_row("SELECT kind FROM units WHERE id = ?1", [unit], |r| r.get(0)).optional()?;
+            if kind.is_none() {
+                return Err(Error::Invalid(format!("unit {unit} does not exist")));
+            }
+            tx.execute("INSERT OR IGNORE INTO user_units (user_id, unit_id) VALUES (?1, ?2)", params![id, unit])?;
+        }
+        tx.commit()?;
+        drop(conn);
+        let mut units = user.units.clone();
+        units.sort();
+        units.dedup();
+        Ok(User {
+            id,
+            username: username.to_owned(),
+            display_name: user.display_name.clone(),
+            role: user.role,
+            units,
+            disabled: false,
+        })
+    }
+
+    fn set_password(&self, username: &str, password_hash: &str) -> Result<()> {
+        let conn = lock(&self.writer);
+        let n = conn.execute("UPDATE users SET password_hash = ?2 WHERE username = ?1", params![username, password_hash])?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("user {username}")));
+        }
+        Ok(())
+    }
+
+    fn user_by_username(&self, username: &str) -> Result<Option<(User, String)>> {
+        let conn = self.reader();
+        let row = conn
+            .query_row(
+                "SELECT id, username, display_name, role, disabled, password_hash FROM users WHERE username = ?1",
+                [username],
+                |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?), r.get::<_, String>(5)?)),
+            )
+            .optional()?;
+        match row {
+            None => Ok(None),
+            Some((u, hash)) => Ok(Some((Self::row_user(&conn, u)?, hash))),
+        }
+    }
+
+    fn list_users(&self) -> Result<Vec<User>> {
+        let conn = self.reader();
+        let mut st = conn.prepare("SELECT id, username, display_name, role, disabled FROM users ORDER BY username")?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(|u| Self::row_user(&conn, u)).collect()
+    }
+
+    fn user_count(&self) -> Result<u64> {
+        let conn = self.reader();
+        Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    fn scope(&self, user: &User) -> Result<Scope> {
+        if user.role == gridwork_core::Role::Admin {
+            return Ok(Scope::All);
+        }
+        let conn = self.reader();
+        let mut st = conn.prepare_cached(GRIDS_UNDER)?;
+        let grids = st.query_map([&user.id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        Ok(Scope::Grids(grids))
+    }
+
+    fn scope_grid_ids(&self, scope: &Scope) -> Result<Vec<String>> {
+        match scope {
+            Scope::Grids(g) => Ok(g.clone()),
+            Scope::All => {
+                let conn = self.reader();
+                let mut st = conn.prepare_cached("SELECT id FROM units WHERE kind = 'grid' ORDER BY id")?;
+                let grids = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+                Ok(grids)
+            }
+        }
+    }
+
+    fn create_device(
+        &self,
+        user_id: &str,
+        name: &str,
+        token_hash: &[u8; 32],
+        expires_at: DateTime<Utc>,
+        actors: &[String],
+    ) -> Result<String> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for actor in actors {
+            let owner: Option<String> = tx
+                .query_row(
+                    "SELECT d.user_id FROM device_actors a JOIN devices d ON d.id = a.device_id WHERE a.actor = ?1",
+                    [actor],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if owner.is_some_and(|o| o != user_id) {
+                return Err(Error::Forbidden(format!("actor {actor} is registered to another user's device")));
+            }
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        tx.execute(
+            "INSERT INTO devices (id, user_id, name, token_hash, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, user_id, name, &token_hash[..], ts(Utc::now()), ts(expires_at)],
+        )?;
+        for actor in actors {
+            tx.execute(
+                "INSERT INTO device_actors (actor, device_id) VALUES (?1, ?2)
+                 ON CONFLICT(actor) DO UPDATE SET device_id = excluded.device_id",
+                params![actor, id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn device_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<DeviceAuth>> {
+        let conn = self.reader();
+        let row = conn
+            .query_row(
+                "SELECT d.id, d.expires_at, d.revoked_at IS NOT NULL,
+                        u.id, u.username, u.display_name, u.role, u.disabled
+                 FROM devices d JOIN users u ON u.id = d.user_id WHERE d.token_hash = ?1",
+                [&token_hash[..]],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, bool>(2)?,
+                        (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?),
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((device_id, expires_at, revoked, u)) = row else { return Ok(None) };
+        let user = Self::row_user(&conn, u)?;
+        let mut st = conn.prepare_cached("SELECT actor FROM device_actors WHERE device_id = ?1")?;
+        let actors = st.query_map([&device_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        Ok(Some(DeviceAuth { device_id, user, expires_at: from_ts(expires_at), revoked, actors }))
+    }
+
+    fn touch_device(&self, device_id: &str) -> Result<()> {
+        let conn = lock(&self.writer);
+        conn.execute("UPDATE devices SET last_seen_at = ?2 WHERE id = ?1", params![device_id, ts(Utc::now())])?;
+        Ok(())
+    }
+
+    fn revoke_device(&self, device_id: &str) -> Result<bool> {
+        let conn = lock(&self.writer);
+        let n = conn.execute(
+            "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+            params![device_id, ts(Utc::now())],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn revoke_user_devices(&self, username: &str) -> Result<usize> {
+        let conn = lock(&self.writer);
+        let exists: bool =
+            conn.query_row("SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)", [username], |r| r.get(0))?;
+        if !exists {
+            return Err(Error::NotFound(format!("user {username}")));
+        }
+        let n = conn.execute(
+            "UPDATE devices SET revoked_at = ?2
+             WHERE revoked_at IS NULL AND user_id = (SELECT id FROM users WHERE username = ?1)",
+            params![username, ts(Utc::now())],
+        )?;
+        Ok(n)
+    }
+
+    fn list_devices(&self, username: Option<&str>) -> Result<Vec<DeviceInfo>> {
+        let conn = self.reader();
+        let mut st = conn.prepare(
+            "SELECT d.id, u.username, d.name, d.created_at, d.expires_at, d.revoked_at IS NOT NULL, d.last_seen_at
+             FROM devices d JOIN users u ON u.id = d.user_id
+             WHERE ?1 IS NULL OR u.username = ?1 ORDER BY u.username, d.created_at",
+        )?;
+        let rows = st
+            .query_map([username], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, bool>(5)?,
+                    r.get::<_, Option<i64>>(6)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        let mut actors_st = conn.prepare_cached("SELECT actor FROM device_actors WHERE device_id = ?1 ORDER BY actor")?;
+        for (device_id, username, name, created, expires, revoked, seen) in rows {
+            let actors = actors_st.query_map([&device_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+            out.push(DeviceInfo {
+                device_id,
+                username,
+                name,
+                created_at: from_ts(created),
+                expires_at: from_ts(expires),
+                revoked,
+                last_seen_at: seen.map(from_ts),
+                actors,
+            });
+        }
+        Ok(out)
+    }
+
+    fn push(
+        &self,
+        device_id: &str,
+        doc_ids: &[String],
+        decide: &mut dyn FnMut(&str, Option<StoredDoc>) -> Result<Option<DocUpdate>>,
+    ) -> Result<()> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = ts(Utc::now());
+        for doc_id in doc_ids {
+            let stored = tx
+                .prepare_cached("SELECT snapshot, grid FROM docs WHERE doc_id = ?1")?
+                .query_row([doc_id], |r| Ok(StoredDoc { snapshot: r.get(0)?, grid: r.get(1)? }))
+                .optional()?;
+            let Some(update) = decide(doc_id, stored)? else { continue };
+            {
+                let mut ins = tx.prepare_cached(
+                    "INSERT INTO changes (doc_id, hash, grid, device_id, bytes) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (doc_id, hash) DO NOTHING",
+                )?;
+                for (hash, bytes) in &update.new_changes {
+                    ins.execute(params![doc_id, hash, update.grid, device_id, bytes])?;
+                }
+            }
+            tx.prepare_cached(
+                "INSERT INTO docs (doc_id, grid, kind, snapshot, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (doc_id) DO UPDATE SET grid = excluded.grid, kind = excluded.kind,
+                     snapshot = excluded.snapshot, updated_at = excluded.updated_at",
+            )?
+            .execute(params![doc_id, update.grid, update.kind, update.snapshot, now])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn pull(
+        &self,
+        scope: &Scope,
+        after: u64,
+        exclude_device: Option<&str>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<PullPage> {
+        let mut conn = self.reader();
+        // One read transaction: the max seq and the rows come from the same snapshot.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let max_seq: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0))?;
+        let after_i = i64::try_from(after).unwrap_or(i64::MAX);
+        let mut page = PullPage { changes: Vec::new(), position: after.max(0), more: false };
+        if max_seq <= after_i {
+            // Nothing new (or a cursor from a database that was reset: keep it, it is harmless).
+            return Ok(page);
+        }
+        let (sql, grids_json) = match scope {
+            Scope::All => ("SELECT seq, doc_id, bytes, device_id FROM changes WHERE seq > ?1 AND seq <= ?2 AND ?3 IS NULL ORDER BY seq", None),
+            Scope::Grids(g) => (
+                "SELECT seq, doc_id, bytes, device_id FROM changes
+                 WHERE seq > ?1 AND seq <= ?2 AND grid IN (SELECT value FROM json_each(?3)) ORDER BY seq",
+                Some(serde_json::to_string(g).map_err(|e| Error::Other(e.to_string()))?),
+            ),
+        };
+        let mut bytes_total = 0usize;
+        {
+            let mut st = tx.prepare_cached(sql)?;
+            let mut rows = st.query(params![after_i, max_seq, grids_json])?;
+            let mut stopped = false;
+            while let Some(r) = rows.next()? {
+                let seq: i64 = r.get(0)?;
+                let dev: Option<String> = r.get(3)?;
+                if exclude_device.is_some() && dev.as_deref() == exclude_device {
+                    page.position = seq as u64;
+                    continue;
+                }
+                let bytes: Vec<u8> = r.get(2)?;
+                if page.changes.len() >= limit || (!page.changes.is_empty() && bytes_total + bytes.len() > max_bytes) {
+                    page.more = true;
+                    stopped = true;
+                    break;
+                }
+                bytes_total += bytes.len();
+                page.changes.push((seq as u64, r.get(1)?, bytes));
+                page.position = seq as u64;
+            }
+            if !stopped {
+                // Everything up to max_seq was seen: skip past changes outside the scope too.
+                page.position = max_seq as u64;
+            }
+        }
+        tx.commit()?;
+        Ok(page)
+    }
+
+    fn health(&self) -> Result<()> {
+        let conn = self.reader();
+        conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,213 @@
+//! The storage interface. SQLite implements it now ([`crate::sqlite`]); PostgreSQL can follow.
+//!
+//! Everything here is blocking; the HTTP layer calls it through `tokio::task::spawn_blocking`.
+//! Validation of pushed changes (the authorization rules) lives in [`crate::sync`], not in the
+//! store: a store only loads a document's state and persists what the validator decided, all
+//! inside one transaction per request.
+
+use chrono::{DateTime, Utc};
+use gridwork_core::Role;
+
+use crate::error::Result;
+
+/// Level of an organisation unit: district → street → community → grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum UnitKind {
+    District,
+    Street,
+    Community,
+    Grid,
+}
+
+impl UnitKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitKind::District => "district",
+            UnitKind::Street => "street",
+            UnitKind::Community => "community",
+            UnitKind::Grid => "grid",
+        }
+    }
+    pub fn parse(s: &str) -> Option<UnitKind> {
+        match s {
+            "district" => Some(UnitKind::District),
+            "street" => Some(UnitKind::Street),
+            "community" => Some(UnitKind::Community),
+            "grid" => Some(UnitKind::Grid),
+            _ => None,
+        }
+    }
+    /// The kind a parent of this kind must have (`None`: a district has no parent).
+    pub fn parent_kind(self) -> Option<UnitKind> {
+        match self {
+            UnitKind::District => None,
+            UnitKind::Street => Some(UnitKind::District),
+            UnitKind::Community => Some(UnitKind::Street),
+            UnitKind::Grid => Some(UnitKind::Community),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    pub id: String,
+    pub kind: UnitKind,
+    /// Must be set, and of [`UnitKind::parent_kind`], for every kind but district. A street may
+    /// also be created without a district when the organisation starts at street level.
+    pub parent_id: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    /// The units the user is attached to; their scope is every grid under them (admins: all).
+    pub units: Vec<String>,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub units: Vec<String>,
+}
+
+/// What a valid bearer token stands for.
+#[derive(Debug, Clone)]
+pub struct DeviceAuth {
+    pub device_id: String,
+    pub user: User,
+    pub expires_at: DateTime<Utc>,
+    pub revoked: bool,
+    /// Automerge actor ids (hex) registered by this device.
+    pub actors: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    pub device_id: String,
+    pub username: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked: bool,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub actors: Vec<String>,
+}
+
+/// Which grids a read covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Grids(Vec<String>),
+}
+
+impl Scope {
+    pub fn contains(&self, grid: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Grids(g) => g.iter().any(|x| x == grid),
+        }
+    }
+}
+
+/// The server's copy of a document as the store holds it.
+#[derive(Debug, Clone)]
+pub struct StoredDoc {
+    /// `Automerge::save()` output holding every stored change of the document.
+    pub snapshot: Vec<u8>,
+    pub grid: String,
+}
+
+/// What the validator decided to persist for one document.
+#[derive(Debug, Clone)]
+pub struct DocUpdate {
+    /// Newly accepted changes: (hash hex, raw bytes), in causal order.
+    pub new_changes: Vec<(String, Vec<u8>)>,
+    /// The document with those changes applied.
+    pub snapshot: Vec<u8>,
+    pub grid: String,
+    /// Record kind (`report`, `visit`, …), kept for admin listings.
+    pub kind: String,
+}
+
+/// One page of pulled changes.
+#[derive(Debug, Clone, Default)]
+pub struct PullPage {
+    /// (seq, doc id, change bytes), by seq.
+    pub changes: Vec<(u64, String, Vec<u8>)>,
+    /// The position to resume from: every change with seq ≤ this that is in scope has been
+    /// returned (or excluded as the device's own).
+    pub position: u64,
+    pub more: bool,
+}
+
+pub trait ServerStore: Send + Sync + 'static {
+    // --- organisation -----------------------------------------------------------------------
+    /// Inserts or renames a unit. Checks that the parent exists and is of the right kind.
+    fn upsert_unit(&self, unit: &Unit) -> Result<()>;
+    fn list_units(&self) -> Result<Vec<Unit>>;
+    /// Creates a user. Fails if the username exists or a unit is unknown.
+    fn create_user(&self, user: &NewUser, password_hash: &str) -> Result<User>;
+    fn set_password(&self, username: &str, password_hash: &str) -> Result<()>;
+    /// The user and their password hash.
+    fn user_by_username(&self, username: &str) -> Result<Option<(User, String)>>;
+    fn list_users(&self) -> Result<Vec<User>>;
+    fn user_count(&self) -> Result<u64>;
+    /// The grids the user may read and write.
+    fn scope(&self, user: &User) -> Result<Scope>;
+    /// Grid ids a [`Scope`] covers, for the sign-in answer (all grids for `Scope::All`).
+    fn scope_grid_ids(&self, scope: &Scope) -> Result<Vec<String>>;
+
+    // --- devices ----------------------------------------------------------------------------
+    /// Registers a signed-in device with its token hash and actor ids. An actor id already
+    /// registered to a device of another user is refused ([`crate::error::Error::Forbidden`]);
+    /// one registered to an earlier device of the same user moves to the new device.
+    fn create_device(
+        &self,
+        user_id: &str,
+        name: &str,
+        token_hash: &[u8; 32],
+        expires_at: DateTime<Utc>,
+        actors: &[String],
+    ) -> Result<String>;
+    fn device_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<DeviceAuth>>;
+    fn touch_device(&self, device_id: &str) -> Result<()>;
+    /// Revokes one device. Returns whether it existed.
+    fn revoke_device(&self, device_id: &str) -> Result<bool>;
+    /// Revokes every device of a user. Returns how many were revoked.
+    fn revoke_user_devices(&self, username: &str) -> Result<usize>;
+    fn list_devices(&self, username: Option<&str>) -> Result<Vec<DeviceInfo>>;
+
+    // --- change log ---------------------------------------------------------------------------
+    /// Runs one push in one write transaction. For each document id in `doc_ids`, calls
+    /// `decide(doc_id, stored)` with the server's copy (or `None` for a new document), and
+    /// persists the returned update: each new change stored once by (doc id, hash) with the next
+    /// sequence number, and the new snapshot. An `Err` from `decide` rolls everything back.
+    fn push(
+        &self,
+        device_id: &str,
+        doc_ids: &[String],
+        decide: &mut dyn FnMut(&str, Option<StoredDoc>) -> Result<Option<DocUpdate>>,
+    ) -> Result<()>;
+
+    /// Changes with seq > `after`, in `scope`, by seq, at most `limit` changes and about
+    /// `max_bytes` bytes (at least one change is returned if any is due), leaving out changes
+    /// first pushed by `exclude_device`.
+    fn pull(
+        &self,
+        scope: &Scope,
+        after: u64,
+        exclude_device: Option<&str>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<PullPage>;
+
+    /// Cheap liveness check of the database.
+    fn health(&self) -> Result<()>;
+}
