@@ -24,7 +24,7 @@ pub const MIGRATIONS: &[&str] = &[
         snapshot BLOB,
         unfolded INTEGER NOT NULL DEFAULT 0,
         last_seq INTEGER NOT NULL DEFAULT 0
-    );
+    ) WITHOUT ROWID;
     -- state: 0 pending (outbox), 1 acknowledged by the server, 2 quarantined (rejected), 3 remote
     CREATE TABLE changes(
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -38,8 +38,8 @@ pub const MIGRATIONS: &[&str] = &[
         reason TEXT,
         UNIQUE(doc_id, hash)
     );
+    -- the outbox; loading a document uses the UNIQUE(doc_id, hash) index
     CREATE INDEX changes_pending ON changes(seq) WHERE state = 0;
-    CREATE INDEX changes_doc ON changes(doc_id, folded);
     CREATE TABLE records(
         id TEXT NOT NULL UNIQUE,
         kind TEXT NOT NULL,
@@ -59,10 +59,13 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX records_kind_created ON records(kind, created_at, id);
     CREATE TABLE record_assignees(user_id TEXT NOT NULL, record_id TEXT NOT NULL, PRIMARY KEY(user_id, record_id)) WITHOUT ROWID;
     "#,
-    // 2: full-text search with the trigram tokenizer (Chinese by substring), status index
+    // 2: full-text search with the trigram tokenizer (Chinese by substring)
     r#"
     CREATE VIRTUAL TABLE records_fts USING fts5(title, body, tokenize = 'trigram', content = '', contentless_delete = 1);
-    CREATE INDEX records_status ON records(kind, status, created_at, id);
+    -- Text waiting to be indexed, written in the same transaction as the record. Indexing one
+    -- record per transaction costs an FTS segment per write; the queue is folded into the index
+    -- in batches, always before a text search runs. fresh = 1: not in the index yet.
+    CREATE TABLE fts_queue(rowid INTEGER PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL, fresh INTEGER NOT NULL);
     INSERT INTO meta(key, value) VALUES('reproject', '1') ON CONFLICT(key) DO UPDATE SET value = '1';
     "#,
 ];

@@ -231,6 +231,8 @@ pub struct Store {
     writer: Mutex<Writer>,
     reader: Mutex<Connection>,
     observers: Arc<Observers>,
+    /// Set by every write that may have queued text for the search index.
+    fts_dirty: std::sync::atomic::AtomicBool,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -292,6 +294,7 @@ impl Store {
             writer: Mutex::new(Writer { conn, cache: HashMap::new(), order: VecDeque::new() }),
             reader: Mutex::new(reader),
             observers: Arc::new(Observers::default()),
+            fts_dirty: std::sync::atomic::AtomicBool::new(true),
         };
         if get_meta(&lock(&store.writer).conn, "reproject")?.as_deref() == Some("1") {
             store.reproject_all()?;
@@ -334,6 +337,7 @@ impl Store {
     }
 
     fn notify(&self, ids: Vec<String>, source: ChangeSource) {
+        self.fts_dirty.store(true, Ordering::Release);
         if ids.is_empty() {
             return;
         }
@@ -551,6 +555,7 @@ impl Store {
         if let Some(text) = &q.text {
             let (clause, v) = text_clause(text)?;
             arg(&mut sql, &clause, v);
+            self.index_pending_text()?;
         }
         if let Some(tok) = &q.page_token {
             let (at, id) = parse_page_token(tok)?;
@@ -571,6 +576,22 @@ impl Store {
             None
         };
         Ok(Page { items, next })
+    }
+
+    /// Fold text written since the last search into the full-text index. Searches call it
+    /// first; apps may also call it when idle.
+    pub fn index_pending_text(&self) -> Result<usize> {
+        if !self.fts_dirty.swap(false, Ordering::AcqRel) {
+            return Ok(0);
+        }
+        let mut w = lock(&self.writer);
+        match flush_fts(&mut w.conn) {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                self.fts_dirty.store(true, Ordering::Release);
+                Err(e)
+            }
+        }
     }
 
     /// Full-text search (substring, Chinese included) over titles and texts, newest first.
@@ -769,11 +790,13 @@ impl Store {
         tx.execute("DELETE FROM records", [])?;
         tx.execute("DELETE FROM record_assignees", [])?;
         tx.execute("DELETE FROM records_fts", [])?;
+        tx.execute("DELETE FROM fts_queue", [])?;
         for (id, p, at) in &projections {
             write_projection(&tx, id, p, *at, None)?;
         }
         tx.execute("DELETE FROM meta WHERE key = 'reproject'", [])?;
         tx.commit()?;
+        flush_fts(&mut w.conn)?;
         Ok(())
     }
 
@@ -920,8 +943,7 @@ fn write_projection(tx: &SqlTx<'_>, id: &str, p: &Projection, updated_at: i64, o
         )?;
     let text_same = old.is_some_and(|o| o.title == p.title && o.body == p.body);
     if !text_same {
-        tx.prepare_cached("DELETE FROM records_fts WHERE rowid = ?1")?.execute(params![rowid])?;
-        tx.prepare_cached("INSERT INTO records_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?.execute(params![rowid, p.title, p.body])?;
+        queue_text(tx, rowid, p, old.is_none())?;
     }
     let assignees_same = old.is_some_and(|o| o.assignees == p.assignees);
     if !assignees_same {
@@ -933,22 +955,71 @@ fn write_projection(tx: &SqlTx<'_>, id: &str, p: &Projection, updated_at: i64, o
     Ok(())
 }
 
+/// Queue a record's text for the search index (see `fts_queue` in schema.rs).
+fn queue_text(tx: &SqlTx<'_>, rowid: i64, p: &Projection, fresh: bool) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO fts_queue(rowid, title, body, fresh) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(rowid) DO UPDATE SET title = excluded.title, body = excluded.body",
+    )?
+    .execute(params![rowid, p.title, p.body, fresh])?;
+    Ok(())
+}
+
+/// Fold queued text into the full-text index, in one transaction. Returns how many were indexed.
+fn flush_fts(conn: &mut Connection) -> Result<usize> {
+    let tx = conn.transaction()?;
+    tx.execute("DELETE FROM records_fts WHERE rowid IN (SELECT rowid FROM fts_queue WHERE fresh = 0)", [])?;
+    let n = tx.execute("INSERT INTO records_fts(rowid, title, body) SELECT rowid, title, body FROM fts_queue", [])?;
+    tx.execute("DELETE FROM fts_queue", [])?;
+    tx.commit()?;
+    Ok(n)
+}
+
 /// Rewrite the projection of an edited record: one UPDATE, plus search and assignee rows only
 /// when those parts changed.
 fn update_projection(tx: &SqlTx<'_>, id: &str, p: &Projection, updated_at: i64, old: &Projection) -> Result<()> {
-    let n = tx
-        .prepare_cached(
-            "UPDATE records SET status = ?2, open = ?3, category = ?4, severity = ?5, title = ?6, household_id = ?7, due = ?8,
-               updated_at = max(updated_at, ?9) WHERE id = ?1",
-        )?
-        .execute(params![id, p.status, p.open, p.category, p.severity, p.title, p.household_id, p.due, updated_at])?;
-    if n == 0 || old.kind != p.kind || old.grid != p.grid || old.author != p.author || old.created_at != p.created_at {
+    if old.kind != p.kind || old.grid != p.grid || old.author != p.author || old.created_at != p.created_at {
         return write_projection(tx, id, p, updated_at, Some(old));
+    }
+    // SET only the columns that changed: SQLite rewrites an index whenever one of its columns
+    // is assigned, even to the same value.
+    use rusqlite::types::Value as V;
+    let mut sql = String::from("UPDATE records SET updated_at = max(updated_at, ?2)");
+    let mut args: Vec<V> = vec![V::Text(id.to_owned()), V::Integer(updated_at)];
+    let opt_text = |v: &Option<String>| v.clone().map(V::Text).unwrap_or(V::Null);
+    let mut set = |col: &str, v: V| {
+        args.push(v);
+        sql.push_str(&format!(", {col} = ?{}", args.len()));
+    };
+    if old.status != p.status {
+        set("status", opt_text(&p.status));
+    }
+    if old.open != p.open {
+        set("open", V::Integer(i64::from(p.open)));
+    }
+    if old.category != p.category {
+        set("category", opt_text(&p.category));
+    }
+    if old.severity != p.severity {
+        set("severity", p.severity.map(V::Integer).unwrap_or(V::Null));
+    }
+    if old.title != p.title {
+        set("title", V::Text(p.title.clone()));
+    }
+    if old.household_id != p.household_id {
+        set("household_id", opt_text(&p.household_id));
+    }
+    if old.due != p.due {
+        set("due", opt_text(&p.due));
+    }
+    sql.push_str(" WHERE id = ?1");
+    let n = tx.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(args.iter()))?;
+    if n == 0 {
+        return write_projection(tx, id, p, updated_at, None);
     }
     if old.title != p.title || old.body != p.body {
         let rowid: i64 = tx.prepare_cached("SELECT rowid FROM records WHERE id = ?1")?.query_row(params![id], |r| r.get(0))?;
-        tx.prepare_cached("DELETE FROM records_fts WHERE rowid = ?1")?.execute(params![rowid])?;
-        tx.prepare_cached("INSERT INTO records_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?.execute(params![rowid, p.title, p.body])?;
+        queue_text(tx, rowid, p, false)?;
     }
     if old.assignees != p.assignees {
         tx.prepare_cached("DELETE FROM record_assignees WHERE record_id = ?1")?.execute(params![id])?;
