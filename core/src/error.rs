@@ -41,9 +41,12 @@ pub enum Error {
     /// The server refused the credentials or the device token.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
-    /// A photo could not be accepted.
+    /// A photo could not be accepted: not an image, truncated, or an unsupported format.
     #[error("invalid image: {0}")]
     InvalidImage(String),
+    /// Input over a size limit (a photo's bytes or pixels, an upload).
+    #[error("too large: {0}")]
+    TooLarge(String),
     /// Something that should not happen; a bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -83,6 +86,16 @@ fn sanitize_sql_error(e: &rusqlite::Error) -> String {
         other => {
             let s = other.to_string();
             s.chars().take(200).collect()
+        }
+    }
+}
+
+impl From<crate::photo::PhotoError> for Error {
+    fn from(e: crate::photo::PhotoError) -> Self {
+        use crate::photo::PhotoError as P;
+        match e {
+            P::TooLarge { .. } | P::TooManyPixels { .. } => Error::TooLarge(e.to_string()),
+            P::Empty | P::InvalidImage { .. } | P::UnsupportedFormat(_) => Error::InvalidImage(e.to_string()),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! `store` (the SQLite store and its API), `photo` (image pipeline), `wire` (sync protocol).
 
 pub mod api;
+pub mod blobs;
 pub mod doc;
 pub mod error;
 pub mod idnum;
@@ -14,6 +15,7 @@ pub mod policy;
 pub mod projection;
 pub mod schema;
 pub mod store;
+pub mod sync;
 pub mod wire;
 pub mod workflow;
 
@@ -22,6 +24,8 @@ pub use model::*;
 pub use policy::Principal;
 pub use store::*;
 pub use api::*;
+pub use blobs::PendingBlob;
+pub use sync::*;
 
 /// Compatibility path: `gridwork_core::record::{AnyRecord, RecordKind}`.
 pub mod record {

@@ -68,6 +68,20 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TABLE fts_queue(rowid INTEGER PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL, fresh INTEGER NOT NULL);
     INSERT INTO meta(key, value) VALUES('reproject', '1') ON CONFLICT(key) DO UPDATE SET value = '1';
     "#,
+    // 3: photos by content hash. bytes NULL = referenced by a record but not on this device yet.
+    r#"
+    CREATE TABLE blobs(
+        hash TEXT NOT NULL UNIQUE,
+        bytes BLOB,
+        size INTEGER NOT NULL,
+        thumb INTEGER NOT NULL,
+        uploaded INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX blobs_upload ON blobs(thumb DESC, created_at) WHERE uploaded = 0 AND bytes IS NOT NULL;
+    CREATE INDEX blobs_missing ON blobs(thumb DESC) WHERE bytes IS NULL;
+    INSERT INTO meta(key, value) VALUES('reproject', '1') ON CONFLICT(key) DO UPDATE SET value = '1';
+    "#,
 ];
 
 pub fn latest_version() -> i64 {

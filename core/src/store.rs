@@ -235,7 +235,7 @@ pub struct Store {
     fts_dirty: std::sync::atomic::AtomicBool,
 }
 
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
@@ -385,6 +385,16 @@ impl Store {
     /// Change a record with `f`. The typed record is validated and checked against the user's
     /// role before anything is written; only the fields that differ produce operations.
     pub fn update(&self, id: &str, f: impl FnOnce(&mut AnyRecord) -> Result<()>) -> Result<()> {
+        self.update_with(id, f, |_| Ok(()))
+    }
+
+    /// [`Store::update`] plus `extra` writes in the same SQLite transaction (e.g. photo blobs).
+    pub(crate) fn update_with(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut AnyRecord) -> Result<()>,
+        extra: impl FnOnce(&SqlTx<'_>) -> Result<()>,
+    ) -> Result<()> {
         let (p, grids) = self.principal();
         let mut w = lock(&self.writer);
         let cached = w.load(id, self.actor.clone())?;
@@ -413,6 +423,7 @@ impl Store {
             let new_proj = project(&after);
             let tx = w.conn.transaction()?;
             insert_change(&tx, id, &change, ChangeState::Pending, at)?;
+            extra(&tx)?;
             update_projection(&tx, id, &new_proj, at, &old_proj)?;
             tx.commit()?;
             Ok(Some(unfolded))
@@ -729,6 +740,14 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    pub(crate) fn reader_conn(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.reader)
+    }
+
+    pub(crate) fn writer_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        f(&lock(&self.writer).conn)
     }
 
     pub fn get_meta(&self, key: &str) -> Result<Option<String>> {
@@ -1176,6 +1195,9 @@ impl Writer {
                 }
                 if let Some((proj, upd)) = &p.proj {
                     write_projection(&tx, &p.id, proj, *upd, None)?;
+                }
+                if let Ok(rec) = &p.rec {
+                    crate::blobs::note_remote_photos(&tx, rec.photos())?;
                 }
             }
             if let Some(x) = &extra {
