@@ -116,3 +116,87 @@ fn check_new_transitions(p: &Principal, rec: &AnyRecord, _old: &[crate::model::T
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    fn report(status: ReportStatus) -> AnyRecord {
+        AnyRecord::Report(Report {
+            grid: "G1".into(),
+            category: ReportCategory::Other,
+            severity: 1,
+            title: "t".into(),
+            description: String::new(),
+            location: None,
+            photos: vec![],
+            status,
+            transitions: vec![],
+            comments: vec![],
+            author: "w1".into(),
+            created_at: 1,
+        })
+    }
+
+    fn with_transition(mut r: AnyRecord, from: &str, to: &str, by: &str, role: Role) -> AnyRecord {
+        if let AnyRecord::Report(x) = &mut r {
+            x.status = to.parse().expect("status");
+            x.transitions.push(Transition { from: from.into(), to: to.into(), by: by.into(), role, at: 2, comment: None });
+        }
+        r
+    }
+
+    fn worker() -> Principal {
+        Principal { user_id: "w1".into(), role: Role::Worker }
+    }
+    fn all(_: &str) -> bool {
+        true
+    }
+
+    #[test]
+    fn creation_rules() {
+        assert!(check_write(&worker(), &all, None, &report(ReportStatus::Draft)).is_ok());
+        let d = check_write(&worker(), &all, None, &report(ReportStatus::Approved)).unwrap_err();
+        assert_eq!(d.field, "status");
+        let other = Principal { user_id: "w2".into(), role: Role::Worker };
+        assert_eq!(check_write(&other, &all, None, &report(ReportStatus::Draft)).unwrap_err().field, "author");
+        let d = check_write(&worker(), &|g| g == "G2", None, &report(ReportStatus::Draft)).unwrap_err();
+        assert_eq!(d.field, "grid");
+    }
+
+    #[test]
+    fn worker_cannot_approve_even_by_editing_the_status_directly() {
+        let before = report(ReportStatus::Submitted);
+        let approved = with_transition(before.clone(), "submitted", "approved", "w1", Role::Worker);
+        assert_eq!(check_write(&worker(), &all, Some(&before), &approved).unwrap_err().field, "status");
+        // status changed without a transition entry
+        let sneaky = report(ReportStatus::Approved);
+        assert_eq!(check_write(&worker(), &all, Some(&before), &sneaky).unwrap_err().field, "status");
+        // a transition recorded in someone else's name
+        let spoofed = with_transition(before.clone(), "submitted", "approved", "s1", Role::Supervisor);
+        assert_eq!(check_write(&worker(), &all, Some(&before), &spoofed).unwrap_err().field, "transitions");
+        let sup = Principal { user_id: "s1".into(), role: Role::Supervisor };
+        assert!(check_write(&sup, &all, Some(&before), &spoofed).is_ok());
+    }
+
+    #[test]
+    fn immutable_fields_and_append_only_history() {
+        let before = with_transition(report(ReportStatus::Draft), "draft", "submitted", "w1", Role::Worker);
+        let mut moved = before.clone();
+        if let AnyRecord::Report(r) = &mut moved {
+            r.grid = "G2".into();
+        }
+        assert_eq!(check_write(&worker(), &all, Some(&before), &moved).unwrap_err().field, "grid");
+        let mut rewritten = before.clone();
+        if let AnyRecord::Report(r) = &mut rewritten {
+            r.transitions.clear();
+        }
+        assert_eq!(check_write(&worker(), &all, Some(&before), &rewritten).unwrap_err().field, "transitions");
+        let mut invalid = before.clone();
+        if let AnyRecord::Report(r) = &mut invalid {
+            r.severity = 9;
+        }
+        assert_eq!(check_write(&worker(), &all, Some(&before), &invalid).unwrap_err().field, "severity");
+    }
+}

@@ -93,3 +93,47 @@ pub fn is_open(kind: RecordKind, status: Option<&str>) -> bool {
         _ => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    fn task(status: TaskStatus) -> AnyRecord {
+        AnyRecord::Task(Task {
+            grid: "G1".into(),
+            title: "t".into(),
+            description: String::new(),
+            assignees: vec!["w1".into()],
+            due: None,
+            priority: Priority::Normal,
+            linked_report: None,
+            linked_household: None,
+            status,
+            transitions: vec![],
+            comments: vec![],
+            author: "l1".into(),
+            created_at: 1,
+        })
+    }
+
+    #[test]
+    fn task_flow_by_role() {
+        let t = task(TaskStatus::Assigned);
+        assert!(check_transition(&t, "assigned", "accepted", "w1", Role::Worker).is_ok());
+        assert!(matches!(check_transition(&t, "assigned", "accepted", "w2", Role::Worker), Err(Error::NotPermitted { .. })));
+        assert!(matches!(check_transition(&t, "assigned", "verified", "l1", Role::Leader), Err(Error::IllegalTransition { .. })));
+        assert!(check_transition(&t, "done", "verified", "l1", Role::Leader).is_ok());
+        assert!(matches!(check_transition(&t, "done", "verified", "w1", Role::Worker), Err(Error::NotPermitted { .. })));
+        assert!(matches!(check_transition(&t, "assigned", "flying", "l1", Role::Leader), Err(Error::InvalidInput { .. })));
+    }
+
+    #[test]
+    fn open_statuses() {
+        assert!(is_open(RecordKind::Report, Some("approved")));
+        assert!(!is_open(RecordKind::Report, Some("closed")));
+        assert!(!is_open(RecordKind::Task, Some("cancelled")));
+        assert!(needs_comment(RecordKind::Report, "returned"));
+        assert!(!needs_comment(RecordKind::Task, "done"));
+    }
+}

@@ -1,6 +1,7 @@
 //! `cargo xtask <command>`: repository chores as Rust code.
 //!
-//! - `test`            every test in the repo: Rust (nextest or cargo test), bindings (Kotlin on
+//! - `setup`           install missing test prerequisites (Debian packages, when root)
+//! - `test`            set up, then every test in the repo: Rust (nextest or cargo test), bindings (Kotlin on
 //!                     the JVM, Python), and a quick benchmark smoke run
 //! - `bench [--quick]` the benchmark harness (bench/), writes target/bench/report.json
 //! - `bindings`        build gridwork-ffi and generate Kotlin, Swift and Python sources
@@ -33,11 +34,36 @@ pub fn run(cmd: &mut Command) -> Result<(), String> {
 }
 
 fn have(program: &str, arg: &str) -> bool {
-    Command::new(program).arg(arg).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new(program).args(arg.split_whitespace()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// Install what the tests need and this machine lacks: Debian packages when running as root
+/// (JNA for the Kotlin tests, ImageMagick as the photo benchmark's baseline). The Kotlin
+/// compiler is fetched by the bindings step (npm). Anything missing is named with its fix.
+fn setup() -> Result<(), String> {
+    let mut missing: Vec<&str> = Vec::new();
+    if std::env::var_os("JNA_JAR").is_none() && !Path::new("/usr/share/java/jna.jar").exists() {
+        missing.push("libjna-java");
+    }
+    let magick_ok = Command::new("dpkg").args(["-s", "imagemagick"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok_and(|s| s.success())
+        || std::env::var_os("GRIDWORK_IMAGEMAGICK").is_some();
+    if !magick_ok {
+        missing.push("imagemagick");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let root_user = Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false);
+    if !root_user || !have("apt-get", "--version") {
+        return Err(format!("missing packages: {} (install them with: sudo apt-get install -y {})", missing.join(", "), missing.join(" ")));
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 fn test_all(args: &[String]) -> Result<(), String> {
     let skip_bindings = args.iter().any(|a| a == "--no-bindings");
+    setup()?;
     // 1. Rust: build once, run every test of the workspace.
     if have("cargo-nextest", "--version") || have("cargo", "nextest --version") {
         run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast", "--status-level", "fail"]))?;
@@ -58,10 +84,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test_all(&args[1..]),
+        Some("setup") => setup(),
         Some("bench") => run(cargo().args(["run", "--release", "-p", "gridwork-bench", "--"]).args(&args[1..])),
         Some("bindings") => bindings::generate().map(|_| ()),
         Some("test-bindings") => bindings::test(),
-        _ => Err("usage: cargo xtask <test [--no-bindings] | bench [--quick] | bindings | test-bindings>".into()),
+        _ => Err("usage: cargo xtask <test [--no-bindings] | setup | bench [--quick] [--only P1,P2] | bindings | test-bindings>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
