@@ -206,12 +206,19 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
 
     if want("P3") || want("P4") || want("P9") || want("S1") {
         let n = if cfg.quick { 2_000 } else { 50_000 };
-        let path = dir.join("big.db");
-        let base_path = dir.join("big-baseline.db");
-        let t = Instant::now();
-        let (descs, titles) = build_big(&path, n, &mut rng)?;
-        eprintln!("bench: built a {n}-report store in {:.1} s", t.elapsed().as_secs_f64());
-        build_big_baseline(&path, &base_path, &descs, &titles)?;
+        // GRIDWORK_BENCH_DATA=DIR keeps the big stores between runs (for profiling).
+        let keep = std::env::var_os("GRIDWORK_BENCH_DATA").map(std::path::PathBuf::from);
+        let big_dir = keep.clone().unwrap_or_else(|| dir.clone());
+        s(std::fs::create_dir_all(&big_dir))?;
+        let path = big_dir.join(format!("big-{n}.db"));
+        let base_path = big_dir.join(format!("big-{n}-baseline.db"));
+        if keep.is_none() || !base_path.exists() {
+            let _ = std::fs::remove_file(&path);
+            let t = Instant::now();
+            let (descs, titles) = build_big(&path, n, &mut rng)?;
+            eprintln!("bench: built a {n}-report store in {:.1} s", t.elapsed().as_secs_f64());
+            build_big_baseline(&path, &base_path, &descs, &titles)?;
+        }
         let store = s(Store::open(&path, Identity::new("w1", Role::Worker)))?;
         let base = s(Connection::open(&base_path))?;
         let q = |grid: &str| ListQuery { kind: Some(RecordKind::Report), grid: Some(grid.into()), open_only: true, limit: Some(50), ..Default::default() };
@@ -277,7 +284,7 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
             out.push(Scenario::new("P9", "cold_open", "ms", g, b, "raw rusqlite open + first page").goal("<= 100 ms").extra("reports", n));
         }
         if want("S1") {
-            let (ours, json) = disk_bytes(&path, &dir.join("json.db"))?;
+            let (ours, json) = disk_bytes(&path, &big_dir.join("json.db"))?;
             out.push(
                 Scenario::new("S1", "disk_bytes_per_report", "bytes", ours / n as f64, json / n as f64, "plain JSON row (id, json)")
                     .extra("note", "gridwork includes history, outbox, projection and search index"),
