@@ -1,0 +1,728 @@
+//! `gridwork`: a Gridwork device on a laptop. Every command opens the device store (`--db`), does
+//! one thing through gridwork-core, and prints a table (people) or JSON (`--json`, scripts).
+//!
+//! Exit codes: 0 ok, 1 error, 2 usage, 3 not signed in / unauthorized, 4 network (retry later).
+
+mod output;
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use gridwork_core::{
+    Error, ListQuery, Location, Member, MemberTag, Need, NeedTag, NewHousehold, NewReport, NewTask, NewVisit, Priority,
+    RecordKind, ReportCategory, ReportPatch, Store, SyncProgress, VisitType,
+};
+use serde_json::{json, Value};
+
+use output::{print_json, show_record, stored_json, summaries_table, summary_json, table, time};
+
+#[derive(Parser)]
+#[command(name = "gridwork", version, about = "A Gridwork device on a laptop: file reports, visits and tasks offline, sync with the server")]
+struct Cli {
+    /// The device's store [default: ~/.gridwork/device.db]
+    #[arg(long, global = true, env = "GRIDWORK_DB", value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// Print JSON for scripts instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Sign in to a server; registers this device.
+    Login {
+        /// Server URL, e.g. http://127.0.0.1:8787
+        #[arg(long, env = "GRIDWORK_SERVER")]
+        server: String,
+        #[arg(long, alias = "username")]
+        user: String,
+        /// Password; else $GRIDWORK_PASSWORD, else asked for (or read from stdin).
+        #[arg(long, env = "GRIDWORK_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// How the device appears to admins.
+        #[arg(long)]
+        device_name: Option<String>,
+    },
+    /// Sign out (refused while changes are unsynced, unless --force).
+    Logout {
+        #[arg(long)]
+        force: bool,
+    },
+    /// Who is signed in, pending changes, last sync.
+    Status,
+    /// Push local changes and pull new ones.
+    Sync,
+    /// Patrol reports.
+    #[command(subcommand)]
+    Report(ReportCmd),
+    /// Resident visits.
+    #[command(subcommand)]
+    Visit(VisitCmd),
+    /// Households and residents.
+    #[command(subcommand)]
+    Household(HouseholdCmd),
+    /// Tasks.
+    #[command(subcommand)]
+    Task(TaskCmd),
+    /// Review submitted reports (supervisors).
+    #[command(subcommand)]
+    Review(ReviewCmd),
+    /// Who changed which fields of a record, when, from which device.
+    History { id: String },
+    /// Fields of a record that were set concurrently; the winner first.
+    Conflicts { id: String },
+    /// Changes the server refused, with the reason (kept on this device).
+    Quarantine,
+}
+
+#[derive(Subcommand)]
+enum ReportCmd {
+    /// File a new report (a draft unless --submit).
+    New {
+        /// Grid id [default: your only grid]
+        #[arg(long)]
+        grid: Option<String>,
+        /// fire_hazard, blocked_fire_lane, sanitation, road_facility_damage, illegal_construction, dispute, fraud_risk, food_safety, public_security, other
+        #[arg(long, default_value = "other")]
+        category: String,
+        /// 1 (low) to 4 (urgent)
+        #[arg(long, default_value_t = 2)]
+        severity: u8,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        location: LocationArgs,
+        /// Submit at once instead of keeping a draft.
+        #[arg(long)]
+        submit: bool,
+    },
+    /// Change fields of a report.
+    Edit {
+        id: String,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        category: Option<String>,
+        #[arg(long)]
+        severity: Option<u8>,
+    },
+    /// List reports, newest first.
+    List {
+        #[command(flatten)]
+        filter: ListArgs,
+    },
+    /// Show one report with its workflow and comments.
+    Show { id: String },
+    /// Submit a draft (or returned) report for review.
+    Submit { id: String },
+    /// Add a comment.
+    Comment { id: String, text: String },
+}
+
+#[derive(Subcommand)]
+enum VisitCmd {
+    /// Record a visit to a household.
+    New {
+        #[arg(long)]
+        grid: Option<String>,
+        #[arg(long)]
+        household: String,
+        /// routine, elderly_care, disability, low_income, conflict_follow_up, other
+        #[arg(long = "type", default_value = "routine")]
+        visit_type: String,
+        #[arg(long, default_value = "")]
+        notes: String,
+        /// A need found: TAG or TAG:note (care, medical, financial, repair, legal_aid, psychological, other). Repeatable.
+        #[arg(long = "need")]
+        needs: Vec<String>,
+        /// YYYY-MM-DD
+        #[arg(long)]
+        follow_up: Option<String>,
+        #[command(flatten)]
+        location: LocationArgs,
+    },
+    List {
+        #[arg(long)]
+        household: Option<String>,
+        #[command(flatten)]
+        filter: ListArgs,
+    },
+    Show { id: String },
+}
+
+#[derive(Subcommand)]
+enum HouseholdCmd {
+    /// Add a household.
+    Add {
+        #[arg(long)]
+        grid: Option<String>,
+        #[arg(long)]
+        address: String,
+        /// name[,id=ID_NUMBER][,phone=PHONE][,born=YEAR][,tags=elderly_living_alone+disabled+low_income+key_care]. Repeatable.
+        #[arg(long = "member")]
+        members: Vec<String>,
+        #[arg(long, default_value = "")]
+        notes: String,
+    },
+    List {
+        #[command(flatten)]
+        filter: ListArgs,
+    },
+    /// Show a household (ID and phone numbers masked).
+    Show { id: String },
+}
+
+#[derive(Subcommand)]
+enum TaskCmd {
+    /// Assign a task (leaders, supervisors).
+    Assign {
+        #[arg(long)]
+        grid: Option<String>,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// User id of an assignee (see `gridwork status` on their device). Repeatable.
+        #[arg(long = "to", alias = "assignee", required = true)]
+        assignees: Vec<String>,
+        /// YYYY-MM-DD
+        #[arg(long)]
+        due: Option<String>,
+        /// low, normal, high, urgent
+        #[arg(long, default_value = "normal")]
+        priority: String,
+        #[arg(long)]
+        report: Option<String>,
+        #[arg(long)]
+        household: Option<String>,
+    },
+    List {
+        /// Only tasks assigned to me.
+        #[arg(long)]
+        mine: bool,
+        #[command(flatten)]
+        filter: ListArgs,
+    },
+    Show { id: String },
+    /// Accept an assigned task.
+    Accept { id: String },
+    /// Mark a task done.
+    Done {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReviewCmd {
+    /// Approve a submitted report.
+    Approve {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Return a submitted report to its author, saying why.
+    Return {
+        id: String,
+        #[arg(long)]
+        comment: String,
+    },
+}
+
+#[derive(Args)]
+struct LocationArgs {
+    #[arg(long, requires = "lon", allow_negative_numbers = true)]
+    lat: Option<f64>,
+    #[arg(long, requires = "lat", allow_negative_numbers = true)]
+    lon: Option<f64>,
+    /// metres
+    #[arg(long, default_value_t = 10.0)]
+    accuracy: f64,
+    #[arg(long)]
+    address: Option<String>,
+}
+
+impl LocationArgs {
+    fn location(&self) -> Option<Location> {
+        Some(Location { lat: self.lat?, lon: self.lon?, accuracy_m: self.accuracy, address: self.address.clone() })
+    }
+}
+
+#[derive(Args)]
+struct ListArgs {
+    #[arg(long)]
+    grid: Option<String>,
+    /// Repeatable.
+    #[arg(long)]
+    status: Vec<String>,
+    /// Only open (unfinished) records.
+    #[arg(long)]
+    open: bool,
+    /// Search titles and texts (substring, Chinese included).
+    #[arg(long)]
+    text: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+}
+
+impl ListArgs {
+    fn query(&self, kind: RecordKind) -> ListQuery {
+        ListQuery {
+            kind: Some(kind),
+            grid: self.grid.clone(),
+            statuses: self.status.clone(),
+            open_only: self.open,
+            text: self.text.clone(),
+            limit: Some(self.limit),
+            ..Default::default()
+        }
+    }
+}
+
+/// An error for the user, with the exit code.
+struct Fail {
+    message: String,
+    kind: &'static str,
+    code: u8,
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        let (kind, code) = match &e {
+            Error::Unauthorized(_) => ("unauthorized", 3),
+            Error::Network { retryable: true, .. } => ("network", 4),
+            Error::Network { .. } => ("network", 1),
+            Error::InvalidInput { .. } => ("invalid_input", 1),
+            Error::NotFound { .. } => ("not_found", 1),
+            Error::NotPermitted { .. } => ("not_permitted", 1),
+            Error::IllegalTransition { .. } => ("illegal_transition", 1),
+            _ => ("error", 1),
+        };
+        let mut message = e.to_string();
+        if matches!(e, Error::Unauthorized(_)) {
+            message.push_str(" (run `gridwork login`)");
+        }
+        if matches!(e, Error::Network { retryable: true, .. }) {
+            message.push_str(" (nothing was lost; sync again later)");
+        }
+        Fail { message, kind, code }
+    }
+}
+
+fn fail(message: impl Into<String>) -> Fail {
+    Fail { message: message.into(), kind: "invalid_input", code: 1 }
+}
+
+type R<T = ()> = std::result::Result<T, Fail>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if json {
+                print_json(&json!({ "error": { "kind": f.kind, "message": f.message } }));
+            }
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn db_path(db: Option<PathBuf>) -> R<PathBuf> {
+    let path = match db {
+        Some(p) => p,
+        None => {
+            let home = std::env::var_os("HOME").ok_or_else(|| fail("HOME is not set; pass --db PATH"))?;
+            PathBuf::from(home).join(".gridwork").join("device.db")
+        }
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    Ok(path)
+}
+
+/// The signed-in session, or a clear error.
+fn signed_in(store: &Store) -> R<gridwork_core::Session> {
+    store.session()?.ok_or_else(|| Fail { message: "not signed in on this device (run `gridwork login`)".into(), kind: "unauthorized", code: 3 })
+}
+
+/// `--grid`, or the user's only grid.
+fn grid_or_default(store: &Store, grid: Option<String>) -> R<String> {
+    if let Some(g) = grid {
+        return Ok(g);
+    }
+    let s = signed_in(store)?;
+    match s.grids.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => Err(fail("you have no grid; pass --grid")),
+        many => Err(fail(format!("pass --grid (one of: {})", many.join(", ")))),
+    }
+}
+
+fn run(cli: Cli) -> R {
+    let json = cli.json;
+    let store = Store::open_device(db_path(cli.db)?)?;
+    let done = |id: &str, what: &str| {
+        if json {
+            print_json(&json!({ "id": id }));
+        } else {
+            println!("{what} {id}");
+        }
+    };
+    match cli.cmd {
+        Cmd::Login { server, user, password, device_name } => {
+            let password = match password {
+                Some(p) => p,
+                None => read_password()?,
+            };
+            let device = device_name.unwrap_or_else(default_device_name);
+            let s = store.sign_in(&server, &user, &password, &device)?;
+            if json {
+                print_json(&json!({
+                    "server_url": s.server_url, "user_id": s.user_id, "role": s.role.as_str(),
+                    "display_name": s.display_name, "grids": s.grids, "expires_at_ms": s.expires_at_ms,
+                }));
+            } else {
+                println!("Signed in as {} ({}), grids: {}", s.display_name, s.role, s.grids.join(", "));
+                println!("user id {}; token valid until {}", s.user_id, time(s.expires_at_ms));
+            }
+        }
+        Cmd::Logout { force } => {
+            store.sign_out(force)?;
+            if json {
+                print_json(&json!({ "signed_out": true }));
+            } else {
+                println!("Signed out.");
+            }
+        }
+        Cmd::Status => status(&store, json)?,
+        Cmd::Sync => {
+            signed_in(&store)?;
+            let show = !json && std::io::stderr().is_terminal();
+            let progress = |p: &SyncProgress| {
+                if show {
+                    match p.total {
+                        Some(t) => eprint!("\r{} {}/{}   ", p.phase, p.done, t),
+                        None => eprint!("\r{} {}   ", p.phase, p.done),
+                    }
+                }
+            };
+            let r = store.sync(&progress);
+            if show {
+                eprintln!();
+            }
+            let r = r?;
+            if json {
+                print_json(&json!({
+                    "pushed": r.pushed, "accepted": r.accepted, "rejected": r.rejected,
+                    "pulled": r.pulled, "changed_ids": r.changed_ids,
+                }));
+            } else {
+                println!(
+                    "Synced: pushed {} (accepted {}, refused {}), pulled {}; {} record(s) changed.",
+                    r.pushed,
+                    r.accepted,
+                    r.rejected,
+                    r.pulled,
+                    r.changed_ids.len()
+                );
+                if r.rejected > 0 {
+                    println!("{} change(s) were refused by the server: see `gridwork quarantine`.", r.rejected);
+                }
+            }
+        }
+        Cmd::Report(c) => match c {
+            ReportCmd::New { grid, category, severity, title, description, location, submit } => {
+                let grid = grid_or_default(&store, grid)?;
+                let id = store.create_report(NewReport {
+                    grid,
+                    category: category.parse::<ReportCategory>()?,
+                    severity,
+                    title,
+                    description,
+                    location: location.location(),
+                    submit,
+                })?;
+                done(&id, if submit { "Submitted report" } else { "Saved draft report" });
+            }
+            ReportCmd::Edit { id, title, description, category, severity } => {
+                let category = category.map(|c| c.parse::<ReportCategory>()).transpose()?;
+                store.update_report(&id, ReportPatch { category, severity, title, description, location: None })?;
+                done(&id, "Updated report");
+            }
+            ReportCmd::List { filter } => list(&store, &filter.query(RecordKind::Report), json)?,
+            ReportCmd::Show { id } => show(&store, &id, json)?,
+            ReportCmd::Submit { id } => {
+                store.transition(&id, "submitted", None)?;
+                done(&id, "Submitted report");
+            }
+            ReportCmd::Comment { id, text } => {
+                store.add_comment(&id, &text)?;
+                done(&id, "Commented on");
+            }
+        },
+        Cmd::Visit(c) => match c {
+            VisitCmd::New { grid, household, visit_type, notes, needs, follow_up, location } => {
+                let grid = grid_or_default(&store, grid)?;
+                let needs = needs.iter().map(|n| parse_need(n)).collect::<R<Vec<_>>>()?;
+                let id = store.create_visit(NewVisit {
+                    grid,
+                    household_id: household,
+                    visit_type: visit_type.parse::<VisitType>()?,
+                    notes,
+                    needs,
+                    follow_up_due: follow_up,
+                    location: location.location(),
+                    visited_at: None,
+                })?;
+                done(&id, "Recorded visit");
+            }
+            VisitCmd::List { household, filter } => {
+                let mut q = filter.query(RecordKind::Visit);
+                q.household_id = household;
+                list(&store, &q, json)?;
+            }
+            VisitCmd::Show { id } => show(&store, &id, json)?,
+        },
+        Cmd::Household(c) => match c {
+            HouseholdCmd::Add { grid, address, members, notes } => {
+                let grid = grid_or_default(&store, grid)?;
+                let members = members.iter().map(|m| parse_member(m)).collect::<R<Vec<_>>>()?;
+                let id = store.create_household(NewHousehold { grid, address, members, notes })?;
+                done(&id, "Added household");
+            }
+            HouseholdCmd::List { filter } => list(&store, &filter.query(RecordKind::Household), json)?,
+            HouseholdCmd::Show { id } => show(&store, &id, json)?,
+        },
+        Cmd::Task(c) => match c {
+            TaskCmd::Assign { grid, title, description, assignees, due, priority, report, household } => {
+                let grid = grid_or_default(&store, grid)?;
+                let id = store.create_task(NewTask {
+                    grid,
+                    title,
+                    description,
+                    assignees,
+                    due,
+                    priority: priority.parse::<Priority>()?,
+                    linked_report: report,
+                    linked_household: household,
+                })?;
+                done(&id, "Assigned task");
+            }
+            TaskCmd::List { mine, filter } => {
+                let mut q = filter.query(RecordKind::Task);
+                if mine {
+                    q.assignee = Some(signed_in(&store)?.user_id);
+                }
+                list(&store, &q, json)?;
+            }
+            TaskCmd::Show { id } => show(&store, &id, json)?,
+            TaskCmd::Accept { id } => {
+                store.transition(&id, "accepted", None)?;
+                done(&id, "Accepted task");
+            }
+            TaskCmd::Done { id, comment } => {
+                store.transition(&id, "done", comment)?;
+                done(&id, "Finished task");
+            }
+        },
+        Cmd::Review(c) => match c {
+            ReviewCmd::Approve { id, comment } => {
+                store.transition(&id, "approved", comment)?;
+                done(&id, "Approved report");
+            }
+            ReviewCmd::Return { id, comment } => {
+                store.transition(&id, "returned", Some(comment))?;
+                done(&id, "Returned report");
+            }
+        },
+        Cmd::History { id } => {
+            let h = store.history(&id)?;
+            if json {
+                print_json(&Value::Array(
+                    h.iter()
+                        .map(|e| json!({ "hash": e.hash, "user_id": e.user_id, "actor": e.actor, "at_ms": e.at_ms, "fields": e.fields }))
+                        .collect(),
+                ));
+            } else {
+                let rows: Vec<Vec<String>> = h
+                    .iter()
+                    .map(|e| vec![time(e.at_ms), e.user_id.clone(), e.actor.chars().take(12).collect(), e.fields.join(", ")])
+                    .collect();
+                table(&["WHEN", "USER", "DEVICE", "FIELDS"], &rows);
+            }
+        }
+        Cmd::Conflicts { id } => {
+            let c = store.conflicts(&id)?;
+            if json {
+                print_json(&Value::Array(
+                    c.iter()
+                        .map(|f| {
+                            json!({ "field": f.field, "values": f.values.iter().map(|v| json!({ "value": v.value, "user_id": v.user_id, "actor": v.actor })).collect::<Vec<_>>() })
+                        })
+                        .collect(),
+                ));
+            } else if c.is_empty() {
+                println!("No conflicting fields.");
+            } else {
+                let rows: Vec<Vec<String>> = c
+                    .iter()
+                    .flat_map(|f| {
+                        f.values.iter().enumerate().map(move |(i, v)| {
+                            vec![
+                                if i == 0 { f.field.clone() } else { String::new() },
+                                if i == 0 { "shown".into() } else { "also set".into() },
+                                value_text(&v.value),
+                                v.user_id.clone(),
+                            ]
+                        })
+                    })
+                    .collect();
+                table(&["FIELD", "", "VALUE", "SET BY"], &rows);
+            }
+        }
+        Cmd::Quarantine => {
+            let q = store.quarantine()?;
+            if json {
+                print_json(&Value::Array(
+                    q.iter().map(|c| json!({ "doc_id": c.doc_id, "hash": c.hash, "field": c.field, "reason": c.reason, "at_ms": c.at_ms })).collect(),
+                ));
+            } else {
+                let rows: Vec<Vec<String>> = q
+                    .iter()
+                    .map(|c| vec![c.doc_id.clone(), c.field.clone().unwrap_or_else(|| "-".into()), c.reason.clone(), time(c.at_ms)])
+                    .collect();
+                table(&["RECORD", "FIELD", "REASON", "WHEN"], &rows);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn status(store: &Store, json: bool) -> R {
+    let session = store.session()?;
+    let pending = store.pending_count()?;
+    let quarantined = store.quarantine()?.len();
+    let last = store.last_sync_at()?;
+    if json {
+        print_json(&json!({
+            "db": store.path().display().to_string(),
+            "device_actor": store.actor_id(),
+            "signed_in": session.is_some(),
+            "session": session.as_ref().map(|s| json!({
+                "server_url": s.server_url, "user_id": s.user_id, "role": s.role.as_str(),
+                "display_name": s.display_name, "grids": s.grids, "expires_at_ms": s.expires_at_ms,
+            })),
+            "pending": pending,
+            "quarantined": quarantined,
+            "last_sync_ms": last,
+        }));
+        return Ok(());
+    }
+    println!("device store:  {}", store.path().display());
+    match &session {
+        Some(s) => {
+            println!("signed in as:  {} ({}, user id {})", s.display_name, s.role, s.user_id);
+            println!("server:        {}", s.server_url);
+            println!("grids:         {}", s.grids.join(", "));
+            let expired = s.expires_at_ms <= chrono::Utc::now().timestamp_millis();
+            println!("token until:   {}{}", time(s.expires_at_ms), if expired { " (expired: run gridwork login)" } else { "" });
+        }
+        None => println!("signed in as:  nobody (run `gridwork login`)"),
+    }
+    println!("pending:       {pending} change(s) not yet synced");
+    if quarantined > 0 {
+        println!("refused:       {quarantined} change(s) refused by the server (gridwork quarantine)");
+    }
+    println!("last sync:     {}", last.map(time).unwrap_or_else(|| "never".into()));
+    Ok(())
+}
+
+fn list(store: &Store, q: &ListQuery, json: bool) -> R {
+    let page = store.list(q)?;
+    if json {
+        print_json(&json!({ "items": page.items.iter().map(summary_json).collect::<Vec<_>>(), "next": page.next }));
+    } else {
+        summaries_table(&page.items);
+        if page.next.is_some() {
+            println!("(more: raise --limit)");
+        }
+    }
+    Ok(())
+}
+
+fn show(store: &Store, id: &str, json: bool) -> R {
+    let r = store.get(id)?;
+    if json {
+        print_json(&stored_json(&r));
+    } else {
+        show_record(&r);
+    }
+    Ok(())
+}
+
+fn parse_need(s: &str) -> R<Need> {
+    let (tag, note) = s.split_once(':').unwrap_or((s, ""));
+    Ok(Need { tag: tag.trim().parse::<NeedTag>()?, note: note.trim().to_owned(), resolved: false })
+}
+
+/// `name[,id=…][,phone=…][,born=YEAR][,tags=a+b]`
+fn parse_member(s: &str) -> R<Member> {
+    let mut parts = s.split(',');
+    let name = parts.next().unwrap_or("").trim().to_owned();
+    let mut m = Member { name, id_number: None, phone: None, birth_year: None, tags: vec![] };
+    for p in parts {
+        let (k, v) = p.split_once('=').ok_or_else(|| fail("--member: expected name,key=value,… (keys: id, phone, born, tags)"))?;
+        let v = v.trim();
+        match k.trim() {
+            "id" => m.id_number = Some(v.to_owned()),
+            "phone" => m.phone = Some(v.to_owned()),
+            "born" => m.birth_year = Some(v.parse().map_err(|_| fail("--member born= must be a year"))?),
+            "tags" => m.tags = v.split('+').map(|t| t.trim().parse::<MemberTag>()).collect::<Result<_, _>>()?,
+            other => return Err(fail(format!("--member: unknown key {other} (keys: id, phone, born, tags)"))),
+        }
+    }
+    Ok(m)
+}
+
+fn read_password() -> R<String> {
+    if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Password: ").map_err(|e| fail(format!("could not read the password: {e}")))
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| fail(format!("could not read the password from stdin: {e}")))?;
+        let p = line.trim_end_matches(['\r', '\n']).to_owned();
+        if p.is_empty() {
+            return Err(fail("no password: pass --password, set GRIDWORK_PASSWORD, or type it"));
+        }
+        Ok(p)
+    }
+}
+
+fn default_device_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_owned()))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "laptop".into());
+    format!("gridwork CLI on {host}")
+}

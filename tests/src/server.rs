@@ -1,0 +1,166 @@
+//! The real `gridwork-server` binary as a child process on a loopback port, killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Path of the server binary: `$GRIDWORK_SERVER_BIN`, else `target/<profile>/gridwork-server` next
+/// to this test executable, built once per test process with `cargo build -p gridwork-server`
+/// (a no-op when it is up to date) so the tests never run a stale server.
+pub fn server_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("GRIDWORK_SERVER_BIN") {
+            return PathBuf::from(p);
+        }
+        let exe = std::env::current_exe().expect("current_exe");
+        // target/<profile>/deps/<test>  →  target/<profile>
+        let profile_dir = exe.parent().and_then(Path::parent).expect("test executable lives in target/<profile>/deps").to_path_buf();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
+        let bin = profile_dir.join(format!("gridwork-server{}", std::env::consts::EXE_SUFFIX));
+        if is_fresh(&bin, &workspace) {
+            return bin;
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(&workspace).args(["build", "--quiet", "-p", "gridwork-server", "--bin", "gridwork-server"]);
+        if release {
+            cmd.arg("--release");
+        }
+        // Build into the directory this test runs from.
+        if let Some(target) = profile_dir.parent() {
+            cmd.env("CARGO_TARGET_DIR", target);
+        }
+        let status = cmd.status().expect("run cargo build -p gridwork-server");
+        assert!(status.success(), "cargo build -p gridwork-server failed");
+        assert!(bin.exists(), "{} missing after the build", bin.display());
+        bin
+    })
+}
+
+/// Whether `bin` is newer than every source it is built from (core and sync-server sources,
+/// manifests, the lock file). Building is skipped then: a nested `cargo build` waits for the
+/// build-directory lock, which other cargo commands may hold for minutes.
+fn is_fresh(bin: &Path, workspace: &Path) -> bool {
+    fn newest(p: &Path) -> Option<std::time::SystemTime> {
+        let meta = std::fs::metadata(p).ok()?;
+        if meta.is_dir() {
+            std::fs::read_dir(p).ok()?.filter_map(|e| newest(&e.ok()?.path())).max()
+        } else {
+            meta.modified().ok()
+        }
+    }
+    let Some(built) = std::fs::metadata(bin).and_then(|m| m.modified()).ok() else { return false };
+    ["core/src", "core/Cargo.toml", "sync-server/src", "sync-server/Cargo.toml", "Cargo.lock"]
+        .iter()
+        .filter_map(|p| newest(&workspace.join(p)))
+        .all(|t| t <= built)
+}
+
+/// A running server. Dropping it kills the process (SIGKILL) and removes its data dir.
+pub struct Server {
+    child: Option<Child>,
+    pub url: String,
+    pub addr: SocketAddr,
+    extra: Vec<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `gridwork-server serve --demo` on a free loopback port with a new data dir.
+    pub fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, addr) = spawn(dir.path(), "127.0.0.1:0", &extra);
+        Server { child: Some(child), url: format!("http://{addr}"), addr, extra, dir }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// SIGKILL: no graceful shutdown, in-flight requests die with it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Starts the server again on the same data dir and the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        let listen = self.addr.to_string();
+        // The port may take a moment to be free again.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match try_spawn(self.dir.path(), &listen, &self.extra) {
+                Ok((child, addr)) => {
+                    assert_eq!(addr, self.addr);
+                    self.child = Some(child);
+                    return;
+                }
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("restart: {e}; retrying");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("could not restart the server: {e}"),
+            }
+        }
+    }
+
+    /// `gridwork-server admin --data-dir DIR …`; panics on failure.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = Command::new(server_bin()).arg("admin").arg("--data-dir").arg(self.data_dir()).args(args).output().expect("run admin");
+        assert!(out.status.success(), "admin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn(dir: &Path, listen: &str, extra: &[String]) -> (Child, SocketAddr) {
+    try_spawn(dir, listen, extra).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn try_spawn(dir: &Path, listen: &str, extra: &[String]) -> Result<(Child, SocketAddr), String> {
+    let mut child = Command::new(server_bin())
+        .args(["serve", "--demo", "--listen", listen, "--data-dir"])
+        .arg(dir)
+        .args(extra)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("spawn {}: {e}", server_bin().display()))?;
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let addr = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(rest) = line.strip_prefix("gridwork-server listening on http://") {
+                    break rest.trim().parse::<SocketAddr>().map_err(|e| format!("bad address {rest}: {e}"))?;
+                }
+            }
+            _ => {
+                let status = child.wait().ok();
+                return Err(format!("server exited before listening ({status:?})"));
+            }
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Ok((child, addr))
+}

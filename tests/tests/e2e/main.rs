@@ -1,0 +1,7 @@
+//! Cross-crate end-to-end tests: real `gridwork-server` processes on loopback, devices built on
+//! core's sync client, a fault-injecting proxy, SIGKILL. One test binary (faster to build).
+
+mod auth;
+mod convergence;
+mod faults;
+mod scenario;
