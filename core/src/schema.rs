@@ -25,7 +25,8 @@ pub const MIGRATIONS: &[&str] = &[
         unfolded INTEGER NOT NULL DEFAULT 0,
         last_seq INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID;
-    -- state: 0 pending (outbox), 1 acknowledged by the server, 2 quarantined (rejected), 3 remote
+    -- state: 0 pending (outbox), 1 acknowledged by the server, 2 quarantined (rejected), 3 remote,
+    --        4 discarded by the user after a rejection (kept for audit, never applied)
     CREATE TABLE changes(
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         doc_id TEXT NOT NULL,

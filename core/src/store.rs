@@ -742,6 +742,60 @@ impl Store {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
+    /// Throw away this device's refused changes to a record, and the local edits made on top of
+    /// them (the server would refuse those too), rebuilding the document from everything else.
+    /// Only the user's explicit choice does this: the refused changes stay in the file, marked
+    /// discarded, for audit. Returns how many changes were discarded.
+    pub fn discard_quarantined(&self, id: &str) -> Result<usize> {
+        let mut w = lock(&self.writer);
+        let bad: Vec<Vec<u8>> = {
+            let mut st = w.conn.prepare_cached("SELECT hash FROM changes WHERE doc_id = ?1 AND state = 2")?;
+            let rows = st.query_map(params![id], |r| r.get(0))?;
+            rows.collect::<std::result::Result<_, _>>()?
+        };
+        if bad.is_empty() {
+            return Ok(0);
+        }
+        let mut bad: std::collections::HashSet<ChangeHash> = bad.iter().filter_map(|h| ChangeHash::try_from(h.as_slice()).ok()).collect();
+        let cached = w.load(id, self.actor.clone())?;
+        let mut good = Vec::new();
+        // get_changes is in causal order, so a dependant comes after what it depends on.
+        for c in cached.doc.get_changes(&[]) {
+            if bad.contains(&c.hash()) || c.deps().iter().any(|d| bad.contains(d)) {
+                bad.insert(c.hash());
+            } else {
+                good.push(c.clone());
+            }
+        }
+        let mut doc = Automerge::new();
+        doc.set_actor(self.actor.clone());
+        doc.apply_changes(good)?;
+        let json = doc::read_json(&doc);
+        let record = AnyRecord::from_json(json.clone());
+        let snapshot = doc.save();
+        let result = (|| -> Result<usize> {
+            let tx = w.conn.transaction()?;
+            tx.execute("UPDATE docs SET snapshot = ?2, unfolded = 0 WHERE id = ?1", params![id, snapshot])?;
+            let mut n = 0;
+            for h in &bad {
+                n += tx
+                    .prepare_cached("UPDATE changes SET state = 4, folded = 1 WHERE doc_id = ?1 AND hash = ?2 AND state IN (0, 2)")?
+                    .execute(params![id, h.0.as_slice()])?;
+            }
+            tx.execute("UPDATE changes SET folded = 1 WHERE doc_id = ?1", params![id])?;
+            if let Ok(rec) = &record {
+                write_projection(&tx, id, &project(rec), updated_at_of(&doc), None)?;
+            }
+            tx.commit()?;
+            Ok(n)
+        })();
+        w.evict(id);
+        let n = result?;
+        drop(w);
+        self.notify(vec![id.to_owned()], ChangeSource::Local);
+        Ok(n)
+    }
+
     pub(crate) fn reader_conn(&self) -> MutexGuard<'_, Connection> {
         lock(&self.reader)
     }

@@ -307,3 +307,38 @@ fn sync_apply_acks_quarantines_and_pulls() {
     b.update_report(&id, ReportPatch { severity: Some(2), ..Default::default() }).expect("edit");
     assert_eq!(events.lock().expect("lock").len(), 1, "dropping the subscription unsubscribes");
 }
+
+#[test]
+fn discarding_a_refused_change_restores_the_record_and_keeps_an_audit_copy() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let a = store_in(dir.path(), "a.db", worker());
+    let id = a.create_report(report("G1", "原标题")).expect("create");
+    let first = a.outbox(1 << 20).expect("outbox")[0].changes[0].hash.clone();
+    a.apply_sync(SyncApply { acked: vec![(id.clone(), first)], ..Default::default() }).expect("ack");
+    a.update_report(&id, ReportPatch { severity: Some(4), ..Default::default() }).expect("edit");
+    a.update_report(&id, ReportPatch { title: Some("后来的标题".into()), ..Default::default() }).expect("edit on top");
+    let out = a.outbox(1 << 20).expect("outbox");
+    let refused = out[0].changes[0].hash.clone();
+    a.apply_sync(SyncApply {
+        rejected: vec![Rejection { doc_id: id.clone(), hash: refused, field: Some("severity".into()), reason: "not allowed".into() }],
+        ..Default::default()
+    })
+    .expect("reject");
+    assert_eq!(a.quarantine().expect("q").len(), 1);
+    assert_eq!(a.discard_quarantined(&id).expect("discard"), 2, "the refused change and the edit built on it");
+    let AnyRecord::Report(r) = a.get(&id).expect("get").record else { panic!() };
+    assert_eq!((r.severity, r.title.as_str()), (2, "原标题"));
+    assert!(a.quarantine().expect("q").is_empty());
+    assert_eq!(a.pending_count().expect("pending"), 0);
+    let kept: i64 = rusqlite::Connection::open(dir.path().join("a.db"))
+        .expect("open")
+        .query_row("SELECT count(*) FROM changes WHERE state = 4", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(kept, 2, "discarded changes are kept for audit");
+    drop(a);
+    let a = store_in(dir.path(), "a.db", worker());
+    let AnyRecord::Report(r) = a.get(&id).expect("get").record else { panic!() };
+    assert_eq!(r.severity, 2, "still discarded after reopening");
+    a.update_report(&id, ReportPatch { severity: Some(3), ..Default::default() }).expect("edit again");
+    assert_eq!(a.pending_count().expect("pending"), 1);
+}
