@@ -1,0 +1,73 @@
+// Errors cross as one typed exception whose variants say what the app can do.
+package org.gridwork.tests
+
+import java.io.File
+import org.gridwork.core.*
+
+private fun workerStore(name: String) = GridworkStore.open(File(scratchDir(name), "w.db").path, "worker", Role.WORKER, listOf(GRID))
+
+fun invalidInputNamesTheField(): Unit = workerStore("invalid").use { store ->
+    val e = assertThrows<GridworkException.InvalidInput>("empty title") { store.createReport(newReport("")) }
+    assertEq("title", e.field, "field")
+    val lat = assertThrows<GridworkException.InvalidInput>("latitude out of range") {
+        store.createReport(newReport("坐标错误", location = Location(lat = 123.0, lon = 117.0, accuracyM = 5.0)))
+    }
+    assertEq("location.lat", lat.field, "field")
+    val limit = assertThrows<GridworkException.InvalidInput>("page size 0") { store.list(ListQuery(limit = 0u)) }
+    assertEq("limit", limit.field, "field")
+    assertEq(0uL, store.pendingCount(), "nothing was stored")
+}
+
+fun notFoundNotPermittedAndConflict(): Unit = workerStore("not-found").use { store ->
+    assertThrows<GridworkException.NotFound>("unknown id") { store.get("0190a0b0-0000-7000-8000-000000000000") }
+    val rid = store.createReport(newReport("消防通道被占用", submit = true))
+    val denied = assertThrows<GridworkException.NotPermitted>("a worker approves") { store.transitionReport(rid, ReportStatus.APPROVED) }
+    assertEq("status", denied.field, "field")
+    assertThrows<GridworkException.Conflict>("submitted to closed") { store.transitionReport(rid, ReportStatus.CLOSED) }
+}
+
+fun notADatabaseIsStorageCorrupt() {
+    val file = File(scratchDir("corrupt"), "junk.db")
+    file.writeBytes("this is not a database".repeat(200).toByteArray())
+    assertThrows<GridworkException.StorageCorrupt>("open junk") { GridworkStore.open(file.path, "worker", Role.WORKER) }
+}
+
+fun aPanicDoesNotCrossTheBoundary(): Unit = workerStore("panic").use { store ->
+    val e = assertThrows<InternalException>("a panic in Rust") { debugPanic("boom from the test hook") }
+    check(e.message.orEmpty().contains("boom from the test hook")) { "the panic message is kept: ${e.message}" }
+    val rid = store.createReport(newReport("恐慌之后仍可写入"))
+    assertEq("恐慌之后仍可写入", (store.get(rid).record as AnyRecord.Report).report.title, "the store still works")
+}
+
+fun anObserverThatThrowsDoesNotBreakTheWrite(): Unit = workerStore("observer-throws").use { store ->
+    val throwing = object : ChangeObserver {
+        override fun onChange(ids: List<String>, remote: Boolean) = throw IllegalStateException("observer bug")
+    }
+    store.subscribe(throwing).use {
+        val rid = store.createReport(newReport("观察者出错不影响保存"))
+        assertEq(rid, store.get(rid).id, "the write is stored")
+    }
+}
+
+fun syncWithServerDownIsRetryable() {
+    Server().start().use { server ->
+        GridworkStore.open(File(scratchDir("down"), "w.db").path, "worker", Role.WORKER).use { store ->
+            store.signIn(server.url, "worker", PASSWORDS.getValue("worker"), "phone")
+            server.stop()
+            val rid = store.createReport(newReport("断网时记录的问题", "地下室没有信号"))
+            val pending = store.pendingCount()
+            check(pending > 0uL) { "the report is pending" }
+            val refused = assertThrows<GridworkException.InvalidInput>("sign out with unsynced changes") { store.signOut() }
+            assertEq("sign_out", refused.field, "field")
+            val e = assertThrows<GridworkException.Network>("sync with the server down") { store.sync() }
+            check(e.retryable) { "retryable" }
+            assertEq(pending, store.pendingCount(), "pending after the failed sync")
+            assertEq("地下室没有信号", (store.get(rid).record as AnyRecord.Report).report.description, "the report is intact")
+            server.start()
+            store.sync()
+            assertEq(0uL, store.pendingCount(), "pending after the server came back")
+            store.signOut()
+            check(store.session() == null) { "no session after sign-out" }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+// Runs every Kotlin binding test and prints one "N passed, N failed" line.
+package org.gridwork.tests
+
+import kotlin.system.exitProcess
+
+val TESTS: List<Pair<String, () -> Unit>> = listOf(
+    "a worker's day against a real server" to ::aWorkersDay,
+    "bad password is unauthorized" to ::badPasswordIsUnauthorized,
+    "export and import between two devices" to ::exportImportBetweenTwoDevices,
+    "invalid input names the field" to ::invalidInputNamesTheField,
+    "not found, not permitted, conflict" to ::notFoundNotPermittedAndConflict,
+    "not a database is storage corrupt" to ::notADatabaseIsStorageCorrupt,
+    "a panic does not cross the boundary" to ::aPanicDoesNotCrossTheBoundary,
+    "an observer that throws does not break the write" to ::anObserverThatThrowsDoesNotBreakTheWrite,
+    "photos: attach, read back, refuse junk" to ::photosAttachReadBackAndRefuseJunk,
+    "sync with the server down is retryable and loses nothing" to ::syncWithServerDownIsRetryable,
+    "8 threads read and write while a sync runs" to ::eightThreadsWhileASyncRuns,
+    "10,000 objects come and go" to ::tenThousandObjectsComeAndGo,
+)
+
+fun main(args: Array<String>) {
+    val only = args.toSet()
+    var passed = 0
+    var failed = 0
+    for ((name, test) in TESTS) {
+        if (only.isNotEmpty() && only.none { name.contains(it) }) continue
+        val started = System.nanoTime()
+        try {
+            test()
+            passed++
+            println("PASS $name (${(System.nanoTime() - started) / 1_000_000} ms)")
+        } catch (e: Throwable) {
+            failed++
+            println("FAIL $name: $e")
+            e.printStackTrace(System.out)
+        }
+    }
+    println("kotlin: $passed passed, $failed failed")
+    exitProcess(if (failed == 0 && passed > 0) 0 else 1)
+}
