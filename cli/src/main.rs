@@ -76,7 +76,11 @@ enum Cmd {
     /// Fields of a record that were set concurrently; the winner first.
     Conflicts { id: String },
     /// Changes the server refused, with the reason (kept on this device).
-    Quarantine,
+    Quarantine {
+        /// Give up this record's refused changes (and local edits made on top of them).
+        #[arg(long, value_name = "RECORD_ID")]
+        discard: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -593,7 +597,15 @@ fn run(cli: Cli) -> R {
                 table(&["FIELD", "", "VALUE", "SET BY"], &rows);
             }
         }
-        Cmd::Quarantine => {
+        Cmd::Quarantine { discard: Some(id) } => {
+            let n = store.discard_quarantined(&id)?;
+            if json {
+                print_json(&json!({ "record": id, "discarded": n }));
+            } else {
+                println!("discarded {n} refused change(s) of {id}; the record is back to what the server accepted");
+            }
+        }
+        Cmd::Quarantine { discard: None } => {
             let q = store.quarantine()?;
             if json {
                 print_json(&Value::Array(
