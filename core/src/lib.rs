@@ -16,6 +16,7 @@ pub mod projection;
 pub mod schema;
 pub mod store;
 pub mod sync;
+pub mod sync_photos;
 pub mod wire;
 pub mod workflow;
 

@@ -57,6 +57,11 @@ pub struct SyncReport {
     pub pulled: u64,
     /// Records that changed on this device because of pulled changes.
     pub changed_ids: Vec<String>,
+    /// Photos and thumbnails uploaded / downloaded in this sync.
+    pub photos_uploaded: u64,
+    pub photos_downloaded: u64,
+    /// Photos still waiting for the server (the next sync resumes them).
+    pub photos_pending: u64,
 }
 
 /// Network behaviour of the sync client. [`Default`] is what apps use; tests shorten it.
@@ -93,9 +98,9 @@ impl Default for SyncConfig {
 /// The session as saved in the store (`meta`, key [`META_SESSION`]). Holds the token: `Debug`
 /// hides it.
 #[derive(Clone, Serialize, Deserialize)]
-struct SavedSession {
-    server_url: String,
-    token: String,
+pub(crate) struct SavedSession {
+    pub(crate) server_url: String,
+    pub(crate) token: String,
     user_id: String,
     role: String,
     display_name: String,
@@ -139,7 +144,7 @@ fn identity_of(s: &SavedSession) -> Result<Identity> {
 const MAX_JSON_ANSWER: u64 = 64 << 10;
 
 /// What one HTTP attempt came to.
-enum Attempt<T> {
+pub(crate) enum Attempt<T> {
     Done(T),
     /// Worth retrying: the message, and the server's `Retry-After` if it sent one.
     Retry(String, Option<Duration>),
@@ -147,7 +152,7 @@ enum Attempt<T> {
 }
 
 /// A failure that is not retried.
-enum Failure {
+pub(crate) enum Failure {
     /// 413: the caller may push less and try again.
     TooLarge(String),
     Other(Error),
@@ -268,7 +273,7 @@ impl Store {
         self.saved_session()?.as_ref().map(session_of).transpose()
     }
 
-    fn saved_session(&self) -> Result<Option<SavedSession>> {
+    pub(crate) fn saved_session(&self) -> Result<Option<SavedSession>> {
         match self.get_meta(META_SESSION)? {
             None => Ok(None),
             Some(json) => serde_json::from_str(&json).map(Some).map_err(|_| Error::Storage("the saved session is corrupt; sign in again".into())),
@@ -376,6 +381,8 @@ impl Store {
                 break;
             }
         }
+        // Photos travel after the records, thumbnails first, resumably (see sync_photos.rs).
+        self.sync_photos(cfg, &client, &session, &mut report, progress)?;
         Ok(report)
     }
 }
@@ -402,7 +409,7 @@ fn normalize_url(url: &str) -> Result<String> {
     }
 }
 
-fn http_client(cfg: &SyncConfig) -> Result<reqwest::blocking::Client> {
+pub(crate) fn http_client(cfg: &SyncConfig) -> Result<reqwest::blocking::Client> {
     reqwest::blocking::Client::builder()
         .connect_timeout(cfg.connect_timeout)
         .timeout(cfg.request_timeout)
@@ -454,7 +461,7 @@ fn post_sync(client: &reqwest::blocking::Client, cfg: &SyncConfig, url: &str, to
 
 /// Run `attempt` until it is done, fails for good, or `cfg.max_attempts` retryable failures
 /// happened; sleeps with exponential backoff and jitter in between.
-fn with_retries<T>(cfg: &SyncConfig, what: &str, mut attempt: impl FnMut() -> Attempt<T>) -> std::result::Result<T, Failure> {
+pub(crate) fn with_retries<T>(cfg: &SyncConfig, what: &str, mut attempt: impl FnMut() -> Attempt<T>) -> std::result::Result<T, Failure> {
     let attempts = cfg.max_attempts.max(1);
     let mut last = String::new();
     for n in 1..=attempts {
@@ -483,7 +490,7 @@ fn backoff(cfg: &SyncConfig, n: u32) -> Duration {
 }
 
 /// A non-200 answer: what the protocol says to do with it.
-fn classify_error<T>(r: reqwest::blocking::Response) -> Attempt<T> {
+pub(crate) fn classify_error<T>(r: reqwest::blocking::Response) -> Attempt<T> {
     let status = r.status().as_u16();
     let retry_after = r
         .headers()
@@ -512,7 +519,7 @@ fn classify_error<T>(r: reqwest::blocking::Response) -> Attempt<T> {
 }
 
 /// Reads a response body of at most `cap` bytes (checked against `Content-Length` first).
-fn read_capped(r: reqwest::blocking::Response, cap: u64) -> std::result::Result<Vec<u8>, String> {
+pub(crate) fn read_capped(r: reqwest::blocking::Response, cap: u64) -> std::result::Result<Vec<u8>, String> {
     if r.content_length().is_some_and(|n| n > cap) {
         return Err(format!("the server's answer is larger than {cap} bytes"));
     }
@@ -525,7 +532,7 @@ fn read_capped(r: reqwest::blocking::Response, cap: u64) -> std::result::Result<
 }
 
 /// A reqwest error in words, without anything from the request body.
-fn describe_reqwest(e: &reqwest::Error) -> String {
+pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

@@ -4,4 +4,5 @@
 mod auth;
 mod convergence;
 mod faults;
+mod photos;
 mod scenario;

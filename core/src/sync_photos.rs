@@ -1,0 +1,169 @@
+//! Photo sync: upload this device's photos (thumbnails first) and fetch thumbnails of pulled
+//! records, by content hash, against `/v1/blobs/{sha256}` (docs/protocol.md, "Photos").
+//!
+//! Uploads are resumable: `HEAD` tells how many bytes the server holds, and the rest goes in
+//! `Content-Range` chunks, so a signal that drops mid-upload costs at most one chunk. Every step
+//! is idempotent; the server verifies the hash before it keeps a blob. Full images of other
+//! people's photos are fetched on demand with [`Store::fetch_photo`].
+
+use reqwest::blocking::Client;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::sync::{classify_error, describe_reqwest, http_client, read_capped, with_retries, Attempt, Failure, SavedSession, SyncConfig, SyncProgress, SyncReport};
+
+/// Bytes per upload request: small enough that a dropped signal loses little.
+pub const UPLOAD_CHUNK: usize = 256 << 10;
+/// Largest photo accepted from the server.
+const MAX_DOWNLOAD: u64 = 48 << 20;
+const UPLOAD_OFFSET: &str = "upload-offset";
+
+fn failure(f: Failure) -> Error {
+    match f {
+        Failure::TooLarge(m) => Error::TooLarge(m),
+        Failure::Other(e) => e,
+    }
+}
+
+fn blob_url(s: &SavedSession, hash: &str) -> String {
+    format!("{}/v1/blobs/{hash}", s.server_url)
+}
+
+fn offset_of(r: &reqwest::blocking::Response) -> Option<u64> {
+    r.headers().get(UPLOAD_OFFSET).and_then(|v| v.to_str().ok()?.trim().parse().ok())
+}
+
+/// How many bytes of `hash` the server holds (`None`: stored completely).
+fn held(client: &Client, cfg: &SyncConfig, s: &SavedSession, hash: &str) -> Result<Option<u64>> {
+    with_retries(cfg, "photo upload check", || match client.head(blob_url(s, hash)).bearer_auth(&s.token).send() {
+        Err(e) => Attempt::Retry(describe_reqwest(&e), None),
+        Ok(r) if r.status().as_u16() == 200 => Attempt::Done(None),
+        Ok(r) if r.status().as_u16() == 404 => Attempt::Done(Some(offset_of(&r).unwrap_or(0))),
+        Ok(r) => classify_error(r),
+    })
+    .map_err(failure)
+}
+
+/// Upload one blob, resuming from what the server already holds.
+pub(crate) fn upload(client: &Client, cfg: &SyncConfig, s: &SavedSession, hash: &str, bytes: &[u8]) -> Result<()> {
+    let total = bytes.len() as u64;
+    let mut offset = match held(client, cfg, s, hash)? {
+        None => return Ok(()),
+        Some(n) if n <= total => n,
+        Some(_) => 0,
+    };
+    // Each round sends one chunk; the server's Upload-Offset says where the next one starts.
+    let mut rounds = 0u32;
+    while offset < total {
+        rounds += 1;
+        if rounds > 4 * (total as u32 / UPLOAD_CHUNK as u32 + 2) + 8 {
+            return Err(Error::Network { message: "photo upload is not making progress; it will resume at the next sync".into(), retryable: true });
+        }
+        let end = (offset as usize + UPLOAD_CHUNK).min(bytes.len());
+        let chunk = bytes[offset as usize..end].to_vec();
+        let range = format!("bytes {}-{}/{}", offset, end.saturating_sub(1), total);
+        let next: Option<u64> = with_retries(cfg, "photo upload", || {
+            let sent = client
+                .put(blob_url(s, hash))
+                .bearer_auth(&s.token)
+                .header(CONTENT_RANGE, range.clone())
+                .header(CONTENT_LENGTH, chunk.len())
+                .body(chunk.clone())
+                .send();
+            match sent {
+                // After a broken connection the server may hold part of the chunk: ask it.
+                Err(e) => Attempt::Retry(describe_reqwest(&e), None),
+                Ok(r) => match r.status().as_u16() {
+                    200 | 201 => Attempt::Done(None),
+                    202 => Attempt::Done(Some(offset_of(&r).unwrap_or(end as u64))),
+                    409 => Attempt::Done(Some(offset_of(&r).unwrap_or(0))),
+                    _ => classify_error(r),
+                },
+            }
+        })
+        .or_else(|f| match f {
+            // A retry after a lost answer may find the blob complete, or held further along.
+            Failure::Other(Error::Network { retryable: true, .. }) => held(client, cfg, s, hash).map(|h| h.map(|n| n.max(offset))).map_err(Failure::Other),
+            other => Err(other),
+        })
+        .map_err(failure)?;
+        match next {
+            None => return Ok(()),
+            Some(n) => offset = n.min(total),
+        }
+    }
+    // Everything sent: the last answer was Partial only if the server lost track; check.
+    match held(client, cfg, s, hash)? {
+        None => Ok(()),
+        Some(_) => Err(Error::Network { message: "the server did not keep the photo; it will be sent again".into(), retryable: true }),
+    }
+}
+
+fn download(client: &Client, cfg: &SyncConfig, s: &SavedSession, hash: &str) -> Result<Option<Vec<u8>>> {
+    with_retries(cfg, "photo download", || match client.get(blob_url(s, hash)).bearer_auth(&s.token).send() {
+        Err(e) => Attempt::Retry(describe_reqwest(&e), None),
+        Ok(r) if r.status().as_u16() == 404 => Attempt::Done(None),
+        Ok(r) if r.status().is_success() => match read_capped(r, MAX_DOWNLOAD) {
+            Ok(b) => Attempt::Done(Some(b)),
+            Err(m) => Attempt::Retry(m, None),
+        },
+        Ok(r) => classify_error(r),
+    })
+    .map_err(failure)
+}
+
+impl Store {
+    /// Upload pending photos (thumbnails first), then fetch missing thumbnails.
+    pub(crate) fn sync_photos(
+        &self,
+        cfg: &SyncConfig,
+        client: &Client,
+        session: &SavedSession,
+        report: &mut SyncReport,
+        progress: &dyn Fn(&SyncProgress),
+    ) -> Result<()> {
+        let pending = self.pending_uploads()?;
+        let missing = self.missing_thumbnails()?;
+        let total = (pending.len() + missing.len()) as u64;
+        if total == 0 {
+            return Ok(());
+        }
+        let mut done = 0u64;
+        progress(&SyncProgress { phase: "photos".into(), done, total: Some(total) });
+        for b in &pending {
+            let bytes = self.photo_bytes(&b.hash)?;
+            upload(client, cfg, session, &b.hash, &bytes)?;
+            self.mark_uploaded(&b.hash)?;
+            report.photos_uploaded += 1;
+            done += 1;
+            progress(&SyncProgress { phase: "photos".into(), done, total: Some(total) });
+        }
+        for hash in &missing {
+            // 404: not uploaded yet by its author, or not in scope; tried again next sync.
+            if let Some(bytes) = download(client, cfg, session, hash)? {
+                self.put_downloaded_blob(hash, &bytes)?;
+                report.photos_downloaded += 1;
+            }
+            done += 1;
+            progress(&SyncProgress { phase: "photos".into(), done, total: Some(total) });
+        }
+        report.photos_pending = self.pending_uploads()?.len() as u64;
+        Ok(())
+    }
+
+    /// A photo's bytes, from this device or (full images of others' photos) from the server.
+    pub fn fetch_photo(&self, hash: &str) -> Result<Vec<u8>> {
+        match self.photo_bytes(hash) {
+            Err(Error::NotFound { .. }) => {}
+            other => return other,
+        }
+        let session = self.saved_session()?.ok_or_else(|| Error::Unauthorized("not signed in on this device".into()))?;
+        let cfg = SyncConfig::default();
+        let client = http_client(&cfg)?;
+        let bytes = download(&client, &cfg, &session, hash)?.ok_or_else(|| Error::NotFound { what: "photo", id: hash.to_owned() })?;
+        self.put_downloaded_blob(hash, &bytes)?;
+        Ok(bytes)
+    }
+}
+
