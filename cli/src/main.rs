@@ -129,6 +129,33 @@ enum ReportCmd {
     Submit { id: String },
     /// Add a comment.
     Comment { id: String, text: String },
+    /// Photos of a report.
+    #[command(subcommand)]
+    Photo(PhotoCmd),
+}
+
+#[derive(Subcommand)]
+enum PhotoCmd {
+    /// Attach a photo (JPEG, PNG or WebP): oriented, resized, stripped of metadata, stored by hash.
+    Add {
+        id: String,
+        file: std::path::PathBuf,
+        #[arg(long)]
+        caption: Option<String>,
+    },
+    /// List a report's photos.
+    List { id: String },
+    /// Write a photo (or, with --thumbnail, its thumbnail) to a file, fetching it if needed.
+    Get {
+        id: String,
+        hash: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long)]
+        thumbnail: bool,
+    },
+    /// Remove a photo from a report (a synced edit).
+    Remove { id: String, hash: String },
 }
 
 #[derive(Subcommand)]
@@ -432,15 +459,19 @@ fn run(cli: Cli) -> R {
                 print_json(&json!({
                     "pushed": r.pushed, "accepted": r.accepted, "rejected": r.rejected,
                     "pulled": r.pulled, "changed_ids": r.changed_ids,
+                    "photos_uploaded": r.photos_uploaded, "photos_downloaded": r.photos_downloaded, "photos_pending": r.photos_pending,
                 }));
             } else {
                 println!(
-                    "Synced: pushed {} (accepted {}, refused {}), pulled {}; {} record(s) changed.",
+                    "Synced: pushed {} (accepted {}, refused {}), pulled {}; {} record(s) changed; photos: {} up, {} down, {} waiting.",
                     r.pushed,
                     r.accepted,
                     r.rejected,
                     r.pulled,
-                    r.changed_ids.len()
+                    r.changed_ids.len(),
+                    r.photos_uploaded,
+                    r.photos_downloaded,
+                    r.photos_pending
                 );
                 if r.rejected > 0 {
                     println!("{} change(s) were refused by the server: see `gridwork quarantine`.", r.rejected);
@@ -475,6 +506,55 @@ fn run(cli: Cli) -> R {
             ReportCmd::Comment { id, text } => {
                 store.add_comment(&id, &text)?;
                 done(&id, "Commented on");
+            }
+            ReportCmd::Photo(PhotoCmd::Add { id, file, caption }) => {
+                let meta = std::fs::metadata(&file).map_err(|e| fail(format!("cannot read {}: {e}", file.display())))?;
+                if meta.len() > 64 << 20 {
+                    return Err(Error::TooLarge(format!("{} is larger than 64 MiB", file.display())).into());
+                }
+                let bytes = std::fs::read(&file).map_err(|e| fail(format!("cannot read {}: {e}", file.display())))?;
+                let p = store.add_photo(&id, &bytes, caption)?;
+                if json {
+                    print_json(&json!({ "record": id, "hash": p.hash, "thumb_hash": p.thumb_hash, "width": p.width, "height": p.height, "bytes": p.bytes }));
+                } else {
+                    println!("Attached photo {} ({}x{}, {} bytes) to {id}", p.hash, p.width, p.height, p.bytes);
+                }
+            }
+            ReportCmd::Photo(PhotoCmd::List { id }) => {
+                let photos = store.get(&id)?.record.photos().to_vec();
+                if json {
+                    print_json(&Value::Array(
+                        photos
+                            .iter()
+                            .map(|p| json!({ "hash": p.hash, "thumb_hash": p.thumb_hash, "width": p.width, "height": p.height, "bytes": p.bytes, "caption": p.caption, "on_device": store.photo_bytes(&p.hash).is_ok() }))
+                            .collect(),
+                    ));
+                } else {
+                    let rows: Vec<Vec<String>> = photos
+                        .iter()
+                        .map(|p| {
+                            let here = if store.photo_bytes(&p.hash).is_ok() { "yes" } else { "thumbnail" };
+                            vec![p.hash.clone(), format!("{}x{}", p.width, p.height), p.caption.clone().unwrap_or_default(), here.into()]
+                        })
+                        .collect();
+                    table(&["HASH", "SIZE", "CAPTION", "ON DEVICE"], &rows);
+                }
+            }
+            ReportCmd::Photo(PhotoCmd::Get { id, hash, out, thumbnail }) => {
+                let rec = store.get(&id)?.record;
+                let p = rec.photos().iter().find(|p| p.hash == hash).ok_or_else(|| fail("that photo is not attached to this report"))?;
+                let want = if thumbnail { p.thumb_hash.clone() } else { p.hash.clone() };
+                let bytes = store.fetch_photo(&want)?;
+                std::fs::write(&out, &bytes).map_err(|e| fail(format!("cannot write {}: {e}", out.display())))?;
+                if json {
+                    print_json(&json!({ "hash": want, "bytes": bytes.len(), "out": out.display().to_string() }));
+                } else {
+                    println!("Wrote {} bytes to {}", bytes.len(), out.display());
+                }
+            }
+            ReportCmd::Photo(PhotoCmd::Remove { id, hash }) => {
+                store.remove_photo(&id, &hash)?;
+                done(&id, "Removed a photo from");
             }
         },
         Cmd::Visit(c) => match c {
