@@ -75,8 +75,9 @@ fn test_all(args: &[String]) -> Result<(), String> {
     if !skip_bindings {
         bindings::test()?;
     }
-    // 3. Benchmark smoke run: proves the harness works, measures nothing worth quoting.
-    run(cargo().args(["run", "--release", "-p", "gridwork-bench", "--", "--quick"]))?;
+    // 3. Benchmark smoke run: proves the harness works, measures nothing worth quoting. The dev
+    //    profile (dependencies optimised) reuses the test build instead of a second, release one.
+    run(cargo().args(["run", "-p", "gridwork-bench", "--", "--quick"]))?;
     Ok(())
 }
 
