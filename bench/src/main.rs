@@ -9,6 +9,7 @@
 
 mod core_scenarios;
 mod photo;
+mod sync;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -144,6 +145,7 @@ fn main() {
         Err(e) => failures.push(format!("{what}: {e}")),
     };
     record(core_scenarios::run(&cfg, &want), "core scenarios");
+    record(sync::run(&cfg, &want), "sync scenarios");
     if want("P8") {
         let repeats = if quick { 1 } else { 9 };
         record(

@@ -10,7 +10,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::Utc;
 use gridwork_core::wire::{self, ErrorCode, Limits, SignInRequest, SignInResponse};
@@ -18,6 +18,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth;
+use crate::blob::{self, Blobs, PutError, PutOutcome};
 use crate::error::ApiError;
 use crate::store::{DeviceAuth, Scope, ServerStore};
 use crate::sync::{handle_sync, PullConfig};
@@ -52,20 +53,29 @@ const MAX_ACTORS: usize = 16;
 pub struct AppState {
     pub store: Arc<dyn ServerStore>,
     pub config: Arc<ApiConfig>,
+    /// Photo blobs (`/v1/blobs/{sha256}`).
+    pub blobs: Arc<Blobs>,
 }
 
 pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     // The outer limit is a safety net above the per-endpoint limits, which answer in JSON.
     let hard_limit = state.config.sync_limits.max_compressed.max(MAX_JSON_BODY) + (1 << 20);
-    Router::new()
+    let blob_limit = usize::try_from(state.blobs.max_bytes).unwrap_or(usize::MAX).saturating_add(1 << 20);
+    let api = Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/sign-in", post(sign_in))
         .route("/v1/sign-out", post(sign_out))
         .route("/v1/sync", post(sync))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(hard_limit));
+    let blobs = Router::new()
+        .route("/v1/blobs/{hash}", put(put_blob).get(get_blob).head(head_blob))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(blob_limit));
+    Router::new()
+        .merge(api)
+        .merge(blobs)
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(hard_limit))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -180,9 +190,7 @@ impl FromRequestParts<AppState> for Authed {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("Authorization header must be `Bearer <token>`"))?;
         let hash = auth::token_hash(token);
-        let store = st.store.clone();
-        blocking(move || {
-            let device = store.device_by_token(&hash)?.ok_or_else(|| ApiError::unauthorized("unknown token: sign in again"))?;
+        let check = |device: DeviceAuth, scope: Scope| {
             if device.revoked {
                 return Err(ApiError::unauthorized("this device was signed out or revoked: sign in again"));
             }
@@ -192,10 +200,18 @@ impl FromRequestParts<AppState> for Authed {
             if device.user.disabled {
                 return Err(ApiError::unauthorized("this account is disabled"));
             }
-            let scope = store.scope(&device.user)?;
             Ok(Authed { device, scope })
+        };
+        // Fast path: a cached lookup that nothing has invalidated (no blocking thread needed).
+        if let Some((device, scope)) = st.store.cached_auth(&hash) {
+            return check(device, scope);
+        }
+        let store = st.store.clone();
+        let (device, scope) = blocking(move || {
+            store.auth(&hash)?.ok_or_else(|| ApiError::unauthorized("unknown token: sign in again"))
         })
-        .await
+        .await?;
+        check(device, scope)
     }
 }
 
@@ -248,6 +264,130 @@ async fn sync(State(st): State<AppState>, authed: Authed, headers: HeaderMap, bo
             (header::CONTENT_ENCODING, HeaderValue::from_static(wire::SYNC_CONTENT_ENCODING)),
         ],
         encoded,
+    )
+        .into_response())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Photo blobs
+// ------------------------------------------------------------------------------------------------
+
+/// Response header carrying how many bytes of an unfinished upload the server holds.
+pub const UPLOAD_OFFSET: &str = "upload-offset";
+
+fn blob_hash(hash: &str) -> Result<(), ApiError> {
+    if blob::is_hash(hash) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request("a blob is named by the lowercase hex SHA-256 of its bytes (64 characters)"))
+    }
+}
+
+fn offset_header(n: u64) -> [(header::HeaderName, HeaderValue); 1] {
+    [(header::HeaderName::from_static(UPLOAD_OFFSET), HeaderValue::from(n))]
+}
+
+/// `HEAD /v1/blobs/{hash}`: `200` with `Content-Length` when stored; else `404` with
+/// `Upload-Offset`, the bytes held of an unfinished upload (0: none), to resume from.
+async fn head_blob(State(st): State<AppState>, _authed: Authed, axum::extract::Path(hash): axum::extract::Path<String>) -> Result<Response, ApiError> {
+    blob_hash(&hash)?;
+    match st.blobs.stored_len(&hash).await? {
+        Some(len) => Ok((StatusCode::OK, [(header::CONTENT_LENGTH, HeaderValue::from(len))], offset_header(len)).into_response()),
+        None => {
+            let held = st.blobs.partial_len(&hash).await;
+            Ok((StatusCode::NOT_FOUND, offset_header(held)).into_response())
+        }
+    }
+}
+
+/// Parses `Content-Range: bytes START-END/TOTAL`.
+fn content_range(v: &str) -> Option<(u64, u64, u64)> {
+    let rest = v.trim().strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (a, b) = range.split_once('-')?;
+    let (a, b, t): (u64, u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?, total.trim().parse().ok()?);
+    (a <= b && b < t).then_some((a, b, t))
+}
+
+/// `PUT /v1/blobs/{hash}`: the whole blob, or one chunk with `Content-Range: bytes A-B/TOTAL`.
+async fn put_blob(
+    State(st): State<AppState>,
+    _authed: Authed,
+    axum::extract::Path(hash): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    blob_hash(&hash)?;
+    let max = st.blobs.max_bytes;
+    let too_large = || ApiError::new(ErrorCode::TooLarge, format!("a blob may hold at most {max} bytes"));
+    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    let (start, total) = match headers.get(header::CONTENT_RANGE) {
+        Some(v) => {
+            let (a, b, t) = v.to_str().ok().and_then(content_range).ok_or_else(|| ApiError::bad_request("Content-Range must be `bytes START-END/TOTAL`"))?;
+            if t > max {
+                return Err(too_large());
+            }
+            if length.is_some_and(|l| l != b - a + 1) {
+                return Err(ApiError::bad_request("Content-Length does not match Content-Range"));
+            }
+            (a, t)
+        }
+        None => {
+            let l = length.ok_or_else(|| ApiError::bad_request("a blob upload needs Content-Length (or Content-Range)"))?;
+            if l > max {
+                return Err(too_large());
+            }
+            (0, l)
+        }
+    };
+    if length.is_some_and(|l| l > max) {
+        return Err(too_large());
+    }
+    let stream = http_body_util::BodyDataStream::new(body);
+    match st.blobs.put(&hash, start, total, stream).await {
+        Ok(PutOutcome::AlreadyStored) => Ok((StatusCode::OK, offset_header(total)).into_response()),
+        Ok(PutOutcome::Stored) => {
+            tracing::info!(hash, bytes = total, "blob stored");
+            Ok((StatusCode::CREATED, offset_header(total)).into_response())
+        }
+        Ok(PutOutcome::Partial(held)) => Ok((StatusCode::ACCEPTED, offset_header(held)).into_response()),
+        Err(PutError::TooLarge(_)) => Err(too_large()),
+        Err(PutError::HashMismatch) => Err(ApiError::bad_request("the uploaded bytes do not match the blob's SHA-256: upload discarded")),
+        Err(PutError::Gap { held }) => {
+            let mut e = ApiError::bad_request(format!("this chunk starts after the {held} bytes held: resume at offset {held}")).into_response();
+            e.headers_mut().insert(header::HeaderName::from_static(UPLOAD_OFFSET), HeaderValue::from(held));
+            *e.status_mut() = StatusCode::CONFLICT;
+            Ok(e)
+        }
+        Err(PutError::Busy) => Err(ApiError::new(ErrorCode::Unavailable, "another upload of this blob is in progress")),
+        Err(PutError::Invalid(m)) => Err(ApiError::bad_request(m)),
+        Err(PutError::Interrupted { held }) => {
+            let mut e = ApiError::bad_request(format!("the body ended early; {held} bytes held")).into_response();
+            e.headers_mut().insert(header::HeaderName::from_static(UPLOAD_OFFSET), HeaderValue::from(held));
+            Ok(e)
+        }
+        Err(PutError::Storage(e)) => Err(e.into()),
+    }
+}
+
+/// `GET /v1/blobs/{hash}`: the bytes, only if a record in the caller's scope references the blob
+/// (otherwise `404`, the same answer as for a blob that does not exist).
+async fn get_blob(State(st): State<AppState>, authed: Authed, axum::extract::Path(hash): axum::extract::Path<String>) -> Result<Response, ApiError> {
+    blob_hash(&hash)?;
+    let store = st.store.clone();
+    let h = hash.clone();
+    let grids = blocking(move || store.blob_grids(&h).map_err(ApiError::from)).await?;
+    let not_found = || ApiError::new(ErrorCode::NotFound, "no such blob in your scope");
+    if !grids.iter().any(|g| authed.scope.contains(g)) {
+        return Err(not_found());
+    }
+    let bytes = st.blobs.get(&hash).await?.ok_or_else(not_found)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable")),
+        ],
+        bytes,
     )
         .into_response())
 }

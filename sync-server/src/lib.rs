@@ -4,10 +4,12 @@
 //! - `http.rs`: routes, auth extractor, limits; `sync.rs`: the push checks and pull;
 //! - `store.rs`: the storage trait; `sqlite.rs`: its SQLite implementation;
 //! - `auth.rs`: passwords and tokens; `admin.rs`: organisation admin and CSV import;
+//! - `blob.rs`: photo blobs (directory or object store), resumable uploads;
 //! - `demo.rs`: the `--demo` seed; `error.rs`: errors and their HTTP mapping.
 
 pub mod admin;
 pub mod auth;
+pub mod blob;
 pub mod demo;
 pub mod error;
 pub mod http;

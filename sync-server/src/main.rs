@@ -67,6 +67,13 @@ struct ServeArgs {
     /// Change bytes per pull page (before compression).
     #[arg(long, env = "GRIDWORK_PULL_MAX_BYTES", default_value_t = 8 << 20)]
     pull_max_bytes: usize,
+    /// Where photo blobs are stored: an object_store URL (`file:///srv/blobs`, `s3://bucket/prefix`
+    /// with a server built with `--features s3`, credentials from `AWS_*`). Default: DATA_DIR/blobs.
+    #[arg(long, env = "GRIDWORK_BLOB_URL")]
+    blob_url: Option<String>,
+    /// Largest photo blob, in bytes.
+    #[arg(long, env = "GRIDWORK_MAX_BLOB_BYTES", default_value_t = gridwork_server::blob::DEFAULT_MAX_BLOB_BYTES)]
+    max_blob_bytes: u64,
     /// SQLite reader connections.
     #[arg(long, env = "GRIDWORK_DB_READERS", default_value_t = 4)]
     db_readers: usize,
@@ -214,7 +221,8 @@ fn run_serve(args: ServeArgs) -> gridwork_server::Result<()> {
                 max_bytes: args.pull_max_bytes,
             },
         };
-        let app = gridwork_server::router(AppState { store: store.clone(), config: Arc::new(config) });
+        let blobs = Arc::new(gridwork_server::blob::Blobs::open(args.blob_url.as_deref(), &args.data_dir, args.max_blob_bytes)?);
+        let app = gridwork_server::router(AppState { store: store.clone(), config: Arc::new(config), blobs });
         tracing::info!(%addr, data_dir = %args.data_dir.display(), "serving");
         axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
         tracing::info!("stopped");

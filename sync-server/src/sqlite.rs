@@ -10,9 +10,10 @@
 //! smaller seq can appear later. (On PostgreSQL, sequences are not transactional: a port must take
 //! a lock around seq assignment or pull only below the oldest in-flight seq.)
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -78,15 +79,194 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX changes_grid_seq ON changes(grid, seq);
     "#,
+    // 2: auth epoch. Bumped by triggers on every change that can alter what a token stands for
+    // (revocation, expiry, users, units, scopes, actors), so the server can cache token lookups
+    // and still see a revocation made by `gridwork-server admin` in another process at once.
+    r#"
+    CREATE TABLE auth_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+    INSERT INTO auth_epoch (id, n) VALUES (1, 0);
+    CREATE TRIGGER epoch_units_i AFTER INSERT ON units BEGIN UPDATE auth_epoch SET n = n + 1; END;
+    CREATE TRIGGER epoch_units_u AFTER UPDATE ON units BEGIN UPDATE auth_epoch SET n = n + 1; END;
+    CREATE TRIGGER epoch_units_d AFTER DELETE ON units BEGIN UPDATE auth_epoch SET n = n + 1; END;
+    CREATE TRIGGER epoch_users_u AFTER UPDATE ON users BEGIN UPDATE auth_epoch SET n = n + 1; END;
+    CREATE TRIGGER epoch_users_d AFTER DELETE ON users BEGIN UPDATE auth_epoch SET n = n + 1; END;
+    CREATE TRIGGER epoch_uu_i AFTER INSERT ON user_units BEGIN UPDATE auth_epoch SET n = n + 1; END;
+    CREATE TRIGGER epoch_uu_d AFTER DELETE ON user_units BEGIN UPDATE auth_epoch SET n = n + 1; END;
+    CREATE TRIGGER epoch_dev_u AFTER UPDATE OF user_id, token_hash, expires_at, revoked_at ON devices
+        BEGIN UPDATE auth_epoch SET n = n + 1; END;
+    CREATE TRIGGER epoch_dev_d AFTER DELETE ON devices BEGIN UPDATE auth_epoch SET n = n + 1; END;
+    CREATE TRIGGER epoch_actors_i AFTER INSERT ON device_actors BEGIN UPDATE auth_epoch SET n = n + 1; END;
+    CREATE TRIGGER epoch_actors_u AFTER UPDATE ON device_actors BEGIN UPDATE auth_epoch SET n = n + 1; END;
+    CREATE TRIGGER epoch_actors_d AFTER DELETE ON device_actors BEGIN UPDATE auth_epoch SET n = n + 1; END;
+    "#,
+    // 3: which records reference which photo blobs (for the scope check of blob downloads).
+    r#"
+    CREATE TABLE blob_refs (
+        hash   TEXT NOT NULL,
+        doc_id TEXT NOT NULL,
+        grid   TEXT NOT NULL,
+        PRIMARY KEY (hash, doc_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX blob_refs_doc ON blob_refs(doc_id);
+    "#,
 ];
 
 pub struct SqliteStore {
+    /// The push connection (`synchronous=NORMAL`, its commits made durable by [`WalSyncer`]) and
+    /// the documents it last wrote, loaded.
+    pusher: Mutex<Pusher>,
+    /// Loaded documents as last committed by a push (never ahead of the database: entries are
+    /// replaced only after the commit, under the push lock).
+    docs: Mutex<DocCache>,
+    /// Every other write (organisation, users, devices): `synchronous=FULL`.
     writer: Mutex<Connection>,
+    wal: Arc<WalSyncer>,
+    syncer: Option<std::thread::JoinHandle<()>>,
+    checkpoints: Option<std::thread::JoinHandle<()>>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// Reads `auth_epoch` for the token cache; held for microseconds, on async threads too.
+    epoch_conn: Mutex<Connection>,
+    auth_cache: Mutex<HashMap<[u8; 32], CachedAuth>>,
 }
 
-fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+/// Group commit by WAL fsync. Pushes commit on a `synchronous=NORMAL` connection (the commit
+/// writes its WAL frames without waiting for the disk), then wait until a `fdatasync` of the WAL
+/// file that started after their commit has returned. One thread does those fsyncs back to back,
+/// so every fsync makes all the pushes committed during the previous one durable at once, and the
+/// writer never stops to wait for the disk. A push is answered only once durable, exactly as with
+/// `synchronous=FULL` (where the same fsync of the WAL happens inside each COMMIT).
+struct WalSyncer {
+    state: Mutex<WalState>,
+    work: Condvar,
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct WalState {
+    /// Commits made (numbered from 1).
+    written: u64,
+    /// Every commit up to this one is on disk.
+    synced: u64,
+    /// The highest change seq written / known on disk. Pulls never go above `synced_seq`: a
+    /// device must not receive (and move its cursor past) a change a power cut could still take
+    /// back, or its seq could be given to another change after the restart.
+    written_seq: u64,
+    synced_seq: u64,
+    /// An fsync failed: the WAL's state on disk is unknown; refuse to acknowledge anything more.
+    failed: Option<String>,
+    stop: bool,
+}
+
+impl WalSyncer {
+    fn run(&self, wal: std::fs::File) {
+        let mut st = lock(&self.state);
+        loop {
+            while st.written == st.synced && !st.stop {
+                st = self.work.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            if st.written == st.synced {
+                return;
+            }
+            let target = st.written;
+            let target_seq = st.written_seq;
+            drop(st);
+            let r = wal.sync_data();
+            st = lock(&self.state);
+            match r {
+                Ok(()) => {
+                    st.synced = target;
+                    st.synced_seq = st.synced_seq.max(target_seq);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "fsync of the WAL failed: refusing further pushes");
+                    st.failed = Some(e.to_string());
+                    st.synced = st.written;
+                }
+            }
+            self.done.notify_all();
+        }
+    }
+
+    /// Checkpoints the WAL into the database every [`CHECKPOINT_EVERY_COMMITS`] commits (or
+    /// after a quiet second), on its own connection and thread: never inside a push's commit.
+    fn checkpoints(&self, conn: Connection) {
+        let mut last = 0u64;
+        let mut st = lock(&self.state);
+        while !st.stop {
+            let (g, timeout) = self.done.wait_timeout(st, std::time::Duration::from_millis(1000)).unwrap_or_else(|e| e.into_inner());
+            st = g;
+            let due = st.synced >= last + CHECKPOINT_EVERY_COMMITS || (timeout.timed_out() && st.synced > last);
+            if due && !st.stop {
+                last = st.synced;
+                drop(st);
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+                st = lock(&self.state);
+            }
+        }
+    }
+
+    /// Registers a commit just made, whose highest change seq is `seq`; returns its number.
+    fn committed(&self, seq: u64) -> u64 {
+        let mut st = lock(&self.state);
+        st.written += 1;
+        st.written_seq = st.written_seq.max(seq);
+        let n = st.written;
+        drop(st);
+        self.work.notify_one();
+        n
+    }
+
+    fn wait_durable(&self, n: u64) -> Result<()> {
+        let mut st = lock(&self.state);
+        while st.synced < n {
+            st = self.done.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        match &st.failed {
+            Some(e) => Err(Error::Other(format!("fsync failed: {e}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        lock(&self.wal.state).stop = true;
+        self.wal.work.notify_all();
+        self.wal.done.notify_all();
+        for t in [self.syncer.take(), self.checkpoints.take()].into_iter().flatten() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Commits between two WAL checkpoints.
+const CHECKPOINT_EVERY_COMMITS: u64 = 500;
+
+/// Loaded documents kept by the push connection.
+const DOC_CACHE_MAX: usize = 4096;
+
+/// The push connection and its cache of loaded documents. The cache holds exactly what the
+/// database holds: entries are taken out for a push and put back only after its commit.
+struct Pusher {
+    conn: Connection,
+}
+
+type DocCache = HashMap<String, (String, Arc<LoadedDoc>)>;
+
+/// Cached token lookups kept at most (then the cache is cleared and refilled).
+const AUTH_CACHE_MAX: usize = 100_000;
+
+#[derive(Clone)]
+struct CachedAuth {
+    epoch: i64,
+    device: DeviceAuth,
+    scope: Scope,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock dropped its transaction (rolled back): the connection is fine.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -117,7 +297,102 @@ impl SqliteStore {
         let mut writer = open_conn(&path)?;
         migrate(&mut writer)?;
         let readers = (0..readers.max(1)).map(|_| open_conn(&path).map(Mutex::new)).collect::<Result<Vec<_>>>()?;
-        Ok(SqliteStore { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        let epoch_conn = Mutex::new(open_conn(&path)?);
+        let pusher = open_conn(&path)?;
+        pusher.pragma_update(None, "synchronous", "NORMAL")?;
+        // Checkpoints run on the syncer thread's own connection, not inside a push's commit
+        // (where a checkpoint's two fsyncs would hold up every push behind it).
+        pusher.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = open_conn(&path)?;
+        // The WAL file exists while any connection is open (SQLite creates it on first use;
+        // creating it empty first is the same).
+        let wal_file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(data_dir.join("gridwork.db-wal"))?;
+        // What the database holds at start is as durable as it gets.
+        let on_disk: i64 = pusher.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0))?;
+        let state = WalState { written_seq: on_disk as u64, synced_seq: on_disk as u64, ..WalState::default() };
+        let wal = Arc::new(WalSyncer { state: Mutex::new(state), work: Condvar::new(), done: Condvar::new() });
+        let w2 = wal.clone();
+        let syncer = std::thread::Builder::new().name("gridwork-wal-sync".into()).spawn(move || w2.run(wal_file))?;
+        let w3 = wal.clone();
+        let checkpoints = std::thread::Builder::new().name("gridwork-checkpoint".into()).spawn(move || w3.checkpoints(checkpointer))?;
+        Ok(SqliteStore {
+            pusher: Mutex::new(Pusher { conn: pusher }),
+            docs: Mutex::new(HashMap::new()),
+            writer: Mutex::new(writer),
+            wal,
+            syncer: Some(syncer),
+            checkpoints: Some(checkpoints),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            epoch_conn,
+            auth_cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn write(&self) -> Result<MutexGuard<'_, Connection>> {
+        Ok(lock(&self.writer))
+    }
+
+    fn auth_epoch(&self) -> Result<i64> {
+        let conn = lock(&self.epoch_conn);
+        let n = conn.prepare_cached("SELECT n FROM auth_epoch WHERE id = 1")?.query_row([], |r| r.get(0))?;
+        Ok(n)
+    }
+
+    #[allow(clippy::type_complexity)]
+    /// Runs `decide` for each document inside the open transaction `conn`; returns the loaded
+    /// documents to cache once the transaction commits.
+    fn push_in_tx(
+        conn: &Connection,
+        cache: &Mutex<DocCache>,
+        device_id: &str,
+        doc_ids: &[String],
+        decide: &mut dyn FnMut(&str, Option<StoredDoc>) -> Result<Option<DocUpdate>>,
+    ) -> Result<Vec<(String, String, Arc<LoadedDoc>)>> {
+        let now = ts(Utc::now());
+        let mut loaded = Vec::new();
+        for doc_id in doc_ids {
+            let cached = lock(cache).get(doc_id.as_str()).cloned();
+            let stored = match cached {
+                Some((grid, l)) => Some(StoredDoc { snapshot: Vec::new(), grid, loaded: Some(l) }),
+                None => conn
+                    .prepare_cached("SELECT snapshot, grid FROM docs WHERE doc_id = ?1")?
+                    .query_row([doc_id], |r| Ok(StoredDoc { snapshot: r.get(0)?, grid: r.get(1)?, loaded: None }))
+                    .optional()?,
+            };
+            let Some(update) = decide(doc_id, stored)? else { continue };
+            {
+                let mut ins = conn.prepare_cached(
+                    "INSERT INTO changes (doc_id, hash, grid, device_id, bytes) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (doc_id, hash) DO NOTHING",
+                )?;
+                for (hash, bytes) in &update.new_changes {
+                    ins.execute(params![doc_id, hash, update.grid, device_id, bytes])?;
+                }
+            }
+            conn.prepare_cached(
+                "INSERT INTO docs (doc_id, grid, kind, snapshot, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (doc_id) DO UPDATE SET grid = excluded.grid, kind = excluded.kind,
+                     snapshot = excluded.snapshot, updated_at = excluded.updated_at",
+            )?
+            .execute(params![doc_id, update.grid, update.kind, update.snapshot, now])?;
+            conn.prepare_cached("DELETE FROM blob_refs WHERE doc_id = ?1")?.execute([doc_id])?;
+            if !update.blob_refs.is_empty() {
+                let mut ins = conn.prepare_cached("INSERT OR IGNORE INTO blob_refs (hash, doc_id, grid) VALUES (?1, ?2, ?3)")?;
+                for h in &update.blob_refs {
+                    ins.execute(params![h, doc_id, update.grid])?;
+                }
+            }
+            if let Some(l) = update.loaded {
+                loaded.push((doc_id.clone(), update.grid, l));
+            }
+        }
+        Ok(loaded)
     }
 
     fn reader(&self) -> MutexGuard<'_, Connection> {
@@ -172,7 +447,7 @@ const GRIDS_UNDER: &str = "
 
 impl ServerStore for SqliteStore {
     fn upsert_unit(&self, unit: &Unit) -> Result<()> {
-        let conn = lock(&self.writer);
+        let conn = self.write()?;
         if unit.id.trim().is_empty() {
             return Err(Error::Invalid("unit id must not be empty".into()));
         }
@@ -230,7 +505,7 @@ impl ServerStore for SqliteStore {
     }
 
     fn create_user(&self, user: &NewUser, password_hash: &str) -> Result<User> {
-        let mut conn = lock(&self.writer);
+        let mut conn = self.write()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let username = user.username.trim();
         if username.is_empty() || username.chars().any(char::is_whitespace) {
@@ -269,7 +544,7 @@ impl ServerStore for SqliteStore {
     }
 
     fn set_password(&self, username: &str, password_hash: &str) -> Result<()> {
-        let conn = lock(&self.writer);
+        let conn = self.write()?;
         let n = conn.execute("UPDATE users SET password_hash = ?2 WHERE username = ?1", params![username, password_hash])?;
         if n == 0 {
             return Err(Error::NotFound(format!("user {username}")));
@@ -336,7 +611,7 @@ impl ServerStore for SqliteStore {
         expires_at: DateTime<Utc>,
         actors: &[String],
     ) -> Result<String> {
-        let mut conn = lock(&self.writer);
+        let mut conn = self.write()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for actor in actors {
             let owner: Option<String> = tx
@@ -391,14 +666,35 @@ impl ServerStore for SqliteStore {
         Ok(Some(DeviceAuth { device_id, user, expires_at: from_ts(expires_at), revoked, actors }))
     }
 
+    fn cached_auth(&self, token_hash: &[u8; 32]) -> Option<(DeviceAuth, Scope)> {
+        let epoch = self.auth_epoch().ok()?;
+        let cache = lock(&self.auth_cache);
+        let hit = cache.get(token_hash)?;
+        (hit.epoch == epoch).then(|| (hit.device.clone(), hit.scope.clone()))
+    }
+
+    fn auth(&self, token_hash: &[u8; 32]) -> Result<Option<(DeviceAuth, Scope)>> {
+        // The epoch is read before the lookup: a change committed in between makes the entry
+        // stale at once instead of hiding it.
+        let epoch = self.auth_epoch()?;
+        let Some(device) = self.device_by_token(token_hash)? else { return Ok(None) };
+        let scope = self.scope(&device.user)?;
+        let mut cache = lock(&self.auth_cache);
+        if cache.len() >= AUTH_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(*token_hash, CachedAuth { epoch, device: device.clone(), scope: scope.clone() });
+        Ok(Some((device, scope)))
+    }
+
     fn touch_device(&self, device_id: &str) -> Result<()> {
-        let conn = lock(&self.writer);
+        let conn = self.write()?;
         conn.execute("UPDATE devices SET last_seen_at = ?2 WHERE id = ?1", params![device_id, ts(Utc::now())])?;
         Ok(())
     }
 
     fn revoke_device(&self, device_id: &str) -> Result<bool> {
-        let conn = lock(&self.writer);
+        let conn = self.write()?;
         let n = conn.execute(
             "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
             params![device_id, ts(Utc::now())],
@@ -407,7 +703,7 @@ impl ServerStore for SqliteStore {
     }
 
     fn revoke_user_devices(&self, username: &str) -> Result<usize> {
-        let conn = lock(&self.writer);
+        let conn = self.write()?;
         let exists: bool =
             conn.query_row("SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)", [username], |r| r.get(0))?;
         if !exists {
@@ -459,39 +755,44 @@ impl ServerStore for SqliteStore {
         Ok(out)
     }
 
+    /// One write transaction per push on the `synchronous=NORMAL` push connection, then a wait
+    /// for the WAL fsync that covers it ([`WalSyncer`]): durable before it is answered.
     fn push(
         &self,
         device_id: &str,
         doc_ids: &[String],
         decide: &mut dyn FnMut(&str, Option<StoredDoc>) -> Result<Option<DocUpdate>>,
     ) -> Result<()> {
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let now = ts(Utc::now());
-        for doc_id in doc_ids {
-            let stored = tx
-                .prepare_cached("SELECT snapshot, grid FROM docs WHERE doc_id = ?1")?
-                .query_row([doc_id], |r| Ok(StoredDoc { snapshot: r.get(0)?, grid: r.get(1)? }))
-                .optional()?;
-            let Some(update) = decide(doc_id, stored)? else { continue };
-            {
-                let mut ins = tx.prepare_cached(
-                    "INSERT INTO changes (doc_id, hash, grid, device_id, bytes) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (doc_id, hash) DO NOTHING",
-                )?;
-                for (hash, bytes) in &update.new_changes {
-                    ins.execute(params![doc_id, hash, update.grid, device_id, bytes])?;
+        let n = {
+            let mut p = lock(&self.pusher);
+            let tx = p.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let loaded = Self::push_in_tx(&tx, &self.docs, device_id, doc_ids, decide)?;
+            let seq: i64 = tx.prepare_cached("SELECT coalesce(max(seq), 0) FROM changes")?.query_row([], |r| r.get(0))?;
+            tx.commit()?;
+            let mut docs = lock(&self.docs);
+            for (id, grid, l) in loaded {
+                if docs.len() >= DOC_CACHE_MAX {
+                    if let Some(k) = docs.keys().next().cloned() {
+                        docs.remove(&k);
+                    }
                 }
+                docs.insert(id, (grid, l));
             }
-            tx.prepare_cached(
-                "INSERT INTO docs (doc_id, grid, kind, snapshot, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (doc_id) DO UPDATE SET grid = excluded.grid, kind = excluded.kind,
-                     snapshot = excluded.snapshot, updated_at = excluded.updated_at",
-            )?
-            .execute(params![doc_id, update.grid, update.kind, update.snapshot, now])?;
+            self.wal.committed(seq as u64)
+        };
+        self.wal.wait_durable(n)
+    }
+
+    fn peek_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>> {
+        if let Some((grid, l)) = lock(&self.docs).get(doc_id).cloned() {
+            return Ok(Some(StoredDoc { snapshot: Vec::new(), grid, loaded: Some(l) }));
         }
-        tx.commit()?;
-        Ok(())
+        let conn = self.reader();
+        let stored = conn
+            .prepare_cached("SELECT snapshot, grid FROM docs WHERE doc_id = ?1")?
+            .query_row([doc_id], |r| Ok(StoredDoc { snapshot: r.get(0)?, grid: r.get(1)?, loaded: None }))
+            .optional()?;
+        Ok(stored)
     }
 
     fn pull(
@@ -502,10 +803,13 @@ impl ServerStore for SqliteStore {
         limit: usize,
         max_bytes: usize,
     ) -> Result<PullPage> {
+        // Only changes known to be on disk (read before the snapshot: all of them are in it).
+        let durable = i64::try_from(lock(&self.wal.state).synced_seq).unwrap_or(i64::MAX);
         let mut conn = self.reader();
         // One read transaction: the max seq and the rows come from the same snapshot.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
         let max_seq: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0))?;
+        let max_seq = max_seq.min(durable);
         let after_i = i64::try_from(after).unwrap_or(i64::MAX);
         let mut page = PullPage { changes: Vec::new(), position: after.max(0), more: false };
         if max_seq <= after_i {
@@ -549,6 +853,13 @@ impl ServerStore for SqliteStore {
         }
         tx.commit()?;
         Ok(page)
+    }
+
+    fn blob_grids(&self, hash: &str) -> Result<Vec<String>> {
+        let conn = self.reader();
+        let mut st = conn.prepare_cached("SELECT DISTINCT grid FROM blob_refs WHERE hash = ?1")?;
+        let grids = st.query_map([hash], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        Ok(grids)
     }
 
     fn health(&self) -> Result<()> {

@@ -119,9 +119,20 @@ impl Scope {
 /// The server's copy of a document as the store holds it.
 #[derive(Debug, Clone)]
 pub struct StoredDoc {
-    /// `Automerge::save()` output holding every stored change of the document.
+    /// `Automerge::save()` output holding every stored change of the document. Empty when
+    /// `loaded` is given.
     pub snapshot: Vec<u8>,
     pub grid: String,
+    /// The document already loaded, with its typed record (a store's in-memory cache of the
+    /// state it holds), sparing the validator a load and a hydrate.
+    pub loaded: Option<std::sync::Arc<LoadedDoc>>,
+}
+
+/// A loaded document and the typed record it holds.
+#[derive(Debug, Clone)]
+pub struct LoadedDoc {
+    pub doc: automerge::Automerge,
+    pub record: gridwork_core::AnyRecord,
 }
 
 /// What the validator decided to persist for one document.
@@ -134,6 +145,10 @@ pub struct DocUpdate {
     pub grid: String,
     /// Record kind (`report`, `visit`, …), kept for admin listings.
     pub kind: String,
+    /// Photo blob hashes (full images and thumbnails) the record references after the update.
+    pub blob_refs: Vec<String>,
+    /// The document after the update, for a store that caches loaded documents.
+    pub loaded: Option<std::sync::Arc<LoadedDoc>>,
 }
 
 /// One page of pulled changes.
@@ -177,6 +192,19 @@ pub trait ServerStore: Send + Sync + 'static {
         actors: &[String],
     ) -> Result<String>;
     fn device_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<DeviceAuth>>;
+    /// [`ServerStore::device_by_token`] and the user's [`ServerStore::scope`] in one call; a
+    /// store may cache the answer (see [`ServerStore::cached_auth`]).
+    fn auth(&self, token_hash: &[u8; 32]) -> Result<Option<(DeviceAuth, Scope)>> {
+        let Some(device) = self.device_by_token(token_hash)? else { return Ok(None) };
+        let scope = self.scope(&device.user)?;
+        Ok(Some((device, scope)))
+    }
+    /// A cached answer of [`ServerStore::auth`] that is still exact: nothing that could change
+    /// it (devices, users, units, actors) was written since it was cached. `None`: ask `auth`.
+    /// Called on async threads: must take microseconds, never wait for the writer.
+    fn cached_auth(&self, _token_hash: &[u8; 32]) -> Option<(DeviceAuth, Scope)> {
+        None
+    }
     fn touch_device(&self, device_id: &str) -> Result<()>;
     /// Revokes one device. Returns whether it existed.
     fn revoke_device(&self, device_id: &str) -> Result<bool>;
@@ -196,6 +224,14 @@ pub trait ServerStore: Send + Sync + 'static {
         decide: &mut dyn FnMut(&str, Option<StoredDoc>) -> Result<Option<DocUpdate>>,
     ) -> Result<()>;
 
+    /// The server's copy of a document as committed now, outside any transaction, for deciding a
+    /// push before taking the write lock ([`ServerStore::push`] hands the copy again under the
+    /// lock; a decision made on a copy that changed meanwhile is made again). The default
+    /// (`None`) is always safe, only slower.
+    fn peek_doc(&self, _doc_id: &str) -> Result<Option<StoredDoc>> {
+        Ok(None)
+    }
+
     /// Changes with seq > `after`, in `scope`, by seq, at most `limit` changes and about
     /// `max_bytes` bytes (at least one change is returned if any is due), leaving out changes
     /// first pushed by `exclude_device`.
@@ -207,6 +243,9 @@ pub trait ServerStore: Send + Sync + 'static {
         limit: usize,
         max_bytes: usize,
     ) -> Result<PullPage>;
+
+    /// Grids of the records that currently reference photo blob `hash`.
+    fn blob_grids(&self, hash: &str) -> Result<Vec<String>>;
 
     /// Cheap liveness check of the database.
     fn health(&self) -> Result<()>;

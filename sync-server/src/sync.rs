@@ -23,7 +23,7 @@ use gridwork_core::AnyRecord;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, Result};
-use crate::store::{DeviceAuth, DocUpdate, Scope, ServerStore, StoredDoc};
+use crate::store::{DeviceAuth, DocUpdate, LoadedDoc, Scope, ServerStore, StoredDoc};
 
 /// Paging of pulls.
 #[derive(Debug, Clone, Copy)]
@@ -170,9 +170,33 @@ pub fn handle_sync(
 
     let principal = Principal { user_id: device.user.id.clone(), role: device.user.role };
     if !order.is_empty() {
-        let mut decide = |doc_id: &str, stored: Option<StoredDoc>| -> Result<Option<DocUpdate>> {
+        // Optimistic: decide every document against the server's copy as it is now, outside the
+        // write lock (pushes of different devices validate in parallel). Under the lock, a
+        // decision is kept only if the document is still exactly that copy; otherwise (another
+        // push changed it meanwhile) it is decided again there.
+        struct Pre {
+            base: BaseKey,
+            cands: Vec<Candidate>,
+            outcome: Outcome,
+            update: Option<DocUpdate>,
+        }
+        let mut pre: BTreeMap<String, Pre> = BTreeMap::new();
+        for doc_id in &order {
             let cands = candidates.remove(doc_id).unwrap_or_default();
-            Ok(decide_doc(&principal, scope, doc_id, stored, cands, &mut out))
+            let stored = store.peek_doc(doc_id)?;
+            let base = BaseKey::of(&stored);
+            let mut outcome = Outcome::default();
+            let update = decide_doc(&principal, scope, doc_id, stored, &cands, &mut outcome);
+            pre.insert(doc_id.clone(), Pre { base, cands, outcome, update });
+        }
+        let mut decide = |doc_id: &str, stored: Option<StoredDoc>| -> Result<Option<DocUpdate>> {
+            let Some(p) = pre.remove(doc_id) else { return Ok(None) };
+            if BaseKey::of(&stored) == p.base {
+                out.accepted.extend(p.outcome.accepted);
+                out.rejected.extend(p.outcome.rejected);
+                return Ok(p.update);
+            }
+            Ok(decide_doc(&principal, scope, doc_id, stored, &p.cands, &mut out))
         };
         store.push(&device.device_id, &order, &mut decide)?;
     }
@@ -189,51 +213,80 @@ pub fn handle_sync(
     })
 }
 
+/// What a decision was made against: no document, a loaded one (its heads), or stored bytes.
+#[derive(PartialEq, Eq)]
+enum BaseKey {
+    New,
+    Heads(Vec<ChangeHash>),
+    Snapshot(Vec<u8>),
+}
+
+impl BaseKey {
+    fn of(stored: &Option<StoredDoc>) -> BaseKey {
+        match stored {
+            None => BaseKey::New,
+            Some(StoredDoc { loaded: Some(l), .. }) => BaseKey::Heads(l.doc.get_heads()),
+            Some(s) => BaseKey::Snapshot(s.snapshot.clone()),
+        }
+    }
+}
+
 fn decide_doc(
     principal: &Principal,
     scope: &Scope,
     doc_id: &str,
     stored: Option<StoredDoc>,
-    cands: Vec<Candidate>,
+    cands: &[Candidate],
     out: &mut Outcome,
 ) -> Option<DocUpdate> {
     let in_scope = |g: &str| scope.contains(g);
-    let reject_all = |out: &mut Outcome, cands: &[Candidate], code, field: Option<&str>, reason: &str| {
+    let reject_all = |out: &mut Outcome, cands: &[&Candidate], code, field: Option<&str>, reason: &str| {
         for c in cands {
             out.reject(doc_id, &c.hash_hex, code, field, reason);
         }
     };
-    let doc = match &stored {
+    let is_new = stored.is_none();
+    let cands: Vec<&Candidate> = cands.iter().collect();
+    let cands = &cands[..];
+    let mut cached_before = None;
+    let doc = match stored {
         None => Automerge::new(),
         Some(s) => {
             if !in_scope(&s.grid) {
-                reject_all(out, &cands, RejectCode::OutOfScope, Some("grid"), "the record's grid is outside the user's scope");
+                reject_all(out, cands, RejectCode::OutOfScope, Some("grid"), "the record's grid is outside the user's scope");
                 return None;
             }
-            match Automerge::load(&s.snapshot) {
+            if let Some(l) = s.loaded {
+                cached_before = Some(l.record.clone());
+                l.doc.clone()
+            } else {
+                match Automerge::load(&s.snapshot) {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::error!(doc_id, error = %e, "stored document does not load");
-                    reject_all(out, &cands, RejectCode::InvalidRecord, None, "the server's copy of this record is unreadable");
+                    reject_all(out, cands, RejectCode::InvalidRecord, None, "the server's copy of this record is unreadable");
                     return None;
+                }
                 }
             }
         }
     };
 
     // Idempotent retries: changes the server already holds are accepted again.
-    let mut new = Vec::new();
-    for c in cands {
+    let mut new: Vec<&Candidate> = Vec::new();
+    for &c in cands {
         if doc.get_change_by_hash(&c.hash).is_some() {
             out.accept(doc_id, &c.hash_hex);
-        } else if !new.iter().any(|n: &Candidate| n.hash == c.hash) {
+        } else if !new.iter().any(|n| n.hash == c.hash) {
             new.push(c);
         }
     }
     if new.is_empty() {
         return None;
     }
-    let before = if stored.is_some() {
+    let before = if let Some(r) = cached_before {
+        Some(r)
+    } else if !is_new {
         match hydrate(&doc) {
             Ok(r) => Some(r),
             Err(e) => {
@@ -266,7 +319,7 @@ fn decide_doc(
         // One by one, keeping the valid prefix.
         let mut cur = doc;
         let mut cur_rec = before.clone();
-        let mut pending: Vec<Candidate> = new;
+        let mut pending: Vec<&Candidate> = new;
         let mut first_refusal: Option<(RejectCode, Option<String>, String)> = None;
         // A change may arrive before one it depends on: retry the queue until no progress.
         loop {
@@ -336,6 +389,8 @@ fn decide_doc(
         snapshot: final_doc.save(),
         grid: final_rec.grid().to_owned(),
         kind: final_rec.kind().as_str().to_owned(),
+        blob_refs: final_rec.photos().iter().flat_map(|p| [p.hash.clone(), p.thumb_hash.clone()]).collect(),
+        loaded: Some(std::sync::Arc::new(LoadedDoc { doc: final_doc, record: final_rec })),
     })
 }
 
