@@ -373,7 +373,7 @@ impl Store {
             tx.prepare_cached("INSERT INTO docs(id, kind, snapshot, unfolded) VALUES (?1, ?2, NULL, 0)")?
                 .execute(params![id, rec.kind().as_str()])?;
             insert_change(&tx, &id, &change, ChangeState::Pending, at)?;
-            write_projection(&tx, &id, &project(&rec), at, None)?;
+            write_projection(&tx, &id, &project(&rec), at, None, true)?;
             tx.commit()?;
         }
         w.put_cache(id.clone(), Cached { doc, json, record: Ok(rec), unfolded: 1 }, self.opts.cache_docs);
@@ -666,7 +666,7 @@ impl Store {
         let docs = parse_export(bytes)?;
         let changed = {
             let mut w = lock(&self.writer);
-            w.apply_incoming(docs, ChangeState::Remote, true, self.actor.clone(), None)?
+            w.apply_incoming(docs, ChangeState::Remote, true, self.actor.clone(), None, self.opts.cache_docs)?
         };
         self.notify(changed.clone(), ChangeSource::Remote);
         Ok(changed)
@@ -720,7 +720,7 @@ impl Store {
         let changed = {
             let mut w = lock(&self.writer);
             let extra = SyncExtra { acked: s.acked, rejected: s.rejected, cursor: s.cursor };
-            w.apply_incoming(grouped, ChangeState::Remote, false, self.actor.clone(), Some(extra))?
+            w.apply_incoming(grouped, ChangeState::Remote, false, self.actor.clone(), Some(extra), self.opts.cache_docs)?
         };
         self.notify(changed.clone(), ChangeSource::Remote);
         Ok(changed)
@@ -784,7 +784,7 @@ impl Store {
             }
             tx.execute("UPDATE changes SET folded = 1 WHERE doc_id = ?1", params![id])?;
             if let Ok(rec) = &record {
-                write_projection(&tx, id, &project(rec), updated_at_of(&doc), None)?;
+                write_projection(&tx, id, &project(rec), updated_at_of(&doc), None, false)?;
             }
             tx.commit()?;
             Ok(n)
@@ -865,7 +865,7 @@ impl Store {
         tx.execute("DELETE FROM records_fts", [])?;
         tx.execute("DELETE FROM fts_queue", [])?;
         for (id, p, at) in &projections {
-            write_projection(&tx, id, p, *at, None)?;
+            write_projection(&tx, id, p, *at, None, true)?;
         }
         tx.execute("DELETE FROM meta WHERE key = 'reproject'", [])?;
         tx.commit()?;
@@ -999,8 +999,9 @@ fn insert_change(tx: &SqlTx<'_>, doc_id: &str, change: &Change, state: ChangeSta
 }
 
 /// Write the projection row (and its search and assignee rows). `old` lets an edit skip the
-/// full-text and assignee rewrites when those parts did not change.
-fn write_projection(tx: &SqlTx<'_>, id: &str, p: &Projection, updated_at: i64, old: Option<&Projection>) -> Result<()> {
+/// full-text and assignee rewrites when those parts did not change; `fresh` says the record has
+/// no projection yet (nothing to delete from the search index or the assignees).
+fn write_projection(tx: &SqlTx<'_>, id: &str, p: &Projection, updated_at: i64, old: Option<&Projection>, fresh: bool) -> Result<()> {
     let rowid: i64 = tx
         .prepare_cached(
             "INSERT INTO records(id, kind, grid, status, open, category, severity, title, household_id, due, author, created_at, updated_at)
@@ -1016,11 +1017,13 @@ fn write_projection(tx: &SqlTx<'_>, id: &str, p: &Projection, updated_at: i64, o
         )?;
     let text_same = old.is_some_and(|o| o.title == p.title && o.body == p.body);
     if !text_same {
-        queue_text(tx, rowid, p, old.is_none())?;
+        queue_text(tx, rowid, p, fresh)?;
     }
-    let assignees_same = old.is_some_and(|o| o.assignees == p.assignees);
+    let assignees_same = old.is_some_and(|o| o.assignees == p.assignees) || (fresh && p.assignees.is_empty());
     if !assignees_same {
-        tx.prepare_cached("DELETE FROM record_assignees WHERE record_id = ?1")?.execute(params![id])?;
+        if !fresh {
+            tx.prepare_cached("DELETE FROM record_assignees WHERE record_id = ?1")?.execute(params![id])?;
+        }
         for a in &p.assignees {
             tx.prepare_cached("INSERT OR IGNORE INTO record_assignees(user_id, record_id) VALUES (?1, ?2)")?.execute(params![a, id])?;
         }
@@ -1052,7 +1055,7 @@ fn flush_fts(conn: &mut Connection) -> Result<usize> {
 /// when those parts changed.
 fn update_projection(tx: &SqlTx<'_>, id: &str, p: &Projection, updated_at: i64, old: &Projection) -> Result<()> {
     if old.kind != p.kind || old.grid != p.grid || old.author != p.author || old.created_at != p.created_at {
-        return write_projection(tx, id, p, updated_at, Some(old));
+        return write_projection(tx, id, p, updated_at, Some(old), false);
     }
     // SET only the columns that changed: SQLite rewrites an index whenever one of its columns
     // is assigned, even to the same value.
@@ -1088,7 +1091,7 @@ fn update_projection(tx: &SqlTx<'_>, id: &str, p: &Projection, updated_at: i64, 
     sql.push_str(" WHERE id = ?1");
     let n = tx.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(args.iter()))?;
     if n == 0 {
-        return write_projection(tx, id, p, updated_at, None);
+        return write_projection(tx, id, p, updated_at, None, true);
     }
     if old.title != p.title || old.body != p.body {
         let rowid: i64 = tx.prepare_cached("SELECT rowid FROM records WHERE id = ?1")?.query_row(params![id], |r| r.get(0))?;
@@ -1189,6 +1192,7 @@ impl Writer {
         strict: bool,
         actor: ActorId,
         extra: Option<SyncExtra>,
+        cap: usize,
     ) -> Result<Vec<String>> {
         struct Prepared {
             id: String,
@@ -1248,7 +1252,7 @@ impl Writer {
                     insert_change(&tx, &p.id, c, state, at)?;
                 }
                 if let Some((proj, upd)) = &p.proj {
-                    write_projection(&tx, &p.id, proj, *upd, None)?;
+                    write_projection(&tx, &p.id, proj, *upd, None, !p.existed)?;
                 }
                 if let Ok(rec) = &p.rec {
                     crate::blobs::note_remote_photos(&tx, rec.photos())?;
@@ -1283,7 +1287,7 @@ impl Writer {
             let n = p.new_changes.len();
             let unfolded = self.cache.get(&p.id).map(|c| c.unfolded).unwrap_or(0) + n;
             ids.push(p.id.clone());
-            self.put_cache(p.id, Cached { doc: p.doc, json: p.json, record: p.rec, unfolded }, usize::MAX);
+            self.put_cache(p.id, Cached { doc: p.doc, json: p.json, record: p.rec, unfolded }, cap);
         }
         Ok(ids)
     }

@@ -225,6 +225,9 @@ fn merge_two_stores_and_report_conflicts() {
     a.import_changes(&xb).expect("import");
     let (ra, rb) = (a.get(&id).expect("a").record, b.get(&id).expect("b").record);
     assert_eq!(ra, rb, "replicas converge");
+    // text that arrived from the other replica replaced the old text in the search index
+    assert!(b.search("堆放大量", None, 10).expect("search").is_empty(), "old description no longer found");
+    assert_eq!(b.search("路灯不亮", None, 10).expect("search").len(), 1);
     let AnyRecord::Report(r) = ra else { panic!() };
     assert_eq!(r.title, "路灯损坏（已报修）");
     assert_eq!(r.description, "甲：路灯不亮");
