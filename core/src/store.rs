@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use automerge::transaction::CommitOptions;
-use automerge::{ActorId, Automerge, Change, ChangeHash};
+use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction as SqlTx};
 use serde_json::Value as J;
 
@@ -1215,15 +1215,38 @@ impl Writer {
             let mut doc = existing.unwrap_or_default();
             doc.set_actor(actor.clone());
             let before = doc.get_heads();
-            for b in &blobs {
-                if let Err(e) = doc.load_incremental(b) {
-                    if strict {
-                        return Err(Error::CorruptChange(format!("record {id}: {}", e.to_string().chars().take(120).collect::<String>())));
+            // Fast path: every blob is one change (what the server sends). Parsing them keeps
+            // their bytes and hashes, so nothing has to be re-encoded from the document.
+            let parsed: Option<Vec<Change>> = blobs.iter().map(|b| Change::from_bytes(b.clone()).ok()).collect();
+            let new_changes: Vec<Change> = match parsed {
+                Some(changes) => {
+                    let mut seen = std::collections::HashSet::new();
+                    let fresh: Vec<Change> = changes
+                        .into_iter()
+                        .filter(|c| seen.insert(c.hash()) && doc.get_change_by_hash(&c.hash()).is_none())
+                        .collect();
+                    if let Err(e) = doc.apply_changes(fresh.iter().cloned()) {
+                        if strict {
+                            return Err(Error::CorruptChange(format!("record {id}: {}", e.to_string().chars().take(120).collect::<String>())));
+                        }
+                        tracing::warn!(record = %id, "skipping changes from the server that do not apply");
+                        continue;
                     }
-                    tracing::warn!(record = %id, "skipping undecodable change from the server");
+                    fresh
                 }
-            }
-            let new_changes: Vec<Change> = doc.get_changes(&before);
+                None => {
+                    // Saved documents (exports) or damaged bytes: load what decodes.
+                    for b in &blobs {
+                        if let Err(e) = doc.load_incremental(b) {
+                            if strict {
+                                return Err(Error::CorruptChange(format!("record {id}: {}", e.to_string().chars().take(120).collect::<String>())));
+                            }
+                            tracing::warn!(record = %id, "skipping undecodable change from the server");
+                        }
+                    }
+                    doc.get_changes(&before)
+                }
+            };
             if new_changes.is_empty() {
                 continue;
             }
