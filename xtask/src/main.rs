@@ -71,13 +71,13 @@ fn test_all(args: &[String]) -> Result<(), String> {
         eprintln!("xtask: cargo-nextest not found, using cargo test");
         run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
     }
-    // 2. Bindings: Kotlin on the JVM and Python.
+    // 2. Benchmark smoke run: proves the harness works, measures nothing worth quoting. The dev
+    //    profile (dependencies optimised) reuses the test build instead of a second, release one.
+    run(cargo().args(["run", "-p", "gridwork-bench", "--", "--quick"]))?;
+    // 3. Bindings: Kotlin on the JVM and Python (last, so the run closes on their summary).
     if !skip_bindings {
         bindings::test()?;
     }
-    // 3. Benchmark smoke run: proves the harness works, measures nothing worth quoting. The dev
-    //    profile (dependencies optimised) reuses the test build instead of a second, release one.
-    run(cargo().args(["run", "-p", "gridwork-bench", "--", "--quick"]))?;
     Ok(())
 }
 
