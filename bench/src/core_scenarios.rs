@@ -12,11 +12,36 @@ use rusqlite::{params, Connection};
 use crate::{per_op, side_by_side, Config, Scenario};
 
 const PHRASES: &[&str] = &[
-    "楼道堆放杂物", "消防通道被车辆占用", "电动车在楼道违规充电", "垃圾桶满溢未及时清运", "窨井盖破损下陷", "路灯夜间不亮",
-    "屋顶违章搭建彩钢房", "邻里因漏水发生纠纷", "夜间施工噪音扰民", "燃气管道老化锈蚀", "墙面小广告乱贴", "下水道堵塞污水外溢",
-    "商户占道经营", "高空抛物隐患", "独居老人需要定期关照", "绿化带被毁种菜", "共享单车乱停放", "外墙瓷砖松动脱落",
-    "地下室有人员居住", "灭火器过期未更换", "电线私拉乱接", "餐馆油烟直排", "流浪犬伤人隐患", "疑似电信诈骗宣传单",
-    "建筑垃圾随意倾倒", "楼梯扶手松动", "化粪池满溢", "小区门禁损坏", "积水严重影响通行", "树木枝叶遮挡信号灯",
+    "楼道堆放杂物",
+    "消防通道被车辆占用",
+    "电动车在楼道违规充电",
+    "垃圾桶满溢未及时清运",
+    "窨井盖破损下陷",
+    "路灯夜间不亮",
+    "屋顶违章搭建彩钢房",
+    "邻里因漏水发生纠纷",
+    "夜间施工噪音扰民",
+    "燃气管道老化锈蚀",
+    "墙面小广告乱贴",
+    "下水道堵塞污水外溢",
+    "商户占道经营",
+    "高空抛物隐患",
+    "独居老人需要定期关照",
+    "绿化带被毁种菜",
+    "共享单车乱停放",
+    "外墙瓷砖松动脱落",
+    "地下室有人员居住",
+    "灭火器过期未更换",
+    "电线私拉乱接",
+    "餐馆油烟直排",
+    "流浪犬伤人隐患",
+    "疑似电信诈骗宣传单",
+    "建筑垃圾随意倾倒",
+    "楼梯扶手松动",
+    "化粪池满溢",
+    "小区门禁损坏",
+    "积水严重影响通行",
+    "树木枝叶遮挡信号灯",
 ];
 
 fn description(rng: &mut impl Rng, chars: usize) -> String {
@@ -37,7 +62,12 @@ fn new_report(rng: &mut impl Rng, grid: &str) -> NewReport {
         severity: rng.random_range(1..=4),
         title: PHRASES[rng.random_range(0..PHRASES.len())].into(),
         description: description(rng, 150),
-        location: Some(Location { lat: 36.65 + rng.random::<f64>() / 100.0, lon: 117.12 + rng.random::<f64>() / 100.0, accuracy_m: 8.0, address: None }),
+        location: Some(Location {
+            lat: 36.65 + rng.random::<f64>() / 100.0,
+            lon: 117.12 + rng.random::<f64>() / 100.0,
+            accuracy_m: 8.0,
+            address: None,
+        }),
         submit: false,
     }
 }
@@ -45,8 +75,10 @@ fn new_report(rng: &mut impl Rng, grid: &str) -> NewReport {
 /// The floor's database: a change log and a projection table with the same indexes as ours.
 fn baseline_db(path: &Path) -> Result<Connection, String> {
     let c = Connection::open(path).map_err(|e| e.to_string())?;
-    c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).map_err(|e| e.to_string())?;
-    c.pragma_update(None, "synchronous", "NORMAL").map_err(|e| e.to_string())?;
+    c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .map_err(|e| e.to_string())?;
+    c.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(|e| e.to_string())?;
     c.execute_batch(
         "CREATE TABLE IF NOT EXISTS changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL, hash BLOB NOT NULL, bytes BLOB NOT NULL, UNIQUE(doc_id, hash));
          CREATE TABLE IF NOT EXISTS records(id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, grid TEXT NOT NULL, status TEXT, open INTEGER NOT NULL,
@@ -59,12 +91,20 @@ fn baseline_db(path: &Path) -> Result<Connection, String> {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// The floor for creating a report: the same document content, its change bytes written raw,
 /// and one projection row.
-fn baseline_create(conn: &mut Connection, actor: &ActorId, r: &NewReport, n: usize) -> Result<(String, Automerge), String> {
+fn baseline_create(
+    conn: &mut Connection,
+    actor: &ActorId,
+    r: &NewReport,
+    n: usize,
+) -> Result<(String, Automerge), String> {
     let id = format!("b{n:08}");
     let at = now_ms();
     let mut doc = Automerge::new();
@@ -77,7 +117,9 @@ fn baseline_create(conn: &mut Connection, actor: &ActorId, r: &NewReport, n: usi
     tx.put(ROOT, "severity", i64::from(r.severity)).map_err(e)?;
     let t = tx.put_object(ROOT, "title", ObjType::Text).map_err(e)?;
     tx.splice_text(&t, 0, 0, &r.title).map_err(e)?;
-    let d = tx.put_object(ROOT, "description", ObjType::Text).map_err(e)?;
+    let d = tx
+        .put_object(ROOT, "description", ObjType::Text)
+        .map_err(e)?;
     tx.splice_text(&d, 0, 0, &r.description).map_err(e)?;
     if let Some(l) = &r.location {
         let m = tx.put_object(ROOT, "location", ObjType::Map).map_err(e)?;
@@ -92,7 +134,11 @@ fn baseline_create(conn: &mut Connection, actor: &ActorId, r: &NewReport, n: usi
     tx.put(ROOT, "status", "draft").map_err(e)?;
     tx.put(ROOT, "author", "w1").map_err(e)?;
     tx.put(ROOT, "created_at", at).map_err(e)?;
-    tx.commit_with(CommitOptions::default().with_message("w1".to_owned()).with_time(at));
+    tx.commit_with(
+        CommitOptions::default()
+            .with_message("w1".to_owned())
+            .with_time(at),
+    );
     let ch = doc.get_last_local_change().ok_or("no change")?.clone();
     let sql = conn.transaction().map_err(|e| e.to_string())?;
     sql.prepare_cached("INSERT INTO changes(doc_id, hash, bytes) VALUES (?1, ?2, ?3)")
@@ -108,11 +154,21 @@ fn baseline_create(conn: &mut Connection, actor: &ActorId, r: &NewReport, n: usi
 }
 
 /// The floor for editing one field: an Automerge put, its change bytes, one projection UPDATE.
-fn baseline_edit(conn: &mut Connection, id: &str, doc: &mut Automerge, severity: i64) -> Result<(), String> {
+fn baseline_edit(
+    conn: &mut Connection,
+    id: &str,
+    doc: &mut Automerge,
+    severity: i64,
+) -> Result<(), String> {
     let at = now_ms();
     let mut tx = doc.transaction();
-    tx.put(ROOT, "severity", severity).map_err(|e| e.to_string())?;
-    tx.commit_with(CommitOptions::default().with_message("w1".to_owned()).with_time(at));
+    tx.put(ROOT, "severity", severity)
+        .map_err(|e| e.to_string())?;
+    tx.commit_with(
+        CommitOptions::default()
+            .with_message("w1".to_owned())
+            .with_time(at),
+    );
     let ch = doc.get_last_local_change().ok_or("no change")?.clone();
     let sql = conn.transaction().map_err(|e| e.to_string())?;
     sql.prepare_cached("INSERT INTO changes(doc_id, hash, bytes) VALUES (?1, ?2, ?3)")
@@ -136,7 +192,10 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
     let ops = if cfg.quick { 50 } else { 400 };
 
     if want("P1") || want("P2") {
-        let store = s(Store::open(dir.join("write.db"), Identity::new("w1", Role::Worker)))?;
+        let store = s(Store::open(
+            dir.join("write.db"),
+            Identity::new("w1", Role::Worker),
+        ))?;
         let mut base = baseline_db(&dir.join("write-baseline.db"))?;
         let actor = ActorId::random();
         // P2 create
@@ -166,11 +225,23 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
                 t.elapsed().as_secs_f64() * 1000.0 / drafts.len() as f64
             },
         );
-        if gw_ids.len() != drafts.len() * cfg.repeats || base_docs.len() != drafts.len() * cfg.repeats {
+        if gw_ids.len() != drafts.len() * cfg.repeats
+            || base_docs.len() != drafts.len() * cfg.repeats
+        {
             return Err("P2: some creates failed".into());
         }
         if want("P2") {
-            out.push(Scenario::new("P2", "create_report", "ms/op", g, b, "automerge doc + raw change write + projection insert").goal("ratio <= 1.5 and <= 1 ms"));
+            out.push(
+                Scenario::new(
+                    "P2",
+                    "create_report",
+                    "ms/op",
+                    g,
+                    b,
+                    "automerge doc + raw change write + projection insert",
+                )
+                .goal("ratio <= 1.5 and <= 1 ms"),
+            );
         }
         // P1 edit one field of recently used reports (all in the document cache, as the floor's
         // documents are all in memory).
@@ -187,7 +258,13 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
                 per_op(hot, |i| {
                     // a different value each round, so every call is a real edit
                     let v = ((round + i as i64) % 4 + 1) as u8;
-                    let _ = store.update_report(&gw_hot[i], ReportPatch { severity: Some(v), ..Default::default() });
+                    let _ = store.update_report(
+                        &gw_hot[i],
+                        ReportPatch {
+                            severity: Some(v),
+                            ..Default::default()
+                        },
+                    );
                 })
             },
             || {
@@ -200,7 +277,17 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
             },
         );
         if want("P1") {
-            out.push(Scenario::new("P1", "edit_field", "ms/op", g, b, "automerge put + raw change write + projection update").goal("ratio <= 1.5"));
+            out.push(
+                Scenario::new(
+                    "P1",
+                    "edit_field",
+                    "ms/op",
+                    g,
+                    b,
+                    "automerge put + raw change write + projection update",
+                )
+                .goal("ratio <= 1.5"),
+            );
         }
     }
 
@@ -216,12 +303,21 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
             let _ = std::fs::remove_file(&path);
             let t = Instant::now();
             let (descs, titles) = build_big(&path, n, &mut rng)?;
-            eprintln!("bench: built a {n}-report store in {:.1} s", t.elapsed().as_secs_f64());
+            eprintln!(
+                "bench: built a {n}-report store in {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
             build_big_baseline(&path, &base_path, &descs, &titles)?;
         }
         let store = s(Store::open(&path, Identity::new("w1", Role::Worker)))?;
         let base = s(Connection::open(&base_path))?;
-        let q = |grid: &str| ListQuery { kind: Some(RecordKind::Report), grid: Some(grid.into()), open_only: true, limit: Some(50), ..Default::default() };
+        let q = |grid: &str| ListQuery {
+            kind: Some(RecordKind::Report),
+            grid: Some(grid.into()),
+            open_only: true,
+            limit: Some(50),
+            ..Default::default()
+        };
         let base_sql = "SELECT id, kind, grid, status, category, severity, title, household_id, due, author, created_at, updated_at FROM reports WHERE grid = ?1 AND open = 1 ORDER BY created_at DESC LIMIT 50";
         let reps = if cfg.quick { 20 } else { 200 };
         let mut checked = false;
@@ -230,7 +326,10 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
                 cfg.repeats,
                 || {
                     per_op(reps, |i| {
-                        let page = match store.list(&q(&format!("G{:02}", i % 40))) { Ok(p) => p.items.len(), Err(e) => panic!("P3: {e}") };
+                        let page = match store.list(&q(&format!("G{:02}", i % 40))) {
+                            Ok(p) => p.items.len(),
+                            Err(e) => panic!("P3: {e}"),
+                        };
                         assert!(page > 0, "P3: empty page");
                     })
                 },
@@ -241,7 +340,18 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
                     })
                 },
             );
-            out.push(Scenario::new("P3", "list_open_reports", "ms/op", g, b, "raw indexed SQL on an equivalent table").goal("ratio <= 1.5").extra("reports", n));
+            out.push(
+                Scenario::new(
+                    "P3",
+                    "list_open_reports",
+                    "ms/op",
+                    g,
+                    b,
+                    "raw indexed SQL on an equivalent table",
+                )
+                .goal("ratio <= 1.5")
+                .extra("reports", n),
+            );
             checked = true;
         }
         if want("P4") {
@@ -251,14 +361,43 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
             let phrase = format!("\"{query}\"");
             let base_hits = base_rows(&base, fts_sql, &phrase);
             if gw_hits.len() != base_hits || gw_hits.is_empty() {
-                return Err(format!("P4: result counts differ: gridwork {} baseline {base_hits}", gw_hits.len()));
+                return Err(format!(
+                    "P4: result counts differ: gridwork {} baseline {base_hits}",
+                    gw_hits.len()
+                ));
             }
             let (g, b) = side_by_side(
                 cfg.repeats,
-                || per_op(reps / 4 + 1, |_| assert!(store.search(query, Some(RecordKind::Report), 50).map(|v| v.len()).unwrap_or(0) > 0)),
-                || per_op(reps / 4 + 1, |_| assert!(base_rows(&base, fts_sql, &phrase) > 0)),
+                || {
+                    per_op(reps / 4 + 1, |_| {
+                        assert!(
+                            store
+                                .search(query, Some(RecordKind::Report), 50)
+                                .map(|v| v.len())
+                                .unwrap_or(0)
+                                > 0
+                        )
+                    })
+                },
+                || {
+                    per_op(reps / 4 + 1, |_| {
+                        assert!(base_rows(&base, fts_sql, &phrase) > 0)
+                    })
+                },
             );
-            out.push(Scenario::new("P4", "search_chinese", "ms/op", g, b, "raw FTS5 trigram query + join").goal("ratio <= 1.5").extra("reports", n).extra("query", query));
+            out.push(
+                Scenario::new(
+                    "P4",
+                    "search_chinese",
+                    "ms/op",
+                    g,
+                    b,
+                    "raw FTS5 trigram query + join",
+                )
+                .goal("ratio <= 1.5")
+                .extra("reports", n)
+                .extra("query", query),
+            );
         }
         let _ = checked;
         drop(store);
@@ -268,26 +407,52 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
                 cfg.repeats,
                 || {
                     let t = Instant::now();
-                    let st = Store::open(&path, Identity::new("w1", Role::Worker)).map_err(|e| e.to_string());
-                    let ok = st.and_then(|st| st.list(&q("G07")).map_err(|e| e.to_string())).map(|p| p.items.len()).unwrap_or(0);
+                    let st = Store::open(&path, Identity::new("w1", Role::Worker))
+                        .map_err(|e| e.to_string());
+                    let ok = st
+                        .and_then(|st| st.list(&q("G07")).map_err(|e| e.to_string()))
+                        .map(|p| p.items.len())
+                        .unwrap_or(0);
                     assert!(ok > 0, "P9: empty first page");
                     t.elapsed().as_secs_f64() * 1000.0
                 },
                 || {
                     let t = Instant::now();
                     let c = Connection::open(&base_path).expect("open baseline");
-                    c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).expect("wal");
+                    c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+                        .expect("wal");
                     assert!(base_rows(&c, base_sql, "G07") > 0);
                     t.elapsed().as_secs_f64() * 1000.0
                 },
             );
-            out.push(Scenario::new("P9", "cold_open", "ms", g, b, "raw rusqlite open + first page").goal("<= 100 ms").extra("reports", n));
+            out.push(
+                Scenario::new(
+                    "P9",
+                    "cold_open",
+                    "ms",
+                    g,
+                    b,
+                    "raw rusqlite open + first page",
+                )
+                .goal("<= 100 ms")
+                .extra("reports", n),
+            );
         }
         if want("S1") {
             let (ours, json) = disk_bytes(&path, &big_dir.join("json.db"))?;
             out.push(
-                Scenario::new("S1", "disk_bytes_per_report", "bytes", ours / n as f64, json / n as f64, "plain JSON row (id, json)")
-                    .extra("note", "gridwork includes history, outbox, projection and search index"),
+                Scenario::new(
+                    "S1",
+                    "disk_bytes_per_report",
+                    "bytes",
+                    ours / n as f64,
+                    json / n as f64,
+                    "plain JSON row (id, json)",
+                )
+                .extra(
+                    "note",
+                    "gridwork includes history, outbox, projection and search index",
+                ),
             );
         }
     }
@@ -295,7 +460,9 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
 }
 
 fn base_rows(c: &Connection, sql: &str, arg: &str) -> usize {
-    let Ok(mut st) = c.prepare_cached(sql) else { return 0 };
+    let Ok(mut st) = c.prepare_cached(sql) else {
+        return 0;
+    };
     // decode every selected column, as the store does for its summaries
     let n = st.column_count();
     let Ok(rows) = st.query_map(params![arg], |r| {
@@ -311,7 +478,11 @@ fn base_rows(c: &Connection, sql: &str, arg: &str) -> usize {
 }
 
 /// A store of `n` reports across 40 grids, about a seventh closed, as an admin would build it.
-fn build_big(path: &Path, n: usize, rng: &mut impl Rng) -> Result<(Vec<String>, Vec<String>), String> {
+fn build_big(
+    path: &Path,
+    n: usize,
+    rng: &mut impl Rng,
+) -> Result<(Vec<String>, Vec<String>), String> {
     let store = s(Store::open(path, Identity::new("a1", Role::Admin)))?;
     let mut descs = Vec::with_capacity(n);
     let mut titles = Vec::with_capacity(n);
@@ -331,7 +502,12 @@ fn build_big(path: &Path, n: usize, rng: &mut impl Rng) -> Result<(Vec<String>, 
 }
 
 /// The baseline: the same rows in a plain table and a plain (content) FTS5 trigram table.
-fn build_big_baseline(src: &Path, dst: &Path, descs: &[String], titles: &[String]) -> Result<(), String> {
+fn build_big_baseline(
+    src: &Path,
+    dst: &Path,
+    descs: &[String],
+    titles: &[String],
+) -> Result<(), String> {
     let _ = std::fs::remove_file(dst);
     let c = s(Connection::open(dst))?;
     s(c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())))?;
@@ -372,7 +548,10 @@ fn disk_bytes(path: &Path, json_path: &Path) -> Result<(f64, f64), String> {
     for id in &ids {
         let rec = s(store.get(id))?;
         let json = s(rec.record.to_json())?.to_string();
-        s(tx.execute("INSERT INTO records(id, json) VALUES (?1, ?2)", params![id, json]))?;
+        s(tx.execute(
+            "INSERT INTO records(id, json) VALUES (?1, ?2)",
+            params![id, json],
+        ))?;
     }
     s(tx.commit())?;
     drop(store);
@@ -382,5 +561,8 @@ fn disk_bytes(path: &Path, json_path: &Path) -> Result<(f64, f64), String> {
     drop(c);
     drop(j);
     let wal = |p: &Path| file_size(&p.with_extension("db-wal"));
-    Ok(((file_size(path) + wal(path)) as f64, (file_size(json_path) + wal(json_path)) as f64))
+    Ok((
+        (file_size(path) + wal(path)) as f64,
+        (file_size(json_path) + wal(json_path)) as f64,
+    ))
 }

@@ -34,7 +34,14 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    pub fn new(id: &str, name: &str, unit: &str, gridwork: f64, baseline: f64, baseline_name: &str) -> Self {
+    pub fn new(
+        id: &str,
+        name: &str,
+        unit: &str,
+        gridwork: f64,
+        baseline: f64,
+        baseline_name: &str,
+    ) -> Self {
         Scenario {
             id: id.into(),
             name: name.into(),
@@ -42,7 +49,11 @@ impl Scenario {
             gridwork,
             baseline,
             baseline_name: baseline_name.into(),
-            ratio: if baseline > 0.0 { gridwork / baseline } else { f64::NAN },
+            ratio: if baseline > 0.0 {
+                gridwork / baseline
+            } else {
+                f64::NAN
+            },
             goal: None,
             extra: serde_json::Map::new(),
         }
@@ -74,7 +85,11 @@ pub fn median(v: &mut [f64]) -> f64 {
 
 /// Alternate `a` and `b` `repeats` times; each returns the time of one sample (ms per op).
 /// Returns (median a, median b).
-pub fn side_by_side(repeats: usize, mut a: impl FnMut() -> f64, mut b: impl FnMut() -> f64) -> (f64, f64) {
+pub fn side_by_side(
+    repeats: usize,
+    mut a: impl FnMut() -> f64,
+    mut b: impl FnMut() -> f64,
+) -> (f64, f64) {
     let (mut xs, mut ys) = (Vec::new(), Vec::new());
     for i in 0..repeats {
         if i % 2 == 0 {
@@ -113,7 +128,10 @@ fn print_table(s: &[Scenario]) {
             x.goal.as_deref().unwrap_or("")
         );
         if !x.extra.is_empty() {
-            println!("|  | ↳ {} |  |  |  |  |  |  |", serde_json::Value::Object(x.extra.clone()));
+            println!(
+                "|  | ↳ {} |  |  |  |  |  |  |",
+                serde_json::Value::Object(x.extra.clone())
+            );
         }
     }
 }
@@ -121,8 +139,11 @@ fn print_table(s: &[Scenario]) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let only: Option<Vec<String>> =
-        args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(|s| s.split(',').map(|x| x.trim().to_uppercase()).collect());
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.split(',').map(|x| x.trim().to_uppercase()).collect());
     let want = |id: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == id));
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let out_dir = root.join("target").join("bench");
@@ -137,7 +158,11 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let cfg = Config { quick, repeats: if quick { 3 } else { 15 }, workdir: tmp.path().to_path_buf() };
+    let cfg = Config {
+        quick,
+        repeats: if quick { 3 } else { 15 },
+        workdir: tmp.path().to_path_buf(),
+    };
     let mut scenarios: Vec<Scenario> = Vec::new();
     let mut failures = Vec::new();
     let mut record = |r: Result<Vec<Scenario>, String>, what: &str| match r {
@@ -150,11 +175,25 @@ fn main() {
         let repeats = if quick { 1 } else { 9 };
         record(
             photo::bench_photo_ingest(repeats, &cfg.workdir.join("photo")).map(|p| {
-                vec![Scenario::new("P8", "photo_ingest", "ms", p.gridwork_ms, p.baseline_ms, "ImageMagick convert")
-                    .goal("ratio <= 0.5, peak <= 100 MB")
-                    .extra("gridwork_output_bytes", p.gridwork_bytes)
-                    .extra("baseline_output_bytes", p.baseline_bytes)
-                    .extra("gridwork_peak_mb", if p.gridwork_peak_mb.is_finite() { serde_json::json!(p.gridwork_peak_mb) } else { serde_json::Value::Null })]
+                vec![Scenario::new(
+                    "P8",
+                    "photo_ingest",
+                    "ms",
+                    p.gridwork_ms,
+                    p.baseline_ms,
+                    "ImageMagick convert",
+                )
+                .goal("ratio <= 0.5, peak <= 100 MB")
+                .extra("gridwork_output_bytes", p.gridwork_bytes)
+                .extra("baseline_output_bytes", p.baseline_bytes)
+                .extra(
+                    "gridwork_peak_mb",
+                    if p.gridwork_peak_mb.is_finite() {
+                        serde_json::json!(p.gridwork_peak_mb)
+                    } else {
+                        serde_json::Value::Null
+                    },
+                )]
             }),
             "P8 photo_ingest",
         );

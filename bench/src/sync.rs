@@ -48,15 +48,30 @@ impl TestServer {
     /// The real router over a `SqliteStore` in `data_dir`, with `workers` runtime threads.
     pub fn gridwork(data_dir: &Path, workers: usize) -> Result<TestServer, String> {
         let store = Arc::new(SqliteStore::open(data_dir, 4).map_err(e)?);
-        let blobs = Arc::new(gridwork_server::blob::Blobs::open(None, data_dir, gridwork_server::blob::DEFAULT_MAX_BLOB_BYTES).map_err(e)?);
-        let app = gridwork_server::router(AppState { store, config: Arc::new(ApiConfig::default()), blobs });
+        let blobs = Arc::new(
+            gridwork_server::blob::Blobs::open(
+                None,
+                data_dir,
+                gridwork_server::blob::DEFAULT_MAX_BLOB_BYTES,
+            )
+            .map_err(e)?,
+        );
+        let app = gridwork_server::router(AppState {
+            store,
+            config: Arc::new(ApiConfig::default()),
+            blobs,
+        });
         Self::serve(app, workers)
     }
 
     /// A trivial handler: reads the body and answers a constant, empty sync response.
     pub fn trivial(workers: usize) -> Result<TestServer, String> {
         use axum::routing::post;
-        let resp = wire::encode_response(&SyncResponse { version: PROTOCOL_VERSION, cursor: "v1.0.all".into(), ..Default::default() });
+        let resp = wire::encode_response(&SyncResponse {
+            version: PROTOCOL_VERSION,
+            cursor: "v1.0.all".into(),
+            ..Default::default()
+        });
         let resp = axum::body::Bytes::from(resp);
         let app = axum::Router::new().route(
             "/v1/sync",
@@ -66,7 +81,10 @@ impl TestServer {
                     (
                         [
                             (axum::http::header::CONTENT_TYPE, wire::SYNC_CONTENT_TYPE),
-                            (axum::http::header::CONTENT_ENCODING, wire::SYNC_CONTENT_ENCODING),
+                            (
+                                axum::http::header::CONTENT_ENCODING,
+                                wire::SYNC_CONTENT_ENCODING,
+                            ),
                         ],
                         resp,
                     )
@@ -77,8 +95,14 @@ impl TestServer {
     }
 
     fn serve(app: axum::Router, workers: usize) -> Result<TestServer, String> {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().map_err(e)?;
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).map_err(e)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .map_err(e)?;
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .map_err(e)?;
         let addr = listener.local_addr().map_err(e)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         rt.spawn(async move {
@@ -88,7 +112,11 @@ impl TestServer {
                 })
                 .await;
         });
-        Ok(TestServer { url: format!("http://{addr}"), rt: Some(rt), stop: Some(tx) })
+        Ok(TestServer {
+            url: format!("http://{addr}"),
+            rt: Some(rt),
+            stop: Some(tx),
+        })
     }
 }
 
@@ -114,9 +142,24 @@ fn copy_data_dir(from: &Path, to: &Path) -> Result<(), String> {
 }
 
 const PHRASES: &[&str] = &[
-    "楼道堆放杂物", "消防通道被车辆占用", "电动车在楼道违规充电", "垃圾桶满溢未及时清运", "窨井盖破损下陷", "路灯夜间不亮",
-    "屋顶违章搭建彩钢房", "邻里因漏水发生纠纷", "夜间施工噪音扰民", "燃气管道老化锈蚀", "墙面小广告乱贴", "下水道堵塞污水外溢",
-    "商户占道经营", "高空抛物隐患", "独居老人需要定期关照", "绿化带被毁种菜", "共享单车乱停放", "外墙瓷砖松动脱落",
+    "楼道堆放杂物",
+    "消防通道被车辆占用",
+    "电动车在楼道违规充电",
+    "垃圾桶满溢未及时清运",
+    "窨井盖破损下陷",
+    "路灯夜间不亮",
+    "屋顶违章搭建彩钢房",
+    "邻里因漏水发生纠纷",
+    "夜间施工噪音扰民",
+    "燃气管道老化锈蚀",
+    "墙面小广告乱贴",
+    "下水道堵塞污水外溢",
+    "商户占道经营",
+    "高空抛物隐患",
+    "独居老人需要定期关照",
+    "绿化带被毁种菜",
+    "共享单车乱停放",
+    "外墙瓷砖松动脱落",
 ];
 
 /// A realistic report: a title and ~150 characters of description from common phrases.
@@ -134,7 +177,12 @@ fn report_for(rng: &mut impl Rng, grid: &str) -> NewReport {
         severity: rng.random_range(1..=4),
         title: PHRASES[rng.random_range(0..PHRASES.len())].into(),
         description: description.chars().take(150).collect(),
-        location: Some(Location { lat: 36.65 + rng.random::<f64>() / 100.0, lon: 117.12 + rng.random::<f64>() / 100.0, accuracy_m: 8.0, address: None }),
+        location: Some(Location {
+            lat: 36.65 + rng.random::<f64>() / 100.0,
+            lon: 117.12 + rng.random::<f64>() / 100.0,
+            accuracy_m: 8.0,
+            address: None,
+        }),
         submit: false,
     }
 }
@@ -157,13 +205,26 @@ fn edit_report(store: &Store, id: &str, i: usize) -> Result<(), String> {
 
 /// The demo-like organisation: one district, one street, one community, `grids` grids.
 fn seed_org(store: &dyn ServerStore, grids: usize) -> Result<Vec<String>, String> {
-    let unit = |id: &str, kind, parent: Option<&str>| Unit { id: id.into(), kind, parent_id: parent.map(Into::into), name: id.into() };
-    store.upsert_unit(&unit("d", UnitKind::District, None)).map_err(e)?;
-    store.upsert_unit(&unit("s", UnitKind::Street, Some("d"))).map_err(e)?;
-    store.upsert_unit(&unit("c", UnitKind::Community, Some("s"))).map_err(e)?;
+    let unit = |id: &str, kind, parent: Option<&str>| Unit {
+        id: id.into(),
+        kind,
+        parent_id: parent.map(Into::into),
+        name: id.into(),
+    };
+    store
+        .upsert_unit(&unit("d", UnitKind::District, None))
+        .map_err(e)?;
+    store
+        .upsert_unit(&unit("s", UnitKind::Street, Some("d")))
+        .map_err(e)?;
+    store
+        .upsert_unit(&unit("c", UnitKind::Community, Some("s")))
+        .map_err(e)?;
     let ids: Vec<String> = (0..grids).map(|g| format!("g{g:04}")).collect();
     for g in &ids {
-        store.upsert_unit(&unit(g, UnitKind::Grid, Some("c"))).map_err(e)?;
+        store
+            .upsert_unit(&unit(g, UnitKind::Grid, Some("c")))
+            .map_err(e)?;
     }
     Ok(ids)
 }
@@ -173,10 +234,20 @@ fn seed_org(store: &dyn ServerStore, grids: usize) -> Result<Vec<String>, String
 // ------------------------------------------------------------------------------------------------
 
 fn encode_push(cursor: Option<String>, push: Vec<PushDoc>, pull_limit: Option<u32>) -> Vec<u8> {
-    wire::encode_request(&SyncRequest { version: PROTOCOL_VERSION, cursor, push, pull_limit })
+    wire::encode_request(&SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor,
+        push,
+        pull_limit,
+    })
 }
 
-async fn post_sync(client: &reqwest::Client, url: &str, token: &str, body: Vec<u8>) -> Result<(SyncResponse, usize), String> {
+async fn post_sync(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: Vec<u8>,
+) -> Result<(SyncResponse, usize), String> {
     let resp = client
         .post(url)
         .bearer_auth(token)
@@ -192,7 +263,10 @@ async fn post_sync(client: &reqwest::Client, url: &str, token: &str, body: Vec<u
         return Err(format!("{status}: {}", String::from_utf8_lossy(&bytes)));
     }
     let n = bytes.len();
-    Ok((wire::decode_response(&bytes, wire::RESPONSE_LIMITS).map_err(e)?, n))
+    Ok((
+        wire::decode_response(&bytes, wire::RESPONSE_LIMITS).map_err(e)?,
+        n,
+    ))
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -226,23 +300,50 @@ fn build_fleet(dir: &Path, n: usize, edits: usize) -> Result<Fleet, String> {
     for i in 0..n {
         let grid = &grids[i / 10];
         let user = store
-            .create_user(&NewUser { username: format!("w{i:05}"), display_name: format!("worker {i}"), role: Role::Worker, units: vec![grid.clone()] }, &pw)
+            .create_user(
+                &NewUser {
+                    username: format!("w{i:05}"),
+                    display_name: format!("worker {i}"),
+                    role: Role::Worker,
+                    units: vec![grid.clone()],
+                },
+                &pw,
+            )
             .map_err(e)?;
         let path = dev_dir.join(format!("d{i}.db"));
-        let dev = Store::open(&path, Identity { user_id: user.id.clone(), role: Role::Worker, grids: Some(vec![grid.clone()]) }).map_err(e)?;
+        let dev = Store::open(
+            &path,
+            Identity {
+                user_id: user.id.clone(),
+                role: Role::Worker,
+                grids: Some(vec![grid.clone()]),
+            },
+        )
+        .map_err(e)?;
         let doc_id = dev.create_report(report_for(&mut rng, grid)).map_err(e)?;
         for k in 0..edits {
             edit_report(&dev, &doc_id, k)?;
         }
-        let changes: Vec<Vec<u8>> = dev.outbox(usize::MAX).map_err(e)?.into_iter().flat_map(|d| d.changes.into_iter().map(|c| c.bytes)).collect();
+        let changes: Vec<Vec<u8>> = dev
+            .outbox(usize::MAX)
+            .map_err(e)?
+            .into_iter()
+            .flat_map(|d| d.changes.into_iter().map(|c| c.bytes))
+            .collect();
         let (token, hash) = gridwork_server::auth::new_token();
         let expires = chrono::Utc::now() + chrono::Duration::days(1);
-        store.create_device(&user.id, "bench device", &hash, expires, &[dev.actor_id()]).map_err(e)?;
+        store
+            .create_device(&user.id, "bench device", &hash, expires, &[dev.actor_id()])
+            .map_err(e)?;
         drop(dev);
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
-        devices.push(SimDevice { token, doc_id, changes });
+        devices.push(SimDevice {
+            token,
+            doc_id,
+            changes,
+        });
     }
     drop(store);
     Ok(Fleet { seed_dir, devices })
@@ -308,17 +409,24 @@ async fn load(
                 if period.is_some() {
                     tokio::time::sleep_until(next).await;
                 }
-                let take = rng.random_range(1..=2usize).min(dev.changes.len() - st.next_change);
+                let take = rng
+                    .random_range(1..=2usize)
+                    .min(dev.changes.len() - st.next_change);
                 let push = if take == 0 {
                     vec![]
                 } else {
-                    vec![PushDoc { doc_id: dev.doc_id.clone(), changes: dev.changes[st.next_change..st.next_change + take].to_vec() }]
+                    vec![PushDoc {
+                        doc_id: dev.doc_id.clone(),
+                        changes: dev.changes[st.next_change..st.next_change + take].to_vec(),
+                    }]
                 };
                 let body = encode_push(st.cursor.clone(), push, None);
                 let sent = tokio::time::Instant::now();
                 let from = if period.is_some() { next } else { sent };
                 match post_sync(&client, &url, &dev.token, body).await {
-                    Ok((resp, _)) if !check || (resp.accepted.len() == take && resp.rejected.is_empty()) => {
+                    Ok((resp, _))
+                        if !check || (resp.accepted.len() == take && resp.rejected.is_empty()) =>
+                    {
                         st.next_change += take;
                         pushed += take;
                         pulled += resp.changes.len();
@@ -326,7 +434,11 @@ async fn load(
                     }
                     Ok((resp, _)) => {
                         errors += 1;
-                        first_error.get_or_insert(format!("accepted {} of {take}, rejected {:?}", resp.accepted.len(), resp.rejected.first()));
+                        first_error.get_or_insert(format!(
+                            "accepted {} of {take}, rejected {:?}",
+                            resp.accepted.len(),
+                            resp.rejected.first()
+                        ));
                     }
                     Err(x) => {
                         errors += 1;
@@ -371,24 +483,79 @@ struct P7Run {
 
 /// One run against `url`: warm-up (every device syncs once: connection, first push, first
 /// pull), then the paced phase, then the saturation phase.
-fn p7_run(url: &str, fleet: &Arc<Vec<SimDevice>>, rate: f64, dur: Duration, seed: u64, check: bool) -> Result<P7Run, String> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(e)?;
+fn p7_run(
+    url: &str,
+    fleet: &Arc<Vec<SimDevice>>,
+    rate: f64,
+    dur: Duration,
+    seed: u64,
+    check: bool,
+) -> Result<P7Run, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(e)?;
     let url: Arc<str> = Arc::from(format!("{url}/v1/sync"));
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).pool_idle_timeout(Duration::from_secs(60)).build().map_err(e)?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+        .map_err(e)?;
     rt.block_on(async {
         let n = fleet.len();
-        let states: Vec<DevState> = (0..n).map(|_| DevState { cursor: None, next_change: 0 }).collect();
+        let states: Vec<DevState> = (0..n)
+            .map(|_| DevState {
+                cursor: None,
+                next_change: 0,
+            })
+            .collect();
         // Warm-up: spread over ~1 s.
-        let (w, states) = load(client.clone(), url.clone(), fleet.clone(), states, Some(Duration::from_secs(1)), Duration::from_secs(1), seed, check).await;
+        let (w, states) = load(
+            client.clone(),
+            url.clone(),
+            fleet.clone(),
+            states,
+            Some(Duration::from_secs(1)),
+            Duration::from_secs(1),
+            seed,
+            check,
+        )
+        .await;
         if w.errors > 0 {
-            return Err(format!("warm-up: {} errors, first: {:?}", w.errors, w.first_error));
+            return Err(format!(
+                "warm-up: {} errors, first: {:?}",
+                w.errors, w.first_error
+            ));
         }
         let period = Duration::from_secs_f64(n as f64 / rate);
-        let (paced, states) = load(client.clone(), url.clone(), fleet.clone(), states, Some(period), dur, seed + 1, check).await;
-        let (saturated, _) = load(client.clone(), url.clone(), fleet.clone(), states, None, dur, seed + 2, check).await;
+        let (paced, states) = load(
+            client.clone(),
+            url.clone(),
+            fleet.clone(),
+            states,
+            Some(period),
+            dur,
+            seed + 1,
+            check,
+        )
+        .await;
+        let (saturated, _) = load(
+            client.clone(),
+            url.clone(),
+            fleet.clone(),
+            states,
+            None,
+            dur,
+            seed + 2,
+            check,
+        )
+        .await;
         for (what, r) in [("paced", &paced), ("saturation", &saturated)] {
             if r.errors > 0 {
-                return Err(format!("{what}: {} of {} requests failed, first: {:?}", r.errors, r.requests, r.first_error));
+                return Err(format!(
+                    "{what}: {} of {} requests failed, first: {:?}",
+                    r.errors, r.requests, r.first_error
+                ));
             }
         }
         Ok(P7Run { paced, saturated })
@@ -400,14 +567,24 @@ fn server_throughput(cfg: &Config) -> Result<Scenario, String> {
     let rate = 2000.0;
     let dur = Duration::from_secs_f64(if cfg.quick { 1.5 } else { 5.0 });
     // P7_REPEATS overrides the number of runs (each takes ~25 s at full size).
-    let repeats = if cfg.quick { 1 } else { std::env::var("P7_REPEATS").ok().and_then(|s| s.parse().ok()).unwrap_or(cfg.repeats.clamp(1, 5)) };
+    let repeats = if cfg.quick {
+        1
+    } else {
+        std::env::var("P7_REPEATS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(cfg.repeats.clamp(1, 5))
+    };
     let dir = cfg.workdir.join("p7");
     let t0 = Instant::now();
     // Changes per device: warm-up + both phases at up to ~2 requests/s/device for the paced and
     // whatever the server sustains for saturation, 1.5 changes per request on average.
     let edits = if cfg.quick { 20 } else { 40 };
     let fleet = build_fleet(&dir, n, edits)?;
-    eprintln!("P7: {n} devices with {edits} edits each prepared in {:.1} s", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "P7: {n} devices with {edits} edits each prepared in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
     let seed_dir = fleet.seed_dir.clone();
     let devices = Arc::new(fleet.devices);
     let workers = 2;
@@ -440,27 +617,46 @@ fn server_throughput(cfg: &Config) -> Result<Scenario, String> {
         g_runs.push(g);
         b_runs.push(b);
     }
-    let med = |runs: &[P7Run], f: &dyn Fn(&P7Run) -> f64| median(&mut runs.iter().map(f).collect::<Vec<_>>());
+    let med = |runs: &[P7Run], f: &dyn Fn(&P7Run) -> f64| {
+        median(&mut runs.iter().map(f).collect::<Vec<_>>())
+    };
     let paced_rps = |r: &P7Run| r.paced.requests as f64 / r.paced.secs;
     let sat_rps = |r: &P7Run| r.saturated.requests as f64 / r.saturated.secs;
     let g_paced = med(&g_runs, &paced_rps);
     let b_paced = med(&b_runs, &paced_rps);
-    Ok(Scenario::new("P7", "server_throughput", "req/s", g_paced, b_paced, "same load against a trivial axum handler (constant answer)")
-        .goal(">= 2000 req/s with p99 <= 50 ms")
-        .extra("devices", n as u64)
-        .extra("offered_req_s", rate)
-        .extra("phase_secs", dur.as_secs_f64())
-        .extra("runs", repeats as u64)
-        .extra("p50_ms", med(&g_runs, &|r| r.paced.p50_ms))
-        .extra("p99_ms", med(&g_runs, &|r| r.paced.p99_ms))
-        .extra("baseline_p50_ms", med(&b_runs, &|r| r.paced.p50_ms))
-        .extra("baseline_p99_ms", med(&b_runs, &|r| r.paced.p99_ms))
-        .extra("saturated_req_s", med(&g_runs, &sat_rps))
-        .extra("saturated_p50_ms", med(&g_runs, &|r| r.saturated.p50_ms))
-        .extra("saturated_p99_ms", med(&g_runs, &|r| r.saturated.p99_ms))
-        .extra("baseline_saturated_req_s", med(&b_runs, &sat_rps))
-        .extra("changes_pushed_per_run", med(&g_runs, &|r| (r.paced.changes_pushed + r.saturated.changes_pushed) as f64))
-        .extra("changes_pulled_per_run", med(&g_runs, &|r| (r.paced.changes_pulled + r.saturated.changes_pulled) as f64)))
+    Ok(Scenario::new(
+        "P7",
+        "server_throughput",
+        "req/s",
+        g_paced,
+        b_paced,
+        "same load against a trivial axum handler (constant answer)",
+    )
+    .goal(">= 2000 req/s with p99 <= 50 ms")
+    .extra("devices", n as u64)
+    .extra("offered_req_s", rate)
+    .extra("phase_secs", dur.as_secs_f64())
+    .extra("runs", repeats as u64)
+    .extra("p50_ms", med(&g_runs, &|r| r.paced.p50_ms))
+    .extra("p99_ms", med(&g_runs, &|r| r.paced.p99_ms))
+    .extra("baseline_p50_ms", med(&b_runs, &|r| r.paced.p50_ms))
+    .extra("baseline_p99_ms", med(&b_runs, &|r| r.paced.p99_ms))
+    .extra("saturated_req_s", med(&g_runs, &sat_rps))
+    .extra("saturated_p50_ms", med(&g_runs, &|r| r.saturated.p50_ms))
+    .extra("saturated_p99_ms", med(&g_runs, &|r| r.saturated.p99_ms))
+    .extra("baseline_saturated_req_s", med(&b_runs, &sat_rps))
+    .extra(
+        "changes_pushed_per_run",
+        med(&g_runs, &|r| {
+            (r.paced.changes_pushed + r.saturated.changes_pushed) as f64
+        }),
+    )
+    .extra(
+        "changes_pulled_per_run",
+        med(&g_runs, &|r| {
+            (r.paced.changes_pulled + r.saturated.changes_pulled) as f64
+        }),
+    ))
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -477,12 +673,24 @@ struct Trip {
 
 /// One sync round trip of a device, the steps of `Store::sync`: push the outbox, pull after the
 /// cursor, apply acknowledgements, refusals, pulled changes and the cursor in one transaction.
-fn sync_once(client: &reqwest::blocking::Client, url: &str, token: &str, store: &Store, keep_pulled: bool) -> Result<Trip, String> {
+fn sync_once(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    token: &str,
+    store: &Store,
+    keep_pulled: bool,
+) -> Result<Trip, String> {
     let outbox = store.outbox(4 << 20).map_err(e)?;
     let req = SyncRequest {
         version: PROTOCOL_VERSION,
         cursor: store.sync_cursor().map_err(e)?,
-        push: outbox.into_iter().map(|d| PushDoc { doc_id: d.doc_id, changes: d.changes.into_iter().map(|c| c.bytes).collect() }).collect(),
+        push: outbox
+            .into_iter()
+            .map(|d| PushDoc {
+                doc_id: d.doc_id,
+                changes: d.changes.into_iter().map(|c| c.bytes).collect(),
+            })
+            .collect(),
         pull_limit: Some(10_000),
     };
     let body = wire::encode_request(&req);
@@ -504,8 +712,13 @@ fn sync_once(client: &reqwest::blocking::Client, url: &str, token: &str, store: 
     if !r.rejected.is_empty() {
         return Err(format!("rejected: {:?}", r.rejected[0]));
     }
-    let pulled: Vec<(String, Vec<u8>)> = r.changes.into_iter().map(|c| (c.doc_id, c.bytes)).collect();
-    let kept = if keep_pulled { pulled.clone() } else { Vec::new() };
+    let pulled: Vec<(String, Vec<u8>)> =
+        r.changes.into_iter().map(|c| (c.doc_id, c.bytes)).collect();
+    let kept = if keep_pulled {
+        pulled.clone()
+    } else {
+        Vec::new()
+    };
     store
         .apply_sync(SyncApply {
             acked: r.accepted.into_iter().map(|a| (a.doc_id, a.hash)).collect(),
@@ -514,11 +727,22 @@ fn sync_once(client: &reqwest::blocking::Client, url: &str, token: &str, store: 
             cursor: Some(r.cursor),
         })
         .map_err(e)?;
-    Ok(Trip { up, down: bytes.len(), more: r.more, pulled: kept })
+    Ok(Trip {
+        up,
+        down: bytes.len(),
+        more: r.more,
+        pulled: kept,
+    })
 }
 
 /// Syncs until nothing more waits. Returns (round trips, bytes up, bytes down, pulled changes).
-fn sync_all(client: &reqwest::blocking::Client, url: &str, token: &str, store: &Store, keep: bool) -> Result<(usize, usize, usize, Vec<(String, Vec<u8>)>), String> {
+fn sync_all(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    token: &str,
+    store: &Store,
+    keep: bool,
+) -> Result<(usize, usize, usize, Vec<(String, Vec<u8>)>), String> {
     let (mut trips, mut up, mut down, mut pulled) = (0, 0, 0, Vec::new());
     loop {
         let t = sync_once(client, url, token, store, keep)?;
@@ -537,7 +761,10 @@ fn sync_all(client: &reqwest::blocking::Client, url: &str, token: &str, store: &
 
 /// Automerge's own sync protocol between two copies of one document, fresh sync states.
 /// Returns (messages, bytes).
-fn automerge_sync_pair(a: &mut automerge::Automerge, b: &mut automerge::Automerge) -> Result<(usize, usize), String> {
+fn automerge_sync_pair(
+    a: &mut automerge::Automerge,
+    b: &mut automerge::Automerge,
+) -> Result<(usize, usize), String> {
     use automerge::sync::{State, SyncDoc};
     let (mut sa, mut sb) = (State::new(), State::new());
     let (mut msgs, mut bytes) = (0, 0);
@@ -547,14 +774,16 @@ fn automerge_sync_pair(a: &mut automerge::Automerge, b: &mut automerge::Automerg
             let enc = m.encode();
             msgs += 1;
             bytes += enc.len();
-            b.receive_sync_message(&mut sb, automerge::sync::Message::decode(&enc).map_err(e)?).map_err(e)?;
+            b.receive_sync_message(&mut sb, automerge::sync::Message::decode(&enc).map_err(e)?)
+                .map_err(e)?;
             progressed = true;
         }
         if let Some(m) = b.generate_sync_message(&mut sb) {
             let enc = m.encode();
             msgs += 1;
             bytes += enc.len();
-            a.receive_sync_message(&mut sa, automerge::sync::Message::decode(&enc).map_err(e)?).map_err(e)?;
+            a.receive_sync_message(&mut sa, automerge::sync::Message::decode(&enc).map_err(e)?)
+                .map_err(e)?;
             progressed = true;
         }
         if !progressed {
@@ -566,7 +795,11 @@ fn automerge_sync_pair(a: &mut automerge::Automerge, b: &mut automerge::Automerg
 
 fn sync_scenarios(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, String> {
     let n = if cfg.quick { 500 } else { 10_000 };
-    let repeats = if cfg.quick { 3 } else { cfg.repeats.clamp(3, 7) };
+    let repeats = if cfg.quick {
+        3
+    } else {
+        cfg.repeats.clamp(3, 7)
+    };
     let dir = cfg.workdir.join("p56");
     let data = dir.join("server");
     // Organisation, one worker, devices with tokens: A (files the reports), B (the other
@@ -576,20 +809,38 @@ fn sync_scenarios(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scena
         seed_org(&store, 1)?;
         let pw = gridwork_server::auth::hash_password("bench-password").map_err(e)?;
         store
-            .create_user(&NewUser { username: "w".into(), display_name: "worker".into(), role: Role::Worker, units: vec!["g0000".into()] }, &pw)
+            .create_user(
+                &NewUser {
+                    username: "w".into(),
+                    display_name: "worker".into(),
+                    role: Role::Worker,
+                    units: vec!["g0000".into()],
+                },
+                &pw,
+            )
             .map_err(e)?
     };
-    let identity = Identity { user_id: user.id.clone(), role: Role::Worker, grids: Some(vec!["g0000".into()]) };
+    let identity = Identity {
+        user_id: user.id.clone(),
+        role: Role::Worker,
+        grids: Some(vec!["g0000".into()]),
+    };
     let dev_a = Store::open(dir.join("a.db"), identity.clone()).map_err(e)?;
     let dev_b = Store::open(dir.join("b.db"), identity.clone()).map_err(e)?;
     let mut toks = Vec::new();
     {
         let store = SqliteStore::open(&data, 1).map_err(e)?;
         let expires = chrono::Utc::now() + chrono::Duration::days(1);
-        for actor in [dev_a.actor_id(), dev_b.actor_id()].into_iter().map(Some).chain((0..repeats).map(|_| None)) {
+        for actor in [dev_a.actor_id(), dev_b.actor_id()]
+            .into_iter()
+            .map(Some)
+            .chain((0..repeats).map(|_| None))
+        {
             let (token, hash) = gridwork_server::auth::new_token();
             let actors: Vec<String> = actor.into_iter().collect();
-            store.create_device(&user.id, "bench", &hash, expires, &actors).map_err(e)?;
+            store
+                .create_device(&user.id, "bench", &hash, expires, &actors)
+                .map_err(e)?;
             toks.push(token);
         }
     }
@@ -597,12 +848,22 @@ fn sync_scenarios(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scena
     let t0 = Instant::now();
     let mut ids = Vec::with_capacity(n);
     for _ in 0..n {
-        ids.push(dev_a.create_report(report_for(&mut rng, "g0000")).map_err(e)?);
+        ids.push(
+            dev_a
+                .create_report(report_for(&mut rng, "g0000"))
+                .map_err(e)?,
+        );
     }
     let server = TestServer::gridwork(&data, 2)?;
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().map_err(e)?;
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .map_err(e)?;
     let (trips_a, _, _, _) = sync_all(&client, &server.url, &toks[0], &dev_a, false)?;
-    eprintln!("P5/P6: {n} reports filed and pushed in {trips_a} round trips, {:.1} s", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "P5/P6: {n} reports filed and pushed in {trips_a} round trips, {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
 
     let mut out = Vec::new();
 
@@ -613,15 +874,24 @@ fn sync_scenarios(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scena
         let path = dir.join(format!("new{r}.db"));
         let fresh = Store::open(&path, identity.clone()).map_err(e)?;
         let t = Instant::now();
-        let (trips, up, down, pulled) = sync_all(&client, &server.url, &toks[2 + r], &fresh, r == 0)?;
+        let (trips, up, down, pulled) =
+            sync_all(&client, &server.url, &toks[2 + r], &fresh, r == 0)?;
         g_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         if r == 0 {
             raw = pulled;
             g_bytes = up + down;
             g_trips = trips;
-            let got = fresh.list(&ListQuery { limit: Some(1), ..Default::default() }).map_err(e)?;
+            let got = fresh
+                .list(&ListQuery {
+                    limit: Some(1),
+                    ..Default::default()
+                })
+                .map_err(e)?;
             if got.items.is_empty() || raw.len() != n {
-                return Err(format!("P6: the new device got {} changes, expected {n}", raw.len()));
+                return Err(format!(
+                    "P6: the new device got {} changes, expected {n}",
+                    raw.len()
+                ));
             }
         }
         drop(fresh);
@@ -643,14 +913,21 @@ fn sync_scenarios(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scena
     let zstd_raw = zstd::encode_all(&raw_bytes[..], 3).map_err(e)?.len();
     if want("P6") {
         out.push(
-            Scenario::new("P6", "initial_sync", "ms", median(&mut g_ms), median(&mut b_ms), "load_incremental of the same change bytes into fresh documents (no storage)")
-                .goal("ratio <= 1.5; wire bytes <= 1.2x zstd(raw changes)")
-                .extra("reports", n as u64)
-                .extra("round_trips", g_trips as u64)
-                .extra("wire_bytes", g_bytes as u64)
-                .extra("raw_change_bytes", raw_bytes.len() as u64)
-                .extra("zstd_raw_change_bytes", zstd_raw as u64)
-                .extra("wire_over_zstd_raw", g_bytes as f64 / zstd_raw as f64),
+            Scenario::new(
+                "P6",
+                "initial_sync",
+                "ms",
+                median(&mut g_ms),
+                median(&mut b_ms),
+                "load_incremental of the same change bytes into fresh documents (no storage)",
+            )
+            .goal("ratio <= 1.5; wire bytes <= 1.2x zstd(raw changes)")
+            .extra("reports", n as u64)
+            .extra("round_trips", g_trips as u64)
+            .extra("wire_bytes", g_bytes as u64)
+            .extra("raw_change_bytes", raw_bytes.len() as u64)
+            .extra("zstd_raw_change_bytes", zstd_raw as u64)
+            .extra("wire_over_zstd_raw", g_bytes as f64 / zstd_raw as f64),
         );
     }
 
@@ -667,18 +944,20 @@ fn sync_scenarios(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scena
         }
         let mut am_b: Vec<automerge::Automerge> = am_a.iter().map(|d| d.fork()).collect();
         let (mut g, mut b) = (Vec::new(), Vec::new());
-        let (mut g_trip_total, mut g_bytes_one, mut b_msgs, mut b_bytes) = (0usize, 0usize, 0usize, 0usize);
+        let (mut g_trip_total, mut g_bytes_one, mut b_msgs, mut b_bytes) =
+            (0usize, 0usize, 0usize, 0usize);
         for r in 0..repeats {
             let id = &ids[(r * 7919) % ids.len()];
             // Gridwork: A edits one field and syncs; B syncs.
             let t = Instant::now();
-            dev_a.update(id, |rec| {
-                if let AnyRecord::Report(x) = rec {
-                    x.severity = (x.severity % 4) + 1;
-                }
-                Ok(())
-            })
-            .map_err(e)?;
+            dev_a
+                .update(id, |rec| {
+                    if let AnyRecord::Report(x) = rec {
+                        x.severity = (x.severity % 4) + 1;
+                    }
+                    Ok(())
+                })
+                .map_err(e)?;
             let ta = sync_once(&client, &server.url, &toks[0], &dev_a, false)?;
             let tb = sync_once(&client, &server.url, &toks[1], &dev_b, false)?;
             g.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -699,7 +978,8 @@ fn sync_scenarios(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scena
             {
                 use automerge::transaction::Transactable;
                 let mut tx = am_a[k].transaction();
-                tx.put(automerge::ROOT, "severity", (r % 4 + 1) as i64).map_err(e)?;
+                tx.put(automerge::ROOT, "severity", (r % 4 + 1) as i64)
+                    .map_err(e)?;
                 tx.commit();
             }
             let (mut msgs, mut bytes) = (0, 0);
@@ -715,14 +995,21 @@ fn sync_scenarios(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scena
             }
         }
         out.push(
-            Scenario::new("P5", "sync_one_edit", "ms", median(&mut g), median(&mut b), "Automerge sync protocol per document (fresh sync::State each)")
-                .goal("1 round trip per device; bytes <= 1/1000 of the baseline")
-                .extra("reports", n as u64)
-                .extra("round_trips", g_trip_total as u64)
-                .extra("bytes", g_bytes_one as u64)
-                .extra("baseline_messages", b_msgs as u64)
-                .extra("baseline_bytes", b_bytes as u64)
-                .extra("bytes_ratio", g_bytes_one as f64 / b_bytes.max(1) as f64),
+            Scenario::new(
+                "P5",
+                "sync_one_edit",
+                "ms",
+                median(&mut g),
+                median(&mut b),
+                "Automerge sync protocol per document (fresh sync::State each)",
+            )
+            .goal("1 round trip per device; bytes <= 1/1000 of the baseline")
+            .extra("reports", n as u64)
+            .extra("round_trips", g_trip_total as u64)
+            .extra("bytes", g_bytes_one as u64)
+            .extra("baseline_messages", b_msgs as u64)
+            .extra("baseline_bytes", b_bytes as u64)
+            .extra("bytes_ratio", g_bytes_one as f64 / b_bytes.max(1) as f64),
         );
     }
     drop(server);

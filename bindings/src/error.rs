@@ -19,7 +19,10 @@ pub enum GridworkError {
     NotFound { what: String },
     /// The user's role or scope does not allow this change.
     #[error("not permitted: {reason}")]
-    NotPermitted { field: Option<String>, reason: String },
+    NotPermitted {
+        field: Option<String>,
+        reason: String,
+    },
     /// The record is not (or no longer) in a state that allows this, e.g. a workflow step that
     /// someone else already took: reload the record and let the user decide again.
     #[error("conflict: {reason}")]
@@ -41,7 +44,9 @@ pub enum GridworkError {
     StorageCorrupt { reason: String },
     /// The database was written by a newer version of the app: update the app (never reset the
     /// database, it holds unsynced work).
-    #[error("database schema {found} is newer than this app supports ({supported}); update the app")]
+    #[error(
+        "database schema {found} is newer than this app supports ({supported}); update the app"
+    )]
     SchemaTooNew { found: i64, supported: i64 },
     /// A bug or an unexpected storage failure.
     #[error("internal error: {reason}")]
@@ -53,17 +58,32 @@ impl From<CoreError> for GridworkError {
         use GridworkError as G;
         match e {
             CoreError::InvalidInput { field, reason } => G::InvalidInput { field, reason },
-            CoreError::NotFound { what, .. } => G::NotFound { what: what.to_owned() },
+            CoreError::NotFound { what, .. } => G::NotFound {
+                what: what.to_owned(),
+            },
             CoreError::NotPermitted { field, reason } => G::NotPermitted { field, reason },
-            e @ CoreError::IllegalTransition { .. } => G::Conflict { reason: e.to_string() },
-            CoreError::CorruptChange(reason) => G::InvalidInput { field: "changes".into(), reason },
+            e @ CoreError::IllegalTransition { .. } => G::Conflict {
+                reason: e.to_string(),
+            },
+            CoreError::CorruptChange(reason) => G::InvalidInput {
+                field: "changes".into(),
+                reason,
+            },
             CoreError::NotADatabase(reason) => G::StorageCorrupt { reason },
             CoreError::SchemaTooNew { found, supported } => G::SchemaTooNew { found, supported },
             CoreError::StorageFull => G::StorageFull,
-            e @ CoreError::Storage(_) => G::Internal { reason: e.to_string() },
-            CoreError::Network { message, retryable } => G::Network { reason: message, retryable },
+            e @ CoreError::Storage(_) => G::Internal {
+                reason: e.to_string(),
+            },
+            CoreError::Network { message, retryable } => G::Network {
+                reason: message,
+                retryable,
+            },
             CoreError::Unauthorized(reason) => G::Unauthorized { reason },
-            CoreError::InvalidImage(reason) => G::InvalidInput { field: "photo".into(), reason },
+            CoreError::InvalidImage(reason) => G::InvalidInput {
+                field: "photo".into(),
+                reason,
+            },
             CoreError::TooLarge(reason) => G::TooLarge { reason },
             CoreError::Internal(reason) => G::Internal { reason },
         }
@@ -80,30 +100,109 @@ mod tests {
     #[test]
     fn maps_every_core_error_to_an_actionable_variant() {
         let cases = [
-            (CoreError::invalid("title", "must not be empty"), G::InvalidInput { field: "title".into(), reason: "must not be empty".into() }),
-            (CoreError::NotFound { what: "record", id: "r1".into() }, G::NotFound { what: "record".into() }),
-            (CoreError::not_permitted(Some("status"), "workers cannot approve"), G::NotPermitted { field: Some("status".into()), reason: "workers cannot approve".into() }),
+            (
+                CoreError::invalid("title", "must not be empty"),
+                G::InvalidInput {
+                    field: "title".into(),
+                    reason: "must not be empty".into(),
+                },
+            ),
+            (
+                CoreError::NotFound {
+                    what: "record",
+                    id: "r1".into(),
+                },
+                G::NotFound {
+                    what: "record".into(),
+                },
+            ),
+            (
+                CoreError::not_permitted(Some("status"), "workers cannot approve"),
+                G::NotPermitted {
+                    field: Some("status".into()),
+                    reason: "workers cannot approve".into(),
+                },
+            ),
             (CoreError::StorageFull, G::StorageFull),
-            (CoreError::Network { message: "connection refused".into(), retryable: true }, G::Network { reason: "connection refused".into(), retryable: true }),
-            (CoreError::Unauthorized("bad password".into()), G::Unauthorized { reason: "bad password".into() }),
-            (CoreError::NotADatabase("file is not a SQLite database".into()), G::StorageCorrupt { reason: "file is not a SQLite database".into() }),
-            (CoreError::SchemaTooNew { found: 9, supported: 3 }, G::SchemaTooNew { found: 9, supported: 3 }),
-            (CoreError::InvalidImage("truncated".into()), G::InvalidInput { field: "photo".into(), reason: "truncated".into() }),
-            (CoreError::CorruptChange("bad magic".into()), G::InvalidInput { field: "changes".into(), reason: "bad magic".into() }),
-            (CoreError::TooLarge("12000 x 12000 pixels".into()), G::TooLarge { reason: "12000 x 12000 pixels".into() }),
-            (CoreError::Internal("bug".into()), G::Internal { reason: "bug".into() }),
+            (
+                CoreError::Network {
+                    message: "connection refused".into(),
+                    retryable: true,
+                },
+                G::Network {
+                    reason: "connection refused".into(),
+                    retryable: true,
+                },
+            ),
+            (
+                CoreError::Unauthorized("bad password".into()),
+                G::Unauthorized {
+                    reason: "bad password".into(),
+                },
+            ),
+            (
+                CoreError::NotADatabase("file is not a SQLite database".into()),
+                G::StorageCorrupt {
+                    reason: "file is not a SQLite database".into(),
+                },
+            ),
+            (
+                CoreError::SchemaTooNew {
+                    found: 9,
+                    supported: 3,
+                },
+                G::SchemaTooNew {
+                    found: 9,
+                    supported: 3,
+                },
+            ),
+            (
+                CoreError::InvalidImage("truncated".into()),
+                G::InvalidInput {
+                    field: "photo".into(),
+                    reason: "truncated".into(),
+                },
+            ),
+            (
+                CoreError::CorruptChange("bad magic".into()),
+                G::InvalidInput {
+                    field: "changes".into(),
+                    reason: "bad magic".into(),
+                },
+            ),
+            (
+                CoreError::TooLarge("12000 x 12000 pixels".into()),
+                G::TooLarge {
+                    reason: "12000 x 12000 pixels".into(),
+                },
+            ),
+            (
+                CoreError::Internal("bug".into()),
+                G::Internal {
+                    reason: "bug".into(),
+                },
+            ),
         ];
         for (core, expected) in cases {
             assert_eq!(GridworkError::from(core), expected);
         }
     }
 
-
     #[test]
     fn illegal_transition_is_a_conflict_and_storage_failures_are_internal() {
-        let e = GridworkError::from(CoreError::IllegalTransition { kind: "report", from: "approved".into(), to: "submitted".into() });
-        assert!(matches!(&e, G::Conflict { reason } if reason.contains("approved") && reason.contains("submitted")), "{e:?}");
+        let e = GridworkError::from(CoreError::IllegalTransition {
+            kind: "report",
+            from: "approved".into(),
+            to: "submitted".into(),
+        });
+        assert!(
+            matches!(&e, G::Conflict { reason } if reason.contains("approved") && reason.contains("submitted")),
+            "{e:?}"
+        );
         let e = GridworkError::from(CoreError::Storage("IoErr (10)".into()));
-        assert!(matches!(&e, G::Internal { reason } if reason.contains("IoErr")), "{e:?}");
+        assert!(
+            matches!(&e, G::Internal { reason } if reason.contains("IoErr")),
+            "{e:?}"
+        );
     }
 }

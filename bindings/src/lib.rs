@@ -70,8 +70,20 @@ impl GridworkStore {
     /// Open (or create) the store at `path` (a file in the app's private storage) for a user.
     /// `grids`: the grids the user may write, if known on the device.
     #[uniffi::constructor(default(grids = None))]
-    pub fn open(path: String, user_id: String, role: Role, grids: Option<Vec<String>>) -> Result<Arc<Self>> {
-        let store = core::Store::open(PathBuf::from(path), Identity { user_id, role, grids })?;
+    pub fn open(
+        path: String,
+        user_id: String,
+        role: Role,
+        grids: Option<Vec<String>>,
+    ) -> Result<Arc<Self>> {
+        let store = core::Store::open(
+            PathBuf::from(path),
+            Identity {
+                user_id,
+                role,
+                grids,
+            },
+        )?;
         Ok(Arc::new(GridworkStore { store }))
     }
 
@@ -101,7 +113,9 @@ impl GridworkStore {
         let sub = self.store.subscribe(move |ev: &core::ChangeEvent| {
             observer.on_change(ev.ids.clone(), ev.source == core::ChangeSource::Remote)
         });
-        Arc::new(SubscriptionHandle { inner: Mutex::new(Some(sub)) })
+        Arc::new(SubscriptionHandle {
+            inner: Mutex::new(Some(sub)),
+        })
     }
 
     // ------------------------------------------------------------ writes
@@ -142,13 +156,23 @@ impl GridworkStore {
 
     /// Move a report along its workflow (submit, return with a comment, approve, resolve, close).
     #[uniffi::method(default(comment = None))]
-    pub fn transition_report(&self, id: String, to: ReportStatus, comment: Option<String>) -> Result<()> {
+    pub fn transition_report(
+        &self,
+        id: String,
+        to: ReportStatus,
+        comment: Option<String>,
+    ) -> Result<()> {
         Ok(self.store.transition(&id, to.as_str(), comment)?)
     }
 
     /// Move a task along its workflow (accept, start, finish, verify, cancel).
     #[uniffi::method(default(comment = None))]
-    pub fn transition_task(&self, id: String, to: TaskStatus, comment: Option<String>) -> Result<()> {
+    pub fn transition_task(
+        &self,
+        id: String,
+        to: TaskStatus,
+        comment: Option<String>,
+    ) -> Result<()> {
         Ok(self.store.transition(&id, to.as_str(), comment)?)
     }
 
@@ -170,18 +194,38 @@ impl GridworkStore {
 
     /// Substring search (Chinese included) over titles and texts, newest first.
     #[uniffi::method(default(kind = None, limit = 50))]
-    pub fn search(&self, text: String, kind: Option<RecordKind>, limit: u32) -> Result<Vec<RecordSummary>> {
-        Ok(self.store.search(&text, kind, limit)?.into_iter().map(Into::into).collect())
+    pub fn search(
+        &self,
+        text: String,
+        kind: Option<RecordKind>,
+        limit: u32,
+    ) -> Result<Vec<RecordSummary>> {
+        Ok(self
+            .store
+            .search(&text, kind, limit)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// Who changed which fields when, from which device; oldest first.
     pub fn history(&self, id: String) -> Result<Vec<HistoryEntry>> {
-        Ok(self.store.history(&id)?.into_iter().map(Into::into).collect())
+        Ok(self
+            .store
+            .history(&id)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// Fields two people set concurrently; the kept value first.
     pub fn conflicts(&self, id: String) -> Result<Vec<FieldConflict>> {
-        Ok(self.store.conflicts(&id)?.into_iter().map(Into::into).collect())
+        Ok(self
+            .store
+            .conflicts(&id)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// Local changes not yet acknowledged by the server.
@@ -191,7 +235,12 @@ impl GridworkStore {
 
     /// Changes the server refused, with the reason; they stay on the device.
     pub fn quarantine(&self) -> Result<Vec<QuarantinedChange>> {
-        Ok(self.store.quarantine()?.into_iter().map(Into::into).collect())
+        Ok(self
+            .store
+            .quarantine()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// When the last sync round trip was applied.
@@ -206,9 +255,24 @@ impl GridworkStore {
     /// thumbnail; the reference is added to the record. Bad images raise `InvalidInput` (field
     /// `photo`), oversized ones `TooLarge`.
     #[uniffi::method(default(caption = None, taken_at = None))]
-    pub fn add_photo(&self, record_id: String, bytes: Vec<u8>, caption: Option<String>, taken_at: Option<std::time::SystemTime>) -> Result<PhotoRef> {
+    pub fn add_photo(
+        &self,
+        record_id: String,
+        bytes: Vec<u8>,
+        caption: Option<String>,
+        taken_at: Option<std::time::SystemTime>,
+    ) -> Result<PhotoRef> {
         let opts = core::photo::PhotoOptions::default();
-        Ok(self.store.add_photo_with(&record_id, &bytes, caption, taken_at.map(types::millis), &opts)?.into())
+        Ok(self
+            .store
+            .add_photo_with(
+                &record_id,
+                &bytes,
+                caption,
+                taken_at.map(types::millis),
+                &opts,
+            )?
+            .into())
     }
 
     /// Remove a photo from a record (a synced edit).
@@ -226,8 +290,17 @@ impl GridworkStore {
 
     /// Sign in at `server_url`, registering this device; the user becomes the store's identity
     /// and the session is saved in the store.
-    pub fn sign_in(&self, server_url: String, username: String, password: String, device_name: String) -> Result<Session> {
-        Ok(self.store.sign_in(&server_url, &username, &password, &device_name)?.into())
+    pub fn sign_in(
+        &self,
+        server_url: String,
+        username: String,
+        password: String,
+        device_name: String,
+    ) -> Result<Session> {
+        Ok(self
+            .store
+            .sign_in(&server_url, &username, &password, &device_name)?
+            .into())
     }
 
     /// Sign out. Refuses (`InvalidInput`, field `sign_out`) while changes are unsynced, unless

@@ -9,7 +9,10 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gridwork_core as core;
-pub use gridwork_core::{Identity, Location, Member, MemberTag, Need, NeedTag, Priority, RecordKind, ReportCategory, ReportStatus, Role, TaskStatus, VisitType};
+pub use gridwork_core::{
+    Identity, Location, Member, MemberTag, Need, NeedTag, Priority, RecordKind, ReportCategory,
+    ReportStatus, Role, TaskStatus, VisitType,
+};
 
 // ------------------------------------------------------------------ time
 
@@ -24,7 +27,9 @@ pub(crate) fn time(ms: i64) -> SystemTime {
 pub(crate) fn millis(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_millis()).map(|m| -m).unwrap_or(i64::MIN),
+        Err(e) => i64::try_from(e.duration().as_millis())
+            .map(|m| -m)
+            .unwrap_or(i64::MIN),
     }
 }
 
@@ -580,13 +585,25 @@ fn patch<T>(value: Option<T>, clear: bool) -> Option<Option<T>> {
 
 impl From<core::Transition> for Transition {
     fn from(t: core::Transition) -> Self {
-        Transition { from: t.from, to: t.to, by: t.by, role: t.role, at: time(t.at), comment: t.comment }
+        Transition {
+            from: t.from,
+            to: t.to,
+            by: t.by,
+            role: t.role,
+            at: time(t.at),
+            comment: t.comment,
+        }
     }
 }
 
 impl From<core::Comment> for Comment {
     fn from(c: core::Comment) -> Self {
-        Comment { id: c.id, by: c.by, at: time(c.at), text: c.text }
+        Comment {
+            id: c.id,
+            by: c.by,
+            at: time(c.at),
+            text: c.text,
+        }
     }
 }
 
@@ -688,7 +705,10 @@ impl From<core::StoredRecord> for StoredRecord {
 impl From<core::RecordSummary> for RecordSummary {
     fn from(s: core::RecordSummary) -> Self {
         RecordSummary {
-            status: s.status.as_deref().and_then(|st| RecordStatus::parse(s.kind, st)),
+            status: s
+                .status
+                .as_deref()
+                .and_then(|st| RecordStatus::parse(s.kind, st)),
             category: s.category.as_deref().and_then(|c| c.parse().ok()),
             severity: s.severity.and_then(|v| u8::try_from(v).ok()),
             id: s.id,
@@ -706,7 +726,10 @@ impl From<core::RecordSummary> for RecordSummary {
 
 impl From<core::Page> for Page {
     fn from(p: core::Page) -> Self {
-        Page { items: all(p.items), next: p.next }
+        Page {
+            items: all(p.items),
+            next: p.next,
+        }
     }
 }
 
@@ -731,7 +754,13 @@ impl From<ListQuery> for core::ListQuery {
 
 impl From<core::HistoryEntry> for HistoryEntry {
     fn from(h: core::HistoryEntry) -> Self {
-        HistoryEntry { hash: h.hash, user_id: h.user_id, device: h.actor, at: time(h.at_ms), fields: h.fields }
+        HistoryEntry {
+            hash: h.hash,
+            user_id: h.user_id,
+            device: h.actor,
+            at: time(h.at_ms),
+            fields: h.fields,
+        }
     }
 }
 
@@ -742,7 +771,11 @@ impl From<core::FieldConflict> for FieldConflict {
             values: c
                 .values
                 .into_iter()
-                .map(|v| ConflictValue { value_json: v.value.to_string(), device: v.actor, user_id: v.user_id })
+                .map(|v| ConflictValue {
+                    value_json: v.value.to_string(),
+                    device: v.actor,
+                    user_id: v.user_id,
+                })
                 .collect(),
         }
     }
@@ -750,7 +783,13 @@ impl From<core::FieldConflict> for FieldConflict {
 
 impl From<core::QuarantinedChange> for QuarantinedChange {
     fn from(q: core::QuarantinedChange) -> Self {
-        QuarantinedChange { record_id: q.doc_id, hash: q.hash, field: q.field, reason: q.reason, at: time(q.at_ms) }
+        QuarantinedChange {
+            record_id: q.doc_id,
+            hash: q.hash,
+            field: q.field,
+            reason: q.reason,
+            at: time(q.at_ms),
+        }
     }
 }
 
@@ -785,7 +824,12 @@ impl From<NewVisit> for core::NewVisit {
 
 impl From<NewHousehold> for core::NewHousehold {
     fn from(h: NewHousehold) -> Self {
-        core::NewHousehold { grid: h.grid, address: h.address, members: h.members, notes: h.notes }
+        core::NewHousehold {
+            grid: h.grid,
+            address: h.address,
+            members: h.members,
+            notes: h.notes,
+        }
     }
 }
 
@@ -830,7 +874,11 @@ impl From<VisitPatch> for core::VisitPatch {
 
 impl From<HouseholdPatch> for core::HouseholdPatch {
     fn from(p: HouseholdPatch) -> Self {
-        core::HouseholdPatch { address: p.address, members: p.members, notes: p.notes }
+        core::HouseholdPatch {
+            address: p.address,
+            members: p.members,
+            notes: p.notes,
+        }
     }
 }
 
@@ -867,13 +915,23 @@ impl From<&core::SyncProgress> for SyncProgress {
             "photos" => SyncPhase::Photos,
             _ => SyncPhase::Pull,
         };
-        SyncProgress { phase, done: p.done, total: p.total }
+        SyncProgress {
+            phase,
+            done: p.done,
+            total: p.total,
+        }
     }
 }
 
 impl From<core::SyncReport> for SyncReport {
     fn from(r: core::SyncReport) -> Self {
-        SyncReport { pushed: r.pushed, accepted: r.accepted, rejected: r.rejected, pulled: r.pulled, changed_ids: r.changed_ids }
+        SyncReport {
+            pushed: r.pushed,
+            accepted: r.accepted,
+            rejected: r.rejected,
+            pulled: r.pulled,
+            changed_ids: r.changed_ids,
+        }
     }
 }
 
@@ -890,9 +948,31 @@ mod tests {
 
     #[test]
     fn patches_distinguish_untouched_set_and_cleared() {
-        let loc = Location { lat: 36.66, lon: 117.02, accuracy_m: 5.0, address: None };
-        assert_eq!(core::ReportPatch::from(ReportPatch::default()).location, None);
-        assert_eq!(core::ReportPatch::from(ReportPatch { location: Some(loc.clone()), ..Default::default() }).location, Some(Some(loc)));
-        assert_eq!(core::ReportPatch::from(ReportPatch { clear_location: true, ..Default::default() }).location, Some(None));
+        let loc = Location {
+            lat: 36.66,
+            lon: 117.02,
+            accuracy_m: 5.0,
+            address: None,
+        };
+        assert_eq!(
+            core::ReportPatch::from(ReportPatch::default()).location,
+            None
+        );
+        assert_eq!(
+            core::ReportPatch::from(ReportPatch {
+                location: Some(loc.clone()),
+                ..Default::default()
+            })
+            .location,
+            Some(Some(loc))
+        );
+        assert_eq!(
+            core::ReportPatch::from(ReportPatch {
+                clear_location: true,
+                ..Default::default()
+            })
+            .location,
+            Some(None)
+        );
     }
 }

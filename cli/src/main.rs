@@ -11,15 +11,19 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use gridwork_core::{
-    Error, ListQuery, Location, Member, MemberTag, Need, NeedTag, NewHousehold, NewReport, NewTask, NewVisit, Priority,
-    RecordKind, ReportCategory, ReportPatch, Store, SyncProgress, VisitType,
+    Error, ListQuery, Location, Member, MemberTag, Need, NeedTag, NewHousehold, NewReport, NewTask,
+    NewVisit, Priority, RecordKind, ReportCategory, ReportPatch, Store, SyncProgress, VisitType,
 };
 use serde_json::{json, Value};
 
 use output::{print_json, show_record, stored_json, summaries_table, summary_json, table, time};
 
 #[derive(Parser)]
-#[command(name = "gridwork", version, about = "A Gridwork device on a laptop: file reports, visits and tasks offline, sync with the server")]
+#[command(
+    name = "gridwork",
+    version,
+    about = "A Gridwork device on a laptop: file reports, visits and tasks offline, sync with the server"
+)]
 struct Cli {
     /// The device's store [default: ~/.gridwork/device.db]
     #[arg(long, global = true, env = "GRIDWORK_DB", value_name = "PATH")]
@@ -186,7 +190,9 @@ enum VisitCmd {
         #[command(flatten)]
         filter: ListArgs,
     },
-    Show { id: String },
+    Show {
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -242,9 +248,13 @@ enum TaskCmd {
         #[command(flatten)]
         filter: ListArgs,
     },
-    Show { id: String },
+    Show {
+        id: String,
+    },
     /// Accept an assigned task.
-    Accept { id: String },
+    Accept {
+        id: String,
+    },
     /// Mark a task done.
     Done {
         id: String,
@@ -284,7 +294,12 @@ struct LocationArgs {
 
 impl LocationArgs {
     fn location(&self) -> Option<Location> {
-        Some(Location { lat: self.lat?, lon: self.lon?, accuracy_m: self.accuracy, address: self.address.clone() })
+        Some(Location {
+            lat: self.lat?,
+            lon: self.lon?,
+            accuracy_m: self.accuracy,
+            address: self.address.clone(),
+        })
     }
 }
 
@@ -330,7 +345,9 @@ impl From<Error> for Fail {
     fn from(e: Error) -> Self {
         let (kind, code) = match &e {
             Error::Unauthorized(_) => ("unauthorized", 3),
-            Error::Network { retryable: true, .. } => ("network", 4),
+            Error::Network {
+                retryable: true, ..
+            } => ("network", 4),
             Error::Network { .. } => ("network", 1),
             Error::InvalidInput { .. } => ("invalid_input", 1),
             Error::NotFound { .. } => ("not_found", 1),
@@ -342,15 +359,29 @@ impl From<Error> for Fail {
         if matches!(e, Error::Unauthorized(_)) {
             message.push_str(" (run `gridwork login`)");
         }
-        if matches!(e, Error::Network { retryable: true, .. }) {
+        if matches!(
+            e,
+            Error::Network {
+                retryable: true,
+                ..
+            }
+        ) {
             message.push_str(" (nothing was lost; sync again later)");
         }
-        Fail { message, kind, code }
+        Fail {
+            message,
+            kind,
+            code,
+        }
     }
 }
 
 fn fail(message: impl Into<String>) -> Fail {
-    Fail { message: message.into(), kind: "invalid_input", code: 1 }
+    Fail {
+        message: message.into(),
+        kind: "invalid_input",
+        code: 1,
+    }
 }
 
 type R<T = ()> = std::result::Result<T, Fail>;
@@ -374,19 +405,25 @@ fn db_path(db: Option<PathBuf>) -> R<PathBuf> {
     let path = match db {
         Some(p) => p,
         None => {
-            let home = std::env::var_os("HOME").ok_or_else(|| fail("HOME is not set; pass --db PATH"))?;
+            let home =
+                std::env::var_os("HOME").ok_or_else(|| fail("HOME is not set; pass --db PATH"))?;
             PathBuf::from(home).join(".gridwork").join("device.db")
         }
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
     }
     Ok(path)
 }
 
 /// The signed-in session, or a clear error.
 fn signed_in(store: &Store) -> R<gridwork_core::Session> {
-    store.session()?.ok_or_else(|| Fail { message: "not signed in on this device (run `gridwork login`)".into(), kind: "unauthorized", code: 3 })
+    store.session()?.ok_or_else(|| Fail {
+        message: "not signed in on this device (run `gridwork login`)".into(),
+        kind: "unauthorized",
+        code: 3,
+    })
 }
 
 /// `--grid`, or the user's only grid.
@@ -413,7 +450,12 @@ fn run(cli: Cli) -> R {
         }
     };
     match cli.cmd {
-        Cmd::Login { server, user, password, device_name } => {
+        Cmd::Login {
+            server,
+            user,
+            password,
+            device_name,
+        } => {
             let password = match password {
                 Some(p) => p,
                 None => read_password()?,
@@ -426,8 +468,17 @@ fn run(cli: Cli) -> R {
                     "display_name": s.display_name, "grids": s.grids, "expires_at_ms": s.expires_at_ms,
                 }));
             } else {
-                println!("Signed in as {} ({}), grids: {}", s.display_name, s.role, s.grids.join(", "));
-                println!("user id {}; token valid until {}", s.user_id, time(s.expires_at_ms));
+                println!(
+                    "Signed in as {} ({}), grids: {}",
+                    s.display_name,
+                    s.role,
+                    s.grids.join(", ")
+                );
+                println!(
+                    "user id {}; token valid until {}",
+                    s.user_id,
+                    time(s.expires_at_ms)
+                );
             }
         }
         Cmd::Logout { force } => {
@@ -474,12 +525,23 @@ fn run(cli: Cli) -> R {
                     r.photos_pending
                 );
                 if r.rejected > 0 {
-                    println!("{} change(s) were refused by the server: see `gridwork quarantine`.", r.rejected);
+                    println!(
+                        "{} change(s) were refused by the server: see `gridwork quarantine`.",
+                        r.rejected
+                    );
                 }
             }
         }
         Cmd::Report(c) => match c {
-            ReportCmd::New { grid, category, severity, title, description, location, submit } => {
+            ReportCmd::New {
+                grid,
+                category,
+                severity,
+                title,
+                description,
+                location,
+                submit,
+            } => {
                 let grid = grid_or_default(&store, grid)?;
                 let id = store.create_report(NewReport {
                     grid,
@@ -490,11 +552,33 @@ fn run(cli: Cli) -> R {
                     location: location.location(),
                     submit,
                 })?;
-                done(&id, if submit { "Submitted report" } else { "Saved draft report" });
+                done(
+                    &id,
+                    if submit {
+                        "Submitted report"
+                    } else {
+                        "Saved draft report"
+                    },
+                );
             }
-            ReportCmd::Edit { id, title, description, category, severity } => {
+            ReportCmd::Edit {
+                id,
+                title,
+                description,
+                category,
+                severity,
+            } => {
                 let category = category.map(|c| c.parse::<ReportCategory>()).transpose()?;
-                store.update_report(&id, ReportPatch { category, severity, title, description, location: None })?;
+                store.update_report(
+                    &id,
+                    ReportPatch {
+                        category,
+                        severity,
+                        title,
+                        description,
+                        location: None,
+                    },
+                )?;
                 done(&id, "Updated report");
             }
             ReportCmd::List { filter } => list(&store, &filter.query(RecordKind::Report), json)?,
@@ -508,16 +592,27 @@ fn run(cli: Cli) -> R {
                 done(&id, "Commented on");
             }
             ReportCmd::Photo(PhotoCmd::Add { id, file, caption }) => {
-                let meta = std::fs::metadata(&file).map_err(|e| fail(format!("cannot read {}: {e}", file.display())))?;
+                let meta = std::fs::metadata(&file)
+                    .map_err(|e| fail(format!("cannot read {}: {e}", file.display())))?;
                 if meta.len() > 64 << 20 {
-                    return Err(Error::TooLarge(format!("{} is larger than 64 MiB", file.display())).into());
+                    return Err(Error::TooLarge(format!(
+                        "{} is larger than 64 MiB",
+                        file.display()
+                    ))
+                    .into());
                 }
-                let bytes = std::fs::read(&file).map_err(|e| fail(format!("cannot read {}: {e}", file.display())))?;
+                let bytes = std::fs::read(&file)
+                    .map_err(|e| fail(format!("cannot read {}: {e}", file.display())))?;
                 let p = store.add_photo(&id, &bytes, caption)?;
                 if json {
-                    print_json(&json!({ "record": id, "hash": p.hash, "thumb_hash": p.thumb_hash, "width": p.width, "height": p.height, "bytes": p.bytes }));
+                    print_json(
+                        &json!({ "record": id, "hash": p.hash, "thumb_hash": p.thumb_hash, "width": p.width, "height": p.height, "bytes": p.bytes }),
+                    );
                 } else {
-                    println!("Attached photo {} ({}x{}, {} bytes) to {id}", p.hash, p.width, p.height, p.bytes);
+                    println!(
+                        "Attached photo {} ({}x{}, {} bytes) to {id}",
+                        p.hash, p.width, p.height, p.bytes
+                    );
                 }
             }
             ReportCmd::Photo(PhotoCmd::List { id }) => {
@@ -533,21 +628,46 @@ fn run(cli: Cli) -> R {
                     let rows: Vec<Vec<String>> = photos
                         .iter()
                         .map(|p| {
-                            let here = if store.photo_bytes(&p.hash).is_ok() { "yes" } else { "thumbnail" };
-                            vec![p.hash.clone(), format!("{}x{}", p.width, p.height), p.caption.clone().unwrap_or_default(), here.into()]
+                            let here = if store.photo_bytes(&p.hash).is_ok() {
+                                "yes"
+                            } else {
+                                "thumbnail"
+                            };
+                            vec![
+                                p.hash.clone(),
+                                format!("{}x{}", p.width, p.height),
+                                p.caption.clone().unwrap_or_default(),
+                                here.into(),
+                            ]
                         })
                         .collect();
                     table(&["HASH", "SIZE", "CAPTION", "ON DEVICE"], &rows);
                 }
             }
-            ReportCmd::Photo(PhotoCmd::Get { id, hash, out, thumbnail }) => {
+            ReportCmd::Photo(PhotoCmd::Get {
+                id,
+                hash,
+                out,
+                thumbnail,
+            }) => {
                 let rec = store.get(&id)?.record;
-                let p = rec.photos().iter().find(|p| p.hash == hash).ok_or_else(|| fail("that photo is not attached to this report"))?;
-                let want = if thumbnail { p.thumb_hash.clone() } else { p.hash.clone() };
+                let p = rec
+                    .photos()
+                    .iter()
+                    .find(|p| p.hash == hash)
+                    .ok_or_else(|| fail("that photo is not attached to this report"))?;
+                let want = if thumbnail {
+                    p.thumb_hash.clone()
+                } else {
+                    p.hash.clone()
+                };
                 let bytes = store.fetch_photo(&want)?;
-                std::fs::write(&out, &bytes).map_err(|e| fail(format!("cannot write {}: {e}", out.display())))?;
+                std::fs::write(&out, &bytes)
+                    .map_err(|e| fail(format!("cannot write {}: {e}", out.display())))?;
                 if json {
-                    print_json(&json!({ "hash": want, "bytes": bytes.len(), "out": out.display().to_string() }));
+                    print_json(
+                        &json!({ "hash": want, "bytes": bytes.len(), "out": out.display().to_string() }),
+                    );
                 } else {
                     println!("Wrote {} bytes to {}", bytes.len(), out.display());
                 }
@@ -558,7 +678,15 @@ fn run(cli: Cli) -> R {
             }
         },
         Cmd::Visit(c) => match c {
-            VisitCmd::New { grid, household, visit_type, notes, needs, follow_up, location } => {
+            VisitCmd::New {
+                grid,
+                household,
+                visit_type,
+                notes,
+                needs,
+                follow_up,
+                location,
+            } => {
                 let grid = grid_or_default(&store, grid)?;
                 let needs = needs.iter().map(|n| parse_need(n)).collect::<R<Vec<_>>>()?;
                 let id = store.create_visit(NewVisit {
@@ -581,17 +709,41 @@ fn run(cli: Cli) -> R {
             VisitCmd::Show { id } => show(&store, &id, json)?,
         },
         Cmd::Household(c) => match c {
-            HouseholdCmd::Add { grid, address, members, notes } => {
+            HouseholdCmd::Add {
+                grid,
+                address,
+                members,
+                notes,
+            } => {
                 let grid = grid_or_default(&store, grid)?;
-                let members = members.iter().map(|m| parse_member(m)).collect::<R<Vec<_>>>()?;
-                let id = store.create_household(NewHousehold { grid, address, members, notes })?;
+                let members = members
+                    .iter()
+                    .map(|m| parse_member(m))
+                    .collect::<R<Vec<_>>>()?;
+                let id = store.create_household(NewHousehold {
+                    grid,
+                    address,
+                    members,
+                    notes,
+                })?;
                 done(&id, "Added household");
             }
-            HouseholdCmd::List { filter } => list(&store, &filter.query(RecordKind::Household), json)?,
+            HouseholdCmd::List { filter } => {
+                list(&store, &filter.query(RecordKind::Household), json)?
+            }
             HouseholdCmd::Show { id } => show(&store, &id, json)?,
         },
         Cmd::Task(c) => match c {
-            TaskCmd::Assign { grid, title, description, assignees, due, priority, report, household } => {
+            TaskCmd::Assign {
+                grid,
+                title,
+                description,
+                assignees,
+                due,
+                priority,
+                report,
+                household,
+            } => {
                 let grid = grid_or_default(&store, grid)?;
                 let id = store.create_task(NewTask {
                     grid,
@@ -643,7 +795,14 @@ fn run(cli: Cli) -> R {
             } else {
                 let rows: Vec<Vec<String>> = h
                     .iter()
-                    .map(|e| vec![time(e.at_ms), e.user_id.clone(), e.actor.chars().take(12).collect(), e.fields.join(", ")])
+                    .map(|e| {
+                        vec![
+                            time(e.at_ms),
+                            e.user_id.clone(),
+                            e.actor.chars().take(12).collect(),
+                            e.fields.join(", "),
+                        ]
+                    })
                     .collect();
                 table(&["WHEN", "USER", "DEVICE", "FIELDS"], &rows);
             }
@@ -666,8 +825,16 @@ fn run(cli: Cli) -> R {
                     .flat_map(|f| {
                         f.values.iter().enumerate().map(move |(i, v)| {
                             vec![
-                                if i == 0 { f.field.clone() } else { String::new() },
-                                if i == 0 { "shown".into() } else { "also set".into() },
+                                if i == 0 {
+                                    f.field.clone()
+                                } else {
+                                    String::new()
+                                },
+                                if i == 0 {
+                                    "shown".into()
+                                } else {
+                                    "also set".into()
+                                },
                                 value_text(&v.value),
                                 v.user_id.clone(),
                             ]
@@ -694,7 +861,14 @@ fn run(cli: Cli) -> R {
             } else {
                 let rows: Vec<Vec<String>> = q
                     .iter()
-                    .map(|c| vec![c.doc_id.clone(), c.field.clone().unwrap_or_else(|| "-".into()), c.reason.clone(), time(c.at_ms)])
+                    .map(|c| {
+                        vec![
+                            c.doc_id.clone(),
+                            c.field.clone().unwrap_or_else(|| "-".into()),
+                            c.reason.clone(),
+                            time(c.at_ms),
+                        ]
+                    })
                     .collect();
                 table(&["RECORD", "FIELD", "REASON", "WHEN"], &rows);
             }
@@ -733,26 +907,44 @@ fn status(store: &Store, json: bool) -> R {
     println!("device store:  {}", store.path().display());
     match &session {
         Some(s) => {
-            println!("signed in as:  {} ({}, user id {})", s.display_name, s.role, s.user_id);
+            println!(
+                "signed in as:  {} ({}, user id {})",
+                s.display_name, s.role, s.user_id
+            );
             println!("server:        {}", s.server_url);
             println!("grids:         {}", s.grids.join(", "));
             let expired = s.expires_at_ms <= chrono::Utc::now().timestamp_millis();
-            println!("token until:   {}{}", time(s.expires_at_ms), if expired { " (expired: run gridwork login)" } else { "" });
+            println!(
+                "token until:   {}{}",
+                time(s.expires_at_ms),
+                if expired {
+                    " (expired: run gridwork login)"
+                } else {
+                    ""
+                }
+            );
         }
         None => println!("signed in as:  nobody (run `gridwork login`)"),
     }
     println!("pending:       {pending} change(s) not yet synced");
     if quarantined > 0 {
-        println!("refused:       {quarantined} change(s) refused by the server (gridwork quarantine)");
+        println!(
+            "refused:       {quarantined} change(s) refused by the server (gridwork quarantine)"
+        );
     }
-    println!("last sync:     {}", last.map(time).unwrap_or_else(|| "never".into()));
+    println!(
+        "last sync:     {}",
+        last.map(time).unwrap_or_else(|| "never".into())
+    );
     Ok(())
 }
 
 fn list(store: &Store, q: &ListQuery, json: bool) -> R {
     let page = store.list(q)?;
     if json {
-        print_json(&json!({ "items": page.items.iter().map(summary_json).collect::<Vec<_>>(), "next": page.next }));
+        print_json(
+            &json!({ "items": page.items.iter().map(summary_json).collect::<Vec<_>>(), "next": page.next }),
+        );
     } else {
         summaries_table(&page.items);
         if page.next.is_some() {
@@ -774,23 +966,49 @@ fn show(store: &Store, id: &str, json: bool) -> R {
 
 fn parse_need(s: &str) -> R<Need> {
     let (tag, note) = s.split_once(':').unwrap_or((s, ""));
-    Ok(Need { tag: tag.trim().parse::<NeedTag>()?, note: note.trim().to_owned(), resolved: false })
+    Ok(Need {
+        tag: tag.trim().parse::<NeedTag>()?,
+        note: note.trim().to_owned(),
+        resolved: false,
+    })
 }
 
 /// `name[,id=…][,phone=…][,born=YEAR][,tags=a+b]`
 fn parse_member(s: &str) -> R<Member> {
     let mut parts = s.split(',');
     let name = parts.next().unwrap_or("").trim().to_owned();
-    let mut m = Member { name, id_number: None, phone: None, birth_year: None, tags: vec![] };
+    let mut m = Member {
+        name,
+        id_number: None,
+        phone: None,
+        birth_year: None,
+        tags: vec![],
+    };
     for p in parts {
-        let (k, v) = p.split_once('=').ok_or_else(|| fail("--member: expected name,key=value,… (keys: id, phone, born, tags)"))?;
+        let (k, v) = p.split_once('=').ok_or_else(|| {
+            fail("--member: expected name,key=value,… (keys: id, phone, born, tags)")
+        })?;
         let v = v.trim();
         match k.trim() {
             "id" => m.id_number = Some(v.to_owned()),
             "phone" => m.phone = Some(v.to_owned()),
-            "born" => m.birth_year = Some(v.parse().map_err(|_| fail("--member born= must be a year"))?),
-            "tags" => m.tags = v.split('+').map(|t| t.trim().parse::<MemberTag>()).collect::<Result<_, _>>()?,
-            other => return Err(fail(format!("--member: unknown key {other} (keys: id, phone, born, tags)"))),
+            "born" => {
+                m.birth_year = Some(
+                    v.parse()
+                        .map_err(|_| fail("--member born= must be a year"))?,
+                )
+            }
+            "tags" => {
+                m.tags = v
+                    .split('+')
+                    .map(|t| t.trim().parse::<MemberTag>())
+                    .collect::<Result<_, _>>()?
+            }
+            other => {
+                return Err(fail(format!(
+                    "--member: unknown key {other} (keys: id, phone, born, tags)"
+                )))
+            }
         }
     }
     Ok(m)
@@ -798,13 +1016,19 @@ fn parse_member(s: &str) -> R<Member> {
 
 fn read_password() -> R<String> {
     if std::io::stdin().is_terminal() {
-        rpassword::prompt_password("Password: ").map_err(|e| fail(format!("could not read the password: {e}")))
+        rpassword::prompt_password("Password: ")
+            .map_err(|e| fail(format!("could not read the password: {e}")))
     } else {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| fail(format!("could not read the password from stdin: {e}")))?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| fail(format!("could not read the password from stdin: {e}")))?;
         let p = line.trim_end_matches(['\r', '\n']).to_owned();
         if p.is_empty() {
-            return Err(fail("no password: pass --password, set GRIDWORK_PASSWORD, or type it"));
+            return Err(fail(
+                "no password: pass --password, set GRIDWORK_PASSWORD, or type it",
+            ));
         }
         Ok(p)
     }
@@ -813,7 +1037,11 @@ fn read_password() -> R<String> {
 fn default_device_name() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_owned()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "laptop".into());
     format!("gridwork CLI on {host}")

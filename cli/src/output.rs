@@ -20,7 +20,11 @@ fn mask_phone(p: &str) -> String {
         return "*".repeat(chars.len());
     }
     let n = chars.len();
-    chars.iter().enumerate().map(|(i, c)| if i < 3 || i >= n - 4 { *c } else { '*' }).collect()
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if i < 3 || i >= n - 4 { *c } else { '*' })
+        .collect()
 }
 
 /// The record as JSON with personal identifiers masked.
@@ -66,7 +70,10 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
         let one: String = s.chars().map(|c| if c == '\n' { ' ' } else { c }).collect();
         truncate_width(&one, 48)
     };
-    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| cell(c)).collect()).collect();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| cell(c)).collect())
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for r in &rows {
         for (i, c) in r.iter().enumerate() {
@@ -84,7 +91,15 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
         println!("{}", s.trim_end());
     };
     line(headers.to_vec());
-    line(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect());
+    line(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    );
     for r in &rows {
         line(r.iter().map(String::as_str).collect());
     }
@@ -116,7 +131,10 @@ pub fn summaries_table(items: &[RecordSummary]) {
                 s.id.clone(),
                 s.kind.as_str().to_owned(),
                 s.grid.clone(),
-                s.status.clone().or_else(|| s.category.clone()).unwrap_or_else(|| "-".into()),
+                s.status
+                    .clone()
+                    .or_else(|| s.category.clone())
+                    .unwrap_or_else(|| "-".into()),
                 s.title.clone(),
                 time(s.created_at),
             ]
@@ -132,11 +150,16 @@ pub fn show_record(r: &StoredRecord) {
     println!("kind:         {}", r.record.kind());
     if let Some(obj) = v.as_object() {
         for (k, val) in obj {
-            if matches!(k.as_str(), "kind" | "transitions" | "comments" | "members" | "needs" | "photos") {
+            if matches!(
+                k.as_str(),
+                "kind" | "transitions" | "comments" | "members" | "needs" | "photos"
+            ) {
                 continue;
             }
             let shown = match (k.as_str(), val) {
-                ("created_at" | "visited_at", Value::Number(n)) => n.as_i64().map(time).unwrap_or_default(),
+                ("created_at" | "visited_at", Value::Number(n)) => {
+                    n.as_i64().map(time).unwrap_or_default()
+                }
                 (_, Value::String(s)) => s.clone(),
                 (_, Value::Null) => "-".into(),
                 (_, other) => other.to_string(),
@@ -146,17 +169,36 @@ pub fn show_record(r: &StoredRecord) {
     }
     println!("updated:      {}", time(r.updated_at));
     if r.pending_changes > 0 {
-        println!("pending:      {} change(s) not yet synced", r.pending_changes);
+        println!(
+            "pending:      {} change(s) not yet synced",
+            r.pending_changes
+        );
     }
-    let list = |name: &str| v.get(name).and_then(Value::as_array).cloned().unwrap_or_default();
+    let list = |name: &str| {
+        v.get(name)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
     let members = list("members");
     if !members.is_empty() {
         println!("members:");
         for m in members {
             let s = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
-            let born = m.get("birth_year").and_then(Value::as_i64).map(|y| y.to_string()).unwrap_or_else(|| "-".into());
+            let born = m
+                .get("birth_year")
+                .and_then(Value::as_i64)
+                .map(|y| y.to_string())
+                .unwrap_or_else(|| "-".into());
             let tags = m.get("tags").map(|t| t.to_string()).unwrap_or_default();
-            println!("  {}  id {}  phone {}  born {}  {}", s("name"), s("id_number"), s("phone"), born, tags);
+            println!(
+                "  {}  id {}  phone {}  born {}  {}",
+                s("name"),
+                s("id_number"),
+                s("phone"),
+                born,
+                tags
+            );
         }
     }
     let needs = list("needs");
@@ -171,9 +213,23 @@ pub fn show_record(r: &StoredRecord) {
         println!("workflow:");
         for t in transitions {
             let s = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-            let at = t.get("at").and_then(Value::as_i64).map(time).unwrap_or_default();
-            let comment = t.get("comment").and_then(Value::as_str).map(|c| format!(" — {c}")).unwrap_or_default();
-            println!("  {at}  {} → {}  by {} ({}){comment}", s("from"), s("to"), s("by"), s("role"));
+            let at = t
+                .get("at")
+                .and_then(Value::as_i64)
+                .map(time)
+                .unwrap_or_default();
+            let comment = t
+                .get("comment")
+                .and_then(Value::as_str)
+                .map(|c| format!(" — {c}"))
+                .unwrap_or_default();
+            println!(
+                "  {at}  {} → {}  by {} ({}){comment}",
+                s("from"),
+                s("to"),
+                s("by"),
+                s("role")
+            );
         }
     }
     let comments = list("comments");
@@ -181,7 +237,11 @@ pub fn show_record(r: &StoredRecord) {
         println!("comments:");
         for c in comments {
             let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-            let at = c.get("at").and_then(Value::as_i64).map(time).unwrap_or_default();
+            let at = c
+                .get("at")
+                .and_then(Value::as_i64)
+                .map(time)
+                .unwrap_or_default();
             println!("  {at}  {}: {}", s("by"), s("text"));
         }
     }
@@ -209,7 +269,10 @@ mod tests {
             created_at: 0,
         });
         let s = record_json(&rec).to_string();
-        assert!(!s.contains("11010519491231002X") && !s.contains("13812345678"), "{s}");
+        assert!(
+            !s.contains("11010519491231002X") && !s.contains("13812345678"),
+            "{s}"
+        );
         assert!(s.contains("110105********002X"), "{s}");
     }
 

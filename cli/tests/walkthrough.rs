@@ -11,7 +11,14 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_gridwork");
 
 fn gw(db: &Path, args: &[&str]) -> Output {
-    Command::new(BIN).arg("--db").arg(db).args(args).env_remove("GRIDWORK_PASSWORD").env_remove("GRIDWORK_DB").output().expect("run gridwork")
+    Command::new(BIN)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("GRIDWORK_PASSWORD")
+        .env_remove("GRIDWORK_DB")
+        .output()
+        .expect("run gridwork")
 }
 
 /// Runs with `--json`, expects success, parses stdout.
@@ -26,7 +33,12 @@ fn ok(db: &Path, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("gridwork {args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "gridwork {args:?}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 fn login(db: &Path, url: &str, user: &str) -> Value {
@@ -37,12 +49,19 @@ fn login(db: &Path, url: &str, user: &str) -> Value {
         .env("GRIDWORK_PASSWORD", format!("demo-{user}"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "login {user}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "login {user}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn status_of(db: &Path, id: &str) -> String {
-    ok(db, &["report", "show", id])["record"]["status"].as_str().unwrap().to_owned()
+    ok(db, &["report", "show", id])["record"]["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[test]
@@ -54,24 +73,59 @@ fn readme_walkthrough() {
 
     // Not signed in yet: a clear error, exit code 3.
     let out = gw(&wdb, &["sync"]);
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("gridwork login"));
 
     // A wrong password: exit 3, no panic.
-    let out = gw(&wdb, &["login", "--server", &server.url, "--user", "worker", "--password", "nope"]);
+    let out = gw(
+        &wdb,
+        &[
+            "login",
+            "--server",
+            &server.url,
+            "--user",
+            "worker",
+            "--password",
+            "nope",
+        ],
+    );
     assert_eq!(out.status.code(), Some(3));
 
     let me = login(&wdb, &server.url, "worker");
     assert_eq!(me["role"], "worker");
     assert_eq!(me["grids"], serde_json::json!(["furong-01"]));
     let first = ok(&wdb, &["sync"]);
-    assert!(first["pulled"].as_u64().unwrap() > 0, "the demo records of furong-01 arrive");
+    assert!(
+        first["pulled"].as_u64().unwrap() > 0,
+        "the demo records of furong-01 arrive"
+    );
 
     // Offline: the server is down while the worker files the report.
     server.kill();
     let id = ok(
         &wdb,
-        &["report", "new", "--category", "blocked_fire_lane", "--severity", "3", "--title", "芙蓉街8号楼道堆放杂物", "--description", "二楼楼道纸箱堆积", "--lat", "36.6653", "--lon", "117.0205", "--submit"],
+        &[
+            "report",
+            "new",
+            "--category",
+            "blocked_fire_lane",
+            "--severity",
+            "3",
+            "--title",
+            "芙蓉街8号楼道堆放杂物",
+            "--description",
+            "二楼楼道纸箱堆积",
+            "--lat",
+            "36.6653",
+            "--lon",
+            "117.0205",
+            "--submit",
+        ],
     )["id"]
         .as_str()
         .unwrap()
@@ -79,7 +133,12 @@ fn readme_walkthrough() {
     let st = ok(&wdb, &["status"]);
     assert_eq!(st["pending"], 2, "create + submit pending");
     let out = gw(&wdb, &["sync"]);
-    assert_eq!(out.status.code(), Some(4), "offline: retryable network error: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "offline: retryable network error: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(ok(&wdb, &["status"])["pending"], 2, "nothing lost");
 
     // Back online.
@@ -92,25 +151,48 @@ fn readme_walkthrough() {
     login(&sdb, &server.url, "supervisor");
     ok(&sdb, &["sync"]);
     let listed = ok(&sdb, &["report", "list", "--status", "submitted"]);
-    let ids: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
     assert!(ids.contains(&id.as_str()), "{ids:?}");
     // Returning needs a comment.
     let out = gw(&sdb, &["review", "return", &id]);
     assert_eq!(out.status.code(), Some(2));
-    ok(&sdb, &["review", "return", &id, "--comment", "请补充现场照片"]);
+    ok(
+        &sdb,
+        &["review", "return", &id, "--comment", "请补充现场照片"],
+    );
     ok(&sdb, &["sync"]);
 
     // The worker sees it returned, fixes it and resubmits.
     let r = ok(&wdb, &["sync"]);
-    assert!(r["changed_ids"].as_array().unwrap().iter().any(|v| v == &Value::String(id.clone())));
+    assert!(r["changed_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v == &Value::String(id.clone())));
     assert_eq!(status_of(&wdb, &id), "returned");
     let shown = ok(&wdb, &["report", "show", &id]);
-    assert!(shown["record"]["comments"].to_string().contains("请补充现场照片"));
+    assert!(shown["record"]["comments"]
+        .to_string()
+        .contains("请补充现场照片"));
     // A worker cannot approve: refused on the device at once.
     let out = gw(&wdb, &["review", "approve", &id]);
     assert_eq!(out.status.code(), Some(1));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
-    ok(&wdb, &["report", "edit", &id, "--description", "二楼楼道纸箱堆积，已拍照"]);
+    ok(
+        &wdb,
+        &[
+            "report",
+            "edit",
+            &id,
+            "--description",
+            "二楼楼道纸箱堆积，已拍照",
+        ],
+    );
     ok(&wdb, &["report", "submit", &id]);
     ok(&wdb, &["sync"]);
 
@@ -122,34 +204,92 @@ fn readme_walkthrough() {
 
     // History, conflicts, quarantine.
     let h = ok(&wdb, &["history", &id]);
-    let users: Vec<&str> = h.as_array().unwrap().iter().map(|e| e["user_id"].as_str().unwrap()).collect();
+    let users: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["user_id"].as_str().unwrap())
+        .collect();
     assert!(users.len() >= 5 && users.contains(&me["user_id"].as_str().unwrap()));
     assert!(ok(&wdb, &["conflicts", &id]).as_array().unwrap().is_empty());
     assert!(ok(&wdb, &["quarantine"]).as_array().unwrap().is_empty());
 
     // Households: ID numbers are masked in every output.
-    let hh = ok(&wdb, &["household", "add", "--address", "芙蓉街8号2单元101", "--member", "王秀兰,id=11010519491231002X,phone=13812345678,born=1949,tags=elderly_living_alone"])["id"]
+    let hh = ok(
+        &wdb,
+        &[
+            "household",
+            "add",
+            "--address",
+            "芙蓉街8号2单元101",
+            "--member",
+            "王秀兰,id=11010519491231002X,phone=13812345678,born=1949,tags=elderly_living_alone",
+        ],
+    )["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let shown = gw(&wdb, &["household", "show", &hh]);
     let text = String::from_utf8_lossy(&shown.stdout);
-    assert!(text.contains("110105********002X") && !text.contains("11010519491231002X"), "{text}");
-    assert!(!ok(&wdb, &["household", "show", &hh]).to_string().contains("11010519491231002X"));
-    let v = ok(&wdb, &["visit", "new", "--household", &hh, "--type", "elderly_care", "--notes", "身体良好", "--need", "repair:燃气软管老化"])["id"].as_str().unwrap().to_owned();
-    assert_eq!(ok(&wdb, &["visit", "list", "--household", &hh])["items"][0]["id"], Value::String(v));
+    assert!(
+        text.contains("110105********002X") && !text.contains("11010519491231002X"),
+        "{text}"
+    );
+    assert!(!ok(&wdb, &["household", "show", &hh])
+        .to_string()
+        .contains("11010519491231002X"));
+    let v = ok(
+        &wdb,
+        &[
+            "visit",
+            "new",
+            "--household",
+            &hh,
+            "--type",
+            "elderly_care",
+            "--notes",
+            "身体良好",
+            "--need",
+            "repair:燃气软管老化",
+        ],
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        ok(&wdb, &["visit", "list", "--household", &hh])["items"][0]["id"],
+        Value::String(v)
+    );
 
     // Tasks: the leader assigns, the worker accepts and finishes.
     let ldb = dir.path().join("leader.db");
     login(&ldb, &server.url, "leader");
-    let t = ok(&ldb, &["task", "assign", "--grid", "furong-01", "--title", "清理楼道", "--to", me["user_id"].as_str().unwrap(), "--priority", "high"])["id"]
+    let t = ok(
+        &ldb,
+        &[
+            "task",
+            "assign",
+            "--grid",
+            "furong-01",
+            "--title",
+            "清理楼道",
+            "--to",
+            me["user_id"].as_str().unwrap(),
+            "--priority",
+            "high",
+        ],
+    )["id"]
         .as_str()
         .unwrap()
         .to_owned();
     ok(&ldb, &["sync"]);
     ok(&wdb, &["sync"]);
     let mine = ok(&wdb, &["task", "list", "--mine", "--open"]);
-    assert!(mine["items"].as_array().unwrap().iter().any(|i| i["id"] == Value::String(t.clone())));
+    assert!(mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["id"] == Value::String(t.clone())));
     ok(&wdb, &["task", "accept", &t]);
     ok(&wdb, &["task", "done", &t, "--comment", "已清理"]);
     ok(&wdb, &["sync"]);
@@ -160,16 +300,26 @@ fn readme_walkthrough() {
     let out = gw(&wdb, &["report", "list"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("芙蓉街8号楼道堆放杂物") && text.contains("TITLE"), "{text}");
+    assert!(
+        text.contains("芙蓉街8号楼道堆放杂物") && text.contains("TITLE"),
+        "{text}"
+    );
     let out = gw(&wdb, &["status"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("pending:       0"));
 
     // Logout with a pending change is refused, then forced; sync then needs a login.
-    ok(&wdb, &["report", "new", "--title", "未同步", "--category", "other"]);
+    ok(
+        &wdb,
+        &["report", "new", "--title", "未同步", "--category", "other"],
+    );
     let out = gw(&wdb, &["logout"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 unsynced change"));
     ok(&wdb, &["logout", "--force"]);
     assert_eq!(gw(&wdb, &["sync"]).status.code(), Some(3));
-    assert_eq!(ok(&wdb, &["status"])["pending"], 1, "kept for the next login");
+    assert_eq!(
+        ok(&wdb, &["status"])["pending"],
+        1,
+        "kept for the next login"
+    );
 }

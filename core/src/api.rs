@@ -167,7 +167,9 @@ impl Store {
 
     pub fn update_report(&self, id: &str, p: ReportPatch) -> Result<()> {
         self.update(id, |rec| {
-            let AnyRecord::Report(r) = rec else { return Err(wrong_kind(RecordKind::Report)) };
+            let AnyRecord::Report(r) = rec else {
+                return Err(wrong_kind(RecordKind::Report));
+            };
             set(&mut r.category, p.category);
             set(&mut r.severity, p.severity);
             set(&mut r.title, p.title);
@@ -179,7 +181,9 @@ impl Store {
 
     pub fn update_visit(&self, id: &str, p: VisitPatch) -> Result<()> {
         self.update(id, |rec| {
-            let AnyRecord::Visit(v) = rec else { return Err(wrong_kind(RecordKind::Visit)) };
+            let AnyRecord::Visit(v) = rec else {
+                return Err(wrong_kind(RecordKind::Visit));
+            };
             set(&mut v.visit_type, p.visit_type);
             set(&mut v.notes, p.notes);
             set(&mut v.needs, p.needs);
@@ -191,7 +195,9 @@ impl Store {
 
     pub fn update_household(&self, id: &str, p: HouseholdPatch) -> Result<()> {
         self.update(id, |rec| {
-            let AnyRecord::Household(h) = rec else { return Err(wrong_kind(RecordKind::Household)) };
+            let AnyRecord::Household(h) = rec else {
+                return Err(wrong_kind(RecordKind::Household));
+            };
             set(&mut h.address, p.address);
             set(&mut h.members, p.members);
             set(&mut h.notes, p.notes);
@@ -201,7 +207,9 @@ impl Store {
 
     pub fn update_task(&self, id: &str, p: TaskPatch) -> Result<()> {
         self.update(id, |rec| {
-            let AnyRecord::Task(t) = rec else { return Err(wrong_kind(RecordKind::Task)) };
+            let AnyRecord::Task(t) = rec else {
+                return Err(wrong_kind(RecordKind::Task));
+            };
             set(&mut t.title, p.title);
             set(&mut t.description, p.description);
             set(&mut t.assignees, p.assignees);

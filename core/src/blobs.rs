@@ -20,7 +20,10 @@ fn check_hash(field: &str, h: &str) -> Result<()> {
     if h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         Ok(())
     } else {
-        Err(Error::invalid(field, "must be a lowercase sha256 hex digest"))
+        Err(Error::invalid(
+            field,
+            "must be a lowercase sha256 hex digest",
+        ))
     }
 }
 
@@ -52,7 +55,12 @@ impl Store {
     /// Attach a photo (JPEG, PNG or WebP) to a report or visit. It is checked and decoded under
     /// strict limits, oriented upright, resized, stripped of all metadata, stored by content
     /// hash with its thumbnail, and referenced from the record — all in one transaction.
-    pub fn add_photo(&self, record_id: &str, bytes: &[u8], caption: Option<String>) -> Result<PhotoRef> {
+    pub fn add_photo(
+        &self,
+        record_id: &str,
+        bytes: &[u8],
+        caption: Option<String>,
+    ) -> Result<PhotoRef> {
         self.add_photo_with(record_id, bytes, caption, None, &PhotoOptions::default())
     }
 
@@ -69,7 +77,10 @@ impl Store {
         }
         // Refuse early for records that cannot hold photos, before the expensive decode.
         if self.get(record_id)?.record.photos_mut_probe().is_none() {
-            return Err(Error::invalid("record_id", "only reports and visits have photos"));
+            return Err(Error::invalid(
+                "record_id",
+                "only reports and visits have photos",
+            ));
         }
         let processed = process_photo(bytes, opts)?;
         let photo = PhotoRef {
@@ -85,7 +96,9 @@ impl Store {
         self.update_with(
             record_id,
             move |rec| {
-                let photos = rec.photos_mut().ok_or_else(|| Error::invalid("record_id", "only reports and visits have photos"))?;
+                let photos = rec.photos_mut().ok_or_else(|| {
+                    Error::invalid("record_id", "only reports and visits have photos")
+                })?;
                 if !photos.iter().any(|p| p.hash == p2.hash) {
                     photos.push(p2);
                 }
@@ -103,11 +116,16 @@ impl Store {
     pub fn remove_photo(&self, record_id: &str, hash: &str) -> Result<()> {
         check_hash("hash", hash)?;
         self.update(record_id, |rec| {
-            let photos = rec.photos_mut().ok_or_else(|| Error::invalid("record_id", "only reports and visits have photos"))?;
+            let photos = rec.photos_mut().ok_or_else(|| {
+                Error::invalid("record_id", "only reports and visits have photos")
+            })?;
             let before = photos.len();
             photos.retain(|p| p.hash != hash);
             if photos.len() == before {
-                return Err(Error::NotFound { what: "photo", id: hash.to_owned() });
+                return Err(Error::NotFound {
+                    what: "photo",
+                    id: hash.to_owned(),
+                });
             }
             Ok(())
         })
@@ -118,9 +136,14 @@ impl Store {
     pub fn photo_bytes(&self, hash: &str) -> Result<Vec<u8>> {
         check_hash("hash", hash)?;
         let conn = self.reader_conn();
-        let b: Option<Option<Vec<u8>>> =
-            conn.prepare_cached("SELECT bytes FROM blobs WHERE hash = ?1")?.query_row(params![hash], |r| r.get(0)).optional()?;
-        b.flatten().ok_or_else(|| Error::NotFound { what: "photo", id: hash.to_owned() })
+        let b: Option<Option<Vec<u8>>> = conn
+            .prepare_cached("SELECT bytes FROM blobs WHERE hash = ?1")?
+            .query_row(params![hash], |r| r.get(0))
+            .optional()?;
+        b.flatten().ok_or_else(|| Error::NotFound {
+            what: "photo",
+            id: hash.to_owned(),
+        })
     }
 
     /// Photos and thumbnails not yet on the server, thumbnails first.
@@ -129,14 +152,23 @@ impl Store {
         let mut st = conn.prepare_cached(
             "SELECT hash, size, thumb FROM blobs WHERE uploaded = 0 AND bytes IS NOT NULL ORDER BY thumb DESC, created_at",
         )?;
-        let rows = st.query_map([], |r| Ok(PendingBlob { hash: r.get(0)?, size: r.get::<_, i64>(1)? as u64, thumb: r.get(2)? }))?;
+        let rows = st.query_map([], |r| {
+            Ok(PendingBlob {
+                hash: r.get(0)?,
+                size: r.get::<_, i64>(1)? as u64,
+                thumb: r.get(2)?,
+            })
+        })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
     pub fn mark_uploaded(&self, hash: &str) -> Result<()> {
         check_hash("hash", hash)?;
         self.writer_conn(|c| {
-            c.execute("UPDATE blobs SET uploaded = 1 WHERE hash = ?1", params![hash])?;
+            c.execute(
+                "UPDATE blobs SET uploaded = 1 WHERE hash = ?1",
+                params![hash],
+            )?;
             Ok(())
         })
     }
@@ -144,7 +176,8 @@ impl Store {
     /// Thumbnails referenced by records on this device but not downloaded yet.
     pub fn missing_thumbnails(&self) -> Result<Vec<String>> {
         let conn = self.reader_conn();
-        let mut st = conn.prepare_cached("SELECT hash FROM blobs WHERE bytes IS NULL AND thumb = 1")?;
+        let mut st =
+            conn.prepare_cached("SELECT hash FROM blobs WHERE bytes IS NULL AND thumb = 1")?;
         let rows = st.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
@@ -153,7 +186,9 @@ impl Store {
     pub fn put_downloaded_blob(&self, hash: &str, bytes: &[u8]) -> Result<()> {
         check_hash("hash", hash)?;
         if content_hash(bytes) != hash {
-            return Err(Error::CorruptChange("downloaded photo does not match its hash".into()));
+            return Err(Error::CorruptChange(
+                "downloaded photo does not match its hash".into(),
+            ));
         }
         self.writer_conn(|c| {
             c.execute(

@@ -7,7 +7,9 @@
 //! text as splices, list appends as inserts, scalars as puts.
 
 use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use automerge::{
+    ActorId, Automerge, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT,
+};
 use serde_json::{Map, Number, Value as J};
 
 use crate::error::{Error, Result};
@@ -32,11 +34,21 @@ fn read_obj(doc: &impl ReadDoc, obj: &ObjId, typ: ObjType) -> J {
         ObjType::Map | ObjType::Table => {
             let mut m = Map::new();
             for item in doc.map_range(obj, ..) {
-                m.insert(item.key.to_string(), { let id = item.id(); read_value(doc, Value::from(item.value), &id) });
+                m.insert(item.key.to_string(), {
+                    let id = item.id();
+                    read_value(doc, Value::from(item.value), &id)
+                });
             }
             J::Object(m)
         }
-        ObjType::List => J::Array(doc.list_range(obj, ..).map(|item| { let id = item.id(); read_value(doc, Value::from(item.value), &id) }).collect()),
+        ObjType::List => J::Array(
+            doc.list_range(obj, ..)
+                .map(|item| {
+                    let id = item.id();
+                    read_value(doc, Value::from(item.value), &id)
+                })
+                .collect(),
+        ),
         ObjType::Text => J::String(doc.text(obj).unwrap_or_default()),
     }
 }
@@ -67,9 +79,10 @@ fn read_obj_at(doc: &impl ReadDoc, obj: &ObjId, typ: ObjType, heads: &[ChangeHas
                 .map(|item| {
                     let id = item.id();
                     match Value::from(item.value) {
-                    Value::Object(t) => read_obj_at(doc, &id, t, heads),
-                    Value::Scalar(s) => scalar_to_json(&s),
-                }})
+                        Value::Object(t) => read_obj_at(doc, &id, t, heads),
+                        Value::Scalar(s) => scalar_to_json(&s),
+                    }
+                })
                 .collect(),
         ),
         ObjType::Text => J::String(doc.text_at(obj, heads).unwrap_or_default()),
@@ -122,7 +135,12 @@ pub fn write_diff<T: Transactable>(tx: &mut T, old: &J, new: &J) -> Result<()> {
     }
 }
 
-fn diff_map<T: Transactable>(tx: &mut T, obj: &ObjId, old: &Map<String, J>, new: &Map<String, J>) -> Result<()> {
+fn diff_map<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    old: &Map<String, J>,
+    new: &Map<String, J>,
+) -> Result<()> {
     for (k, nv) in new {
         match old.get(k) {
             Some(ov) if ov == nv => {}
@@ -139,12 +157,24 @@ fn diff_map<T: Transactable>(tx: &mut T, obj: &ObjId, old: &Map<String, J>, new:
 }
 
 /// Replace or update the value at a map key.
-fn update_prop<T: Transactable>(tx: &mut T, obj: &ObjId, key: &str, old: &J, new: &J) -> Result<()> {
+fn update_prop<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    key: &str,
+    old: &J,
+    new: &J,
+) -> Result<()> {
     let existing = tx.get(obj, key)?;
     match (old, new, existing) {
-        (J::Object(o), J::Object(n), Some((Value::Object(ObjType::Map), id))) => diff_map(tx, &id, o, n),
-        (J::Array(o), J::Array(n), Some((Value::Object(ObjType::List), id))) => diff_list(tx, &id, o, n, key),
-        (J::String(o), J::String(n), Some((Value::Object(ObjType::Text), id))) => splice_text(tx, &id, o, n),
+        (J::Object(o), J::Object(n), Some((Value::Object(ObjType::Map), id))) => {
+            diff_map(tx, &id, o, n)
+        }
+        (J::Array(o), J::Array(n), Some((Value::Object(ObjType::List), id))) => {
+            diff_list(tx, &id, o, n, key)
+        }
+        (J::String(o), J::String(n), Some((Value::Object(ObjType::Text), id))) => {
+            splice_text(tx, &id, o, n)
+        }
         _ => put_new(tx, obj, key, new),
     }
 }
@@ -179,7 +209,13 @@ fn fill_map<T: Transactable>(tx: &mut T, obj: &ObjId, m: &Map<String, J>) -> Res
 }
 
 /// Insert a new list item. `list_key` is the key of the list (items of a text-keyed list are text).
-fn insert_new<T: Transactable>(tx: &mut T, list: &ObjId, index: usize, v: &J, list_key: &str) -> Result<()> {
+fn insert_new<T: Transactable>(
+    tx: &mut T,
+    list: &ObjId,
+    index: usize,
+    v: &J,
+    list_key: &str,
+) -> Result<()> {
     match v {
         J::Object(m) => {
             let id = tx.insert_object(list, index, ObjType::Map)?;
@@ -199,10 +235,22 @@ fn insert_new<T: Transactable>(tx: &mut T, list: &ObjId, index: usize, v: &J, li
 /// Lists: keep the common prefix and suffix, update same-length middles in place, otherwise
 /// delete the old middle and insert the new one. An append is a pure insert at the end, so
 /// concurrent appends from two devices both survive.
-fn diff_list<T: Transactable>(tx: &mut T, list: &ObjId, old: &[J], new: &[J], key: &str) -> Result<()> {
+fn diff_list<T: Transactable>(
+    tx: &mut T,
+    list: &ObjId,
+    old: &[J],
+    new: &[J],
+    key: &str,
+) -> Result<()> {
     let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
     let max_suffix = old.len().min(new.len()) - prefix;
-    let suffix = old.iter().rev().zip(new.iter().rev()).take(max_suffix).take_while(|(a, b)| a == b).count();
+    let suffix = old
+        .iter()
+        .rev()
+        .zip(new.iter().rev())
+        .take(max_suffix)
+        .take_while(|(a, b)| a == b)
+        .count();
     let old_mid = &old[prefix..old.len() - suffix];
     let new_mid = &new[prefix..new.len() - suffix];
     if old_mid.len() == new_mid.len() {
@@ -210,7 +258,9 @@ fn diff_list<T: Transactable>(tx: &mut T, list: &ObjId, old: &[J], new: &[J], ke
             let idx = prefix + i;
             let existing = tx.get(list, idx)?;
             match (o, n, existing) {
-                (J::Object(om), J::Object(nm), Some((Value::Object(ObjType::Map), id))) => diff_map(tx, &id, om, nm)?,
+                (J::Object(om), J::Object(nm), Some((Value::Object(ObjType::Map), id))) => {
+                    diff_map(tx, &id, om, nm)?
+                }
                 _ => {
                     tx.delete(list, idx)?;
                     insert_new(tx, list, idx, n, key)?;
@@ -234,7 +284,13 @@ fn splice_text<T: Transactable>(tx: &mut T, text: &ObjId, old: &str, new: &str) 
     let n: Vec<char> = new.chars().collect();
     let prefix = o.iter().zip(&n).take_while(|(a, b)| a == b).count();
     let max_suffix = o.len().min(n.len()) - prefix;
-    let suffix = o.iter().rev().zip(n.iter().rev()).take(max_suffix).take_while(|(a, b)| a == b).count();
+    let suffix = o
+        .iter()
+        .rev()
+        .zip(n.iter().rev())
+        .take(max_suffix)
+        .take_while(|(a, b)| a == b)
+        .count();
     let del: String = o[prefix..o.len() - suffix].iter().collect();
     let ins: String = n[prefix..n.len() - suffix].iter().collect();
     let head: String = o[..prefix].iter().collect();
@@ -316,7 +372,9 @@ pub struct ConflictValue {
 pub fn conflicts(doc: &Automerge) -> Vec<FieldConflict> {
     let mut actor_user = std::collections::HashMap::<ActorId, String>::new();
     for c in doc.get_changes(&[]) {
-        actor_user.entry(c.actor_id().clone()).or_insert_with(|| c.message().map(str::to_owned).unwrap_or_default());
+        actor_user
+            .entry(c.actor_id().clone())
+            .or_insert_with(|| c.message().map(str::to_owned).unwrap_or_default());
     }
     let mut out = Vec::new();
     collect_conflicts(doc, &ROOT, "", &actor_user, &mut out);
@@ -331,7 +389,11 @@ fn collect_conflicts(
     out: &mut Vec<FieldConflict>,
 ) {
     for key in doc.keys(obj) {
-        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         let all = doc.get_all(obj, key.as_str()).unwrap_or_default();
         if all.len() > 1 {
             // get_all lists values in op order; the winner (what `get` returns) is the last.
@@ -350,7 +412,10 @@ fn collect_conflicts(
                     }
                 })
                 .collect();
-            out.push(FieldConflict { field: path, values });
+            out.push(FieldConflict {
+                field: path,
+                values,
+            });
         } else if let Ok(Some((Value::Object(ObjType::Map), id))) = doc.get(obj, key.as_str()) {
             collect_conflicts(doc, &id, &path, actor_user, out);
         }
@@ -366,7 +431,11 @@ mod tests {
     fn commit(doc: &mut Automerge, old: &J, new: &J) {
         let mut tx = doc.transaction();
         write_diff(&mut tx, old, new).expect("write");
-        tx.commit_with(CommitOptions::default().with_message("u1".to_owned()).with_time(1));
+        tx.commit_with(
+            CommitOptions::default()
+                .with_message("u1".to_owned())
+                .with_time(1),
+        );
     }
 
     #[test]
@@ -403,7 +472,10 @@ mod tests {
         let m = read_json(&a);
         assert_eq!(m["description"], json!("前面中间后面"));
         assert_eq!(m["comments"].as_array().map(|v| v.len()), Some(2));
-        assert!(conflicts(&a).is_empty(), "different fields and list appends are not conflicts");
+        assert!(
+            conflicts(&a).is_empty(),
+            "different fields and list appends are not conflicts"
+        );
     }
 
     #[test]
@@ -420,7 +492,11 @@ mod tests {
         assert_eq!(fields, vec!["location.lat", "severity"]);
         let sev = &c[1];
         assert_eq!(sev.values.len(), 2);
-        assert_eq!(sev.values[0].value, read_json(&a)["severity"], "winner first");
+        assert_eq!(
+            sev.values[0].value,
+            read_json(&a)["severity"],
+            "winner first"
+        );
     }
 
     #[test]

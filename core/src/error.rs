@@ -16,10 +16,17 @@ pub enum Error {
     NotFound { what: &'static str, id: String },
     /// The acting user's role or scope does not allow this.
     #[error("not permitted: {reason}")]
-    NotPermitted { field: Option<String>, reason: String },
+    NotPermitted {
+        field: Option<String>,
+        reason: String,
+    },
     /// A status change that the workflow does not allow.
     #[error("illegal transition of {kind} from {from} to {to}")]
-    IllegalTransition { kind: &'static str, from: String, to: String },
+    IllegalTransition {
+        kind: &'static str,
+        from: String,
+        to: String,
+    },
     /// Change bytes (from an import or the network) could not be decoded or applied.
     #[error("corrupt change data: {0}")]
     CorruptChange(String),
@@ -56,10 +63,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::InvalidInput { field: field.into(), reason: reason.into() }
+        Error::InvalidInput {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
     pub fn not_permitted(field: Option<&str>, reason: impl Into<String>) -> Self {
-        Error::NotPermitted { field: field.map(str::to_owned), reason: reason.into() }
+        Error::NotPermitted {
+            field: field.map(str::to_owned),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -69,8 +82,12 @@ impl From<rusqlite::Error> for Error {
         match &e {
             rusqlite::Error::SqliteFailure(f, _) => match f.code {
                 ErrorCode::DiskFull => Error::StorageFull,
-                ErrorCode::NotADatabase => Error::NotADatabase("file is not a SQLite database".into()),
-                ErrorCode::DatabaseCorrupt => Error::NotADatabase("database file is corrupt".into()),
+                ErrorCode::NotADatabase => {
+                    Error::NotADatabase("file is not a SQLite database".into())
+                }
+                ErrorCode::DatabaseCorrupt => {
+                    Error::NotADatabase("database file is corrupt".into())
+                }
                 _ => Error::Storage(sanitize_sql_error(&e)),
             },
             _ => Error::Storage(sanitize_sql_error(&e)),
@@ -95,7 +112,9 @@ impl From<crate::photo::PhotoError> for Error {
         use crate::photo::PhotoError as P;
         match e {
             P::TooLarge { .. } | P::TooManyPixels { .. } => Error::TooLarge(e.to_string()),
-            P::Empty | P::InvalidImage { .. } | P::UnsupportedFormat(_) => Error::InvalidImage(e.to_string()),
+            P::Empty | P::InvalidImage { .. } | P::UnsupportedFormat(_) => {
+                Error::InvalidImage(e.to_string())
+            }
         }
     }
 }
@@ -130,6 +149,9 @@ impl fmt::Display for Denied {
 
 impl From<Denied> for Error {
     fn from(d: Denied) -> Self {
-        Error::NotPermitted { field: Some(d.field), reason: d.reason }
+        Error::NotPermitted {
+            field: Some(d.field),
+            reason: d.reason,
+        }
     }
 }

@@ -21,7 +21,11 @@ pub fn validate(id: &str) -> Result<(), &'static str> {
     if chrono::NaiveDate::from_ymd_opt(y as i32, m, d).is_none() || !(1900..=2100).contains(&y) {
         return Err("birth date part is not a valid date");
     }
-    let sum: u32 = b[..17].iter().zip(WEIGHTS).map(|(c, w)| u32::from(c - b'0') * w).sum();
+    let sum: u32 = b[..17]
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(c, w)| u32::from(c - b'0') * w)
+        .sum();
     if CHECK[(sum % 11) as usize] != last {
         return Err("check digit does not match");
     }
@@ -35,7 +39,11 @@ pub fn mask(id: &str) -> String {
         return "*".repeat(chars.len());
     }
     let n = chars.len();
-    chars.iter().enumerate().map(|(i, c)| if i < 6 || i >= n - 4 { *c } else { '*' }).collect()
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if i < 6 || i >= n - 4 { *c } else { '*' })
+        .collect()
 }
 
 #[cfg(test)]
@@ -44,7 +52,11 @@ mod tests {
 
     /// Build a valid number from 17 digits by computing the check character.
     fn with_check(first17: &str) -> String {
-        let sum: u32 = first17.bytes().zip(WEIGHTS).map(|(c, w)| u32::from(c - b'0') * w).sum();
+        let sum: u32 = first17
+            .bytes()
+            .zip(WEIGHTS)
+            .map(|(c, w)| u32::from(c - b'0') * w)
+            .sum();
         format!("{first17}{}", CHECK[(sum % 11) as usize] as char)
     }
 
@@ -65,9 +77,18 @@ mod tests {
         wrong.push(last);
         assert_eq!(validate(&wrong), Err("check digit does not match"));
         assert_eq!(validate("3701021980010112"), Err("must be 18 characters"));
-        assert_eq!(validate("37010219800A011234"), Err("first 17 characters must be digits"));
-        assert_eq!(validate(&with_check("37010219801301123")), Err("birth date part is not a valid date"));
-        assert_eq!(validate("37010219800101123Y"), Err("last character must be a digit or X"));
+        assert_eq!(
+            validate("37010219800A011234"),
+            Err("first 17 characters must be digits")
+        );
+        assert_eq!(
+            validate(&with_check("37010219801301123")),
+            Err("birth date part is not a valid date")
+        );
+        assert_eq!(
+            validate("37010219800101123Y"),
+            Err("last character must be a digit or X")
+        );
     }
 
     #[test]

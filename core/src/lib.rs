@@ -20,12 +20,12 @@ pub mod sync_photos;
 pub mod wire;
 pub mod workflow;
 
+pub use api::*;
+pub use blobs::PendingBlob;
 pub use error::{Denied, Error, Result};
 pub use model::*;
 pub use policy::Principal;
 pub use store::*;
-pub use api::*;
-pub use blobs::PendingBlob;
 pub use sync::*;
 
 /// Compatibility path: `gridwork_core::record::{AnyRecord, RecordKind}`.

@@ -332,7 +332,12 @@ impl AnyRecord {
 
     /// Hydrate the typed record from the document's JSON form.
     pub fn from_json(v: serde_json::Value) -> Result<Self> {
-        serde_json::from_value(v).map_err(|e| Error::CorruptChange(format!("record does not match the schema: {}", redact_serde(&e))))
+        serde_json::from_value(v).map_err(|e| {
+            Error::CorruptChange(format!(
+                "record does not match the schema: {}",
+                redact_serde(&e)
+            ))
+        })
     }
 
     pub fn to_json(&self) -> Result<serde_json::Value> {
@@ -388,14 +393,18 @@ impl AnyRecord {
                     let f = |name: &str| format!("members[{i}].{name}");
                     check_text(&f("name"), &m.name, 1, 100)?;
                     if let Some(id) = &m.id_number {
-                        idnum::validate(id).map_err(|reason| Error::invalid(f("id_number"), reason))?;
+                        idnum::validate(id)
+                            .map_err(|reason| Error::invalid(f("id_number"), reason))?;
                     }
                     if let Some(p) = &m.phone {
                         check_phone(&f("phone"), p)?;
                     }
                     if let Some(y) = m.birth_year {
                         if !(1900..=2100).contains(&y) {
-                            return Err(Error::invalid(f("birth_year"), "must be between 1900 and 2100"));
+                            return Err(Error::invalid(
+                                f("birth_year"),
+                                "must be between 1900 and 2100",
+                            ));
                         }
                     }
                 }
@@ -405,7 +414,10 @@ impl AnyRecord {
                 check_text("title", &t.title, 1, MAX_TITLE_CHARS)?;
                 check_text("description", &t.description, 0, MAX_TEXT_CHARS)?;
                 if t.assignees.is_empty() {
-                    return Err(Error::invalid("assignees", "at least one assignee is required"));
+                    return Err(Error::invalid(
+                        "assignees",
+                        "at least one assignee is required",
+                    ));
                 }
                 check_list("assignees", t.assignees.len())?;
                 for a in &t.assignees {
@@ -438,7 +450,10 @@ pub fn check_text(field: &str, s: &str, min_chars: usize, max_chars: usize) -> R
         return Err(Error::invalid(field, "must not be empty"));
     }
     if n > max_chars {
-        return Err(Error::invalid(field, format!("too long: {n} characters, at most {max_chars}")));
+        return Err(Error::invalid(
+            field,
+            format!("too long: {n} characters, at most {max_chars}"),
+        ));
     }
     if s.chars().any(|c| c == '\0') {
         return Err(Error::invalid(field, "contains a NUL character"));
@@ -454,15 +469,24 @@ pub fn check_id(field: &str, s: &str) -> Result<()> {
     if s.len() > 64 {
         return Err(Error::invalid(field, "too long: at most 64 characters"));
     }
-    if !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@')) {
-        return Err(Error::invalid(field, "may only contain ASCII letters, digits and - _ . : @"));
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@'))
+    {
+        return Err(Error::invalid(
+            field,
+            "may only contain ASCII letters, digits and - _ . : @",
+        ));
     }
     Ok(())
 }
 
 fn check_list(field: &str, n: usize) -> Result<()> {
     if n > MAX_LIST_ITEMS {
-        return Err(Error::invalid(field, format!("too many items: at most {MAX_LIST_ITEMS}")));
+        return Err(Error::invalid(
+            field,
+            format!("too many items: at most {MAX_LIST_ITEMS}"),
+        ));
     }
     Ok(())
 }
@@ -472,10 +496,16 @@ pub fn check_location(l: &Location) -> Result<()> {
         return Err(Error::invalid("location.lat", "must be between -90 and 90"));
     }
     if !l.lon.is_finite() || !(-180.0..=180.0).contains(&l.lon) {
-        return Err(Error::invalid("location.lon", "must be between -180 and 180"));
+        return Err(Error::invalid(
+            "location.lon",
+            "must be between -180 and 180",
+        ));
     }
     if !l.accuracy_m.is_finite() || l.accuracy_m < 0.0 || l.accuracy_m > 100_000.0 {
-        return Err(Error::invalid("location.accuracy_m", "must be between 0 and 100000 metres"));
+        return Err(Error::invalid(
+            "location.accuracy_m",
+            "must be between 0 and 100000 metres",
+        ));
     }
     if let Some(a) = &l.address {
         check_text("location.address", a, 0, MAX_SHORT_CHARS)?;
@@ -498,7 +528,10 @@ fn check_phone(field: &str, p: &str) -> Result<()> {
     let digits: String = p.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
     let body = digits.strip_prefix('+').unwrap_or(&digits);
     if body.len() < 5 || body.len() > 20 || !body.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::invalid(field, "must be 5 to 20 digits, optionally with + - and spaces"));
+        return Err(Error::invalid(
+            field,
+            "must be 5 to 20 digits, optionally with + - and spaces",
+        ));
     }
     Ok(())
 }

@@ -99,10 +99,15 @@ pub fn migrate(conn: &mut Connection, upto: Option<usize>) -> Result<()> {
     let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
     let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
     if app_id != APPLICATION_ID && (tables > 0 || version > 0) {
-        return Err(Error::NotADatabase("the file holds a database that is not a Gridwork store".into()));
+        return Err(Error::NotADatabase(
+            "the file holds a database that is not a Gridwork store".into(),
+        ));
     }
     if version > latest_version() {
-        return Err(Error::SchemaTooNew { found: version, supported: latest_version() });
+        return Err(Error::SchemaTooNew {
+            found: version,
+            supported: latest_version(),
+        });
     }
     if app_id != APPLICATION_ID {
         conn.pragma_update(None, "application_id", APPLICATION_ID)?;

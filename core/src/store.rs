@@ -33,7 +33,11 @@ pub struct Identity {
 
 impl Identity {
     pub fn new(user_id: impl Into<String>, role: Role) -> Self {
-        Identity { user_id: user_id.into(), role, grids: None }
+        Identity {
+            user_id: user_id.into(),
+            role,
+            grids: None,
+        }
     }
 }
 
@@ -58,7 +62,11 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { durability: Durability::Normal, cache_docs: 512, compact_after: 64 }
+        StoreOptions {
+            durability: Durability::Normal,
+            cache_docs: 512,
+            compact_after: 64,
+        }
     }
 }
 
@@ -248,13 +256,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn open_conn(path: &Path, opts: &StoreOptions) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // The first statement that reads the file tells whether it is a database at all.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(Error::Storage(format!("could not enable WAL (journal_mode={mode})")));
+        return Err(Error::Storage(format!(
+            "could not enable WAL (journal_mode={mode})"
+        )));
     }
     let sync = match opts.durability {
         Durability::Normal => "NORMAL",
@@ -272,13 +284,20 @@ impl Store {
         Self::open_with(path, identity, StoreOptions::default())
     }
 
-    pub fn open_with(path: impl AsRef<Path>, identity: Identity, opts: StoreOptions) -> Result<Store> {
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        identity: Identity,
+        opts: StoreOptions,
+    ) -> Result<Store> {
         check_id("user_id", &identity.user_id)?;
         let path = path.as_ref().to_path_buf();
         let mut conn = open_conn(&path, &opts)?;
         schema::migrate(&mut conn, None)?;
         let actor = match get_meta(&conn, "actor")? {
-            Some(hex) => ActorId::from(hex::decode(&hex).map_err(|_| Error::NotADatabase("device actor id is corrupt".into()))?),
+            Some(hex) => ActorId::from(
+                hex::decode(&hex)
+                    .map_err(|_| Error::NotADatabase("device actor id is corrupt".into()))?,
+            ),
             None => {
                 let a = ActorId::from(uuid::Uuid::now_v7().as_bytes().as_slice());
                 set_meta(&conn, "actor", &a.to_hex_string())?;
@@ -291,7 +310,11 @@ impl Store {
             identity: Mutex::new(identity),
             actor,
             opts,
-            writer: Mutex::new(Writer { conn, cache: HashMap::new(), order: VecDeque::new() }),
+            writer: Mutex::new(Writer {
+                conn,
+                cache: HashMap::new(),
+                order: VecDeque::new(),
+            }),
             reader: Mutex::new(reader),
             observers: Arc::new(Observers::default()),
             fts_dirty: std::sync::atomic::AtomicBool::new(true),
@@ -324,7 +347,13 @@ impl Store {
 
     fn principal(&self) -> (Principal, Option<Vec<String>>) {
         let id = lock(&self.identity);
-        (Principal { user_id: id.user_id.clone(), role: id.role }, id.grids.clone())
+        (
+            Principal {
+                user_id: id.user_id.clone(),
+                role: id.role,
+            },
+            id.grids.clone(),
+        )
     }
 
     // ---------------------------------------------------------------- observers
@@ -333,7 +362,10 @@ impl Store {
     pub fn subscribe(&self, f: impl Fn(&ChangeEvent) + Send + Sync + 'static) -> Subscription {
         let id = self.observers.next.fetch_add(1, Ordering::Relaxed);
         lock(&self.observers.list).push((id, Arc::new(f)));
-        Subscription { id, observers: Arc::downgrade(&self.observers) }
+        Subscription {
+            id,
+            observers: Arc::downgrade(&self.observers),
+        }
     }
 
     fn notify(&self, ids: Vec<String>, source: ChangeSource) {
@@ -341,7 +373,10 @@ impl Store {
         if ids.is_empty() {
             return;
         }
-        let list: Vec<ObserverFn> = lock(&self.observers.list).iter().map(|(_, f)| f.clone()).collect();
+        let list: Vec<ObserverFn> = lock(&self.observers.list)
+            .iter()
+            .map(|(_, f)| f.clone())
+            .collect();
         let ev = ChangeEvent { ids, source };
         for f in list {
             // An observer that panics must not poison the store or cross into foreign code.
@@ -365,18 +400,35 @@ impl Store {
         let at = now_ms();
         let mut tx = doc.transaction();
         doc::write_new(&mut tx, &json)?;
-        tx.commit_with(CommitOptions::default().with_message(p.user_id.clone()).with_time(at));
-        let change = doc.get_last_local_change().ok_or_else(|| Error::Internal("no change recorded".into()))?;
+        tx.commit_with(
+            CommitOptions::default()
+                .with_message(p.user_id.clone())
+                .with_time(at),
+        );
+        let change = doc
+            .get_last_local_change()
+            .ok_or_else(|| Error::Internal("no change recorded".into()))?;
         let mut w = lock(&self.writer);
         {
             let tx = w.conn.transaction()?;
-            tx.prepare_cached("INSERT INTO docs(id, kind, snapshot, unfolded) VALUES (?1, ?2, NULL, 0)")?
-                .execute(params![id, rec.kind().as_str()])?;
+            tx.prepare_cached(
+                "INSERT INTO docs(id, kind, snapshot, unfolded) VALUES (?1, ?2, NULL, 0)",
+            )?
+            .execute(params![id, rec.kind().as_str()])?;
             insert_change(&tx, &id, &change, ChangeState::Pending, at)?;
             write_projection(&tx, &id, &project(&rec), at, None, true)?;
             tx.commit()?;
         }
-        w.put_cache(id.clone(), Cached { doc, json, record: Ok(rec), unfolded: 1 }, self.opts.cache_docs);
+        w.put_cache(
+            id.clone(),
+            Cached {
+                doc,
+                json,
+                record: Ok(rec),
+                unfolded: 1,
+            },
+            self.opts.cache_docs,
+        );
         drop(w);
         self.notify(vec![id.clone()], ChangeSource::Local);
         Ok(id)
@@ -410,14 +462,24 @@ impl Store {
         let new_json = after.to_json()?;
         let at = now_ms();
         let result = (|| -> Result<Option<usize>> {
-            let cached = w.cache.get_mut(id).ok_or_else(|| Error::Internal("cache entry vanished".into()))?;
+            let cached = w
+                .cache
+                .get_mut(id)
+                .ok_or_else(|| Error::Internal("cache entry vanished".into()))?;
             let mut tx = cached.doc.transaction();
             doc::write_diff(&mut tx, &cached.json, &new_json)?;
-            let (hash, _) = tx.commit_with(CommitOptions::default().with_message(p.user_id.clone()).with_time(at));
+            let (hash, _) = tx.commit_with(
+                CommitOptions::default()
+                    .with_message(p.user_id.clone())
+                    .with_time(at),
+            );
             if hash.is_none() {
                 return Ok(None);
             }
-            let change = cached.doc.get_last_local_change().ok_or_else(|| Error::Internal("no change recorded".into()))?;
+            let change = cached
+                .doc
+                .get_last_local_change()
+                .ok_or_else(|| Error::Internal("no change recorded".into()))?;
             let unfolded = cached.unfolded + 1;
             let old_proj = project(&before);
             let new_proj = project(&after);
@@ -460,13 +522,28 @@ impl Store {
             check_text("comment", c, 1, MAX_TEXT_CHARS)?;
         }
         self.update(id, |rec| {
-            let from = rec.status().ok_or_else(|| Error::invalid("status", format!("a {} has no workflow", rec.kind())))?.to_owned();
+            let from = rec
+                .status()
+                .ok_or_else(|| {
+                    Error::invalid("status", format!("a {} has no workflow", rec.kind()))
+                })?
+                .to_owned();
             workflow::check_transition(rec, &from, to, &p.user_id, p.role)?;
             if workflow::needs_comment(rec.kind(), to) && comment.is_none() {
-                return Err(Error::invalid("comment", "a comment is required when returning a report"));
+                return Err(Error::invalid(
+                    "comment",
+                    "a comment is required when returning a report",
+                ));
             }
             let at = now_ms();
-            let t = Transition { from, to: to.to_owned(), by: p.user_id.clone(), role: p.role, at, comment: comment.clone() };
+            let t = Transition {
+                from,
+                to: to.to_owned(),
+                by: p.user_id.clone(),
+                role: p.role,
+                at,
+                comment: comment.clone(),
+            };
             match rec {
                 AnyRecord::Report(r) => {
                     r.status = to.parse()?;
@@ -479,7 +556,12 @@ impl Store {
                 _ => unreachable_kind()?,
             }
             if let (Some(text), Some(comments)) = (comment.clone(), rec.comments_mut()) {
-                comments.push(Comment { id: uuid::Uuid::now_v7().to_string(), by: p.user_id.clone(), at, text });
+                comments.push(Comment {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    by: p.user_id.clone(),
+                    at,
+                    text,
+                });
             }
             Ok(())
         })
@@ -490,8 +572,15 @@ impl Store {
         check_text("comment", text, 1, MAX_TEXT_CHARS)?;
         let user = self.identity().user_id;
         self.update(id, |rec| {
-            let comments = rec.comments_mut().ok_or_else(|| Error::invalid("comment", "this kind of record has no comments"))?;
-            comments.push(Comment { id: uuid::Uuid::now_v7().to_string(), by: user, at: now_ms(), text: text.to_owned() });
+            let comments = rec
+                .comments_mut()
+                .ok_or_else(|| Error::invalid("comment", "this kind of record has no comments"))?;
+            comments.push(Comment {
+                id: uuid::Uuid::now_v7().to_string(),
+                by: user,
+                at: now_ms(),
+                text: text.to_owned(),
+            });
             Ok(())
         })
     }
@@ -507,7 +596,12 @@ impl Store {
             params![id],
             |r| Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0), r.get(1)?)),
         )?;
-        Ok(StoredRecord { id: id.to_owned(), record, updated_at, pending_changes: pending })
+        Ok(StoredRecord {
+            id: id.to_owned(),
+            record,
+            updated_at,
+            pending_changes: pending,
+        })
     }
 
     /// A page of records, newest first.
@@ -538,10 +632,16 @@ impl Store {
         if !q.statuses.is_empty() {
             sql.push_str(" AND r.status IN (");
             for (i, s) in q.statuses.iter().enumerate() {
-                if !ReportStatus::ALL.iter().any(|x| x.as_str() == s) && !TaskStatus::ALL.iter().any(|x| x.as_str() == s) {
+                if !ReportStatus::ALL.iter().any(|x| x.as_str() == s)
+                    && !TaskStatus::ALL.iter().any(|x| x.as_str() == s)
+                {
                     return Err(Error::invalid("status", "unknown status"));
                 }
-                arg(&mut sql, if i == 0 { "?" } else { ", ?" }, V::Text(s.clone()));
+                arg(
+                    &mut sql,
+                    if i == 0 { "?" } else { ", ?" },
+                    V::Text(s.clone()),
+                );
             }
             sql.push(')');
         }
@@ -555,7 +655,11 @@ impl Store {
         }
         if let Some(a) = &q.assignee {
             check_id("assignee", a)?;
-            arg(&mut sql, " AND r.id IN (SELECT record_id FROM record_assignees WHERE user_id = ?)", V::Text(a.clone()));
+            arg(
+                &mut sql,
+                " AND r.id IN (SELECT record_id FROM record_assignees WHERE user_id = ?)",
+                V::Text(a.clone()),
+            );
         }
         if let Some(f) = q.from_ms {
             arg(&mut sql, " AND r.created_at >= ?", V::Integer(f));
@@ -574,7 +678,10 @@ impl Store {
             arg(&mut sql, " OR (r.created_at = ?", V::Integer(at));
             arg(&mut sql, " AND r.id < ?))", V::Text(id));
         }
-        sql.push_str(&format!(" ORDER BY r.created_at DESC, r.id DESC LIMIT {}", limit + 1));
+        sql.push_str(&format!(
+            " ORDER BY r.created_at DESC, r.id DESC LIMIT {}",
+            limit + 1
+        ));
         let conn = lock(&self.reader);
         let mut stmt = conn.prepare_cached(&sql)?;
         let mut items = stmt
@@ -606,8 +713,18 @@ impl Store {
     }
 
     /// Full-text search (substring, Chinese included) over titles and texts, newest first.
-    pub fn search(&self, text: &str, kind: Option<RecordKind>, limit: u32) -> Result<Vec<RecordSummary>> {
-        let page = self.list(&ListQuery { kind, text: Some(text.to_owned()), limit: Some(limit), ..Default::default() })?;
+    pub fn search(
+        &self,
+        text: &str,
+        kind: Option<RecordKind>,
+        limit: u32,
+    ) -> Result<Vec<RecordSummary>> {
+        let page = self.list(&ListQuery {
+            kind,
+            text: Some(text.to_owned()),
+            limit: Some(limit),
+            ..Default::default()
+        })?;
         Ok(page.items)
     }
 
@@ -628,7 +745,11 @@ impl Store {
     /// Local changes not yet acknowledged by the server.
     pub fn pending_count(&self) -> Result<u64> {
         let conn = lock(&self.reader);
-        Ok(conn.query_row("SELECT count(*) FROM changes WHERE state = 0", [], |r| r.get::<_, i64>(0))? as u64)
+        Ok(
+            conn.query_row("SELECT count(*) FROM changes WHERE state = 0", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64,
+        )
     }
 
     // ---------------------------------------------------------------- merge without a server
@@ -666,7 +787,14 @@ impl Store {
         let docs = parse_export(bytes)?;
         let changed = {
             let mut w = lock(&self.writer);
-            w.apply_incoming(docs, ChangeState::Remote, true, self.actor.clone(), None, self.opts.cache_docs)?
+            w.apply_incoming(
+                docs,
+                ChangeState::Remote,
+                true,
+                self.actor.clone(),
+                None,
+                self.opts.cache_docs,
+            )?
         };
         self.notify(changed.clone(), ChangeSource::Remote);
         Ok(changed)
@@ -677,7 +805,9 @@ impl Store {
     /// Pending changes, oldest first, grouped by document, up to about `max_bytes`.
     pub fn outbox(&self, max_bytes: usize) -> Result<Vec<OutgoingDoc>> {
         let conn = lock(&self.reader);
-        let mut stmt = conn.prepare_cached("SELECT seq, doc_id, hash, bytes FROM changes WHERE state = 0 ORDER BY seq")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, doc_id, hash, bytes FROM changes WHERE state = 0 ORDER BY seq",
+        )?;
         let mut rows = stmt.query([])?;
         let mut out: Vec<OutgoingDoc> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
@@ -690,12 +820,19 @@ impl Store {
             total += bytes.len();
             let doc_id: String = r.get(1)?;
             let hash: Vec<u8> = r.get(2)?;
-            let ch = OutgoingChange { seq: r.get(0)?, hash: hex::encode(hash), bytes };
+            let ch = OutgoingChange {
+                seq: r.get(0)?,
+                hash: hex::encode(hash),
+                bytes,
+            };
             match index.get(&doc_id) {
                 Some(&i) => out[i].changes.push(ch),
                 None => {
                     index.insert(doc_id.clone(), out.len());
-                    out.push(OutgoingDoc { doc_id, changes: vec![ch] });
+                    out.push(OutgoingDoc {
+                        doc_id,
+                        changes: vec![ch],
+                    });
                 }
             }
         }
@@ -719,8 +856,19 @@ impl Store {
         }
         let changed = {
             let mut w = lock(&self.writer);
-            let extra = SyncExtra { acked: s.acked, rejected: s.rejected, cursor: s.cursor };
-            w.apply_incoming(grouped, ChangeState::Remote, false, self.actor.clone(), Some(extra), self.opts.cache_docs)?
+            let extra = SyncExtra {
+                acked: s.acked,
+                rejected: s.rejected,
+                cursor: s.cursor,
+            };
+            w.apply_incoming(
+                grouped,
+                ChangeState::Remote,
+                false,
+                self.actor.clone(),
+                Some(extra),
+                self.opts.cache_docs,
+            )?
         };
         self.notify(changed.clone(), ChangeSource::Remote);
         Ok(changed)
@@ -729,7 +877,9 @@ impl Store {
     /// Changes the server refused, with the reason. They stay on the device.
     pub fn quarantine(&self) -> Result<Vec<QuarantinedChange>> {
         let conn = lock(&self.reader);
-        let mut stmt = conn.prepare_cached("SELECT doc_id, hash, field, reason, at FROM changes WHERE state = 2 ORDER BY seq")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT doc_id, hash, field, reason, at FROM changes WHERE state = 2 ORDER BY seq",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok(QuarantinedChange {
                 doc_id: r.get(0)?,
@@ -749,14 +899,19 @@ impl Store {
     pub fn discard_quarantined(&self, id: &str) -> Result<usize> {
         let mut w = lock(&self.writer);
         let bad: Vec<Vec<u8>> = {
-            let mut st = w.conn.prepare_cached("SELECT hash FROM changes WHERE doc_id = ?1 AND state = 2")?;
+            let mut st = w
+                .conn
+                .prepare_cached("SELECT hash FROM changes WHERE doc_id = ?1 AND state = 2")?;
             let rows = st.query_map(params![id], |r| r.get(0))?;
             rows.collect::<std::result::Result<_, _>>()?
         };
         if bad.is_empty() {
             return Ok(0);
         }
-        let mut bad: std::collections::HashSet<ChangeHash> = bad.iter().filter_map(|h| ChangeHash::try_from(h.as_slice()).ok()).collect();
+        let mut bad: std::collections::HashSet<ChangeHash> = bad
+            .iter()
+            .filter_map(|h| ChangeHash::try_from(h.as_slice()).ok())
+            .collect();
         let cached = w.load(id, self.actor.clone())?;
         let mut good = Vec::new();
         // get_changes is in causal order, so a dependant comes after what it depends on.
@@ -775,14 +930,20 @@ impl Store {
         let snapshot = doc.save();
         let result = (|| -> Result<usize> {
             let tx = w.conn.transaction()?;
-            tx.execute("UPDATE docs SET snapshot = ?2, unfolded = 0 WHERE id = ?1", params![id, snapshot])?;
+            tx.execute(
+                "UPDATE docs SET snapshot = ?2, unfolded = 0 WHERE id = ?1",
+                params![id, snapshot],
+            )?;
             let mut n = 0;
             for h in &bad {
                 n += tx
                     .prepare_cached("UPDATE changes SET state = 4, folded = 1 WHERE doc_id = ?1 AND hash = ?2 AND state IN (0, 2)")?
                     .execute(params![id, h.0.as_slice()])?;
             }
-            tx.execute("UPDATE changes SET folded = 1 WHERE doc_id = ?1", params![id])?;
+            tx.execute(
+                "UPDATE changes SET folded = 1 WHERE doc_id = ?1",
+                params![id],
+            )?;
             if let Ok(rec) = &record {
                 write_projection(&tx, id, &project(rec), updated_at_of(&doc), None, false)?;
             }
@@ -813,7 +974,9 @@ impl Store {
     }
 
     pub fn delete_meta(&self, key: &str) -> Result<()> {
-        lock(&self.writer).conn.execute("DELETE FROM meta WHERE key = ?1", params![key])?;
+        lock(&self.writer)
+            .conn
+            .execute("DELETE FROM meta WHERE key = ?1", params![key])?;
         Ok(())
     }
 
@@ -916,20 +1079,36 @@ fn parse_export(bytes: &[u8]) -> Result<Vec<(String, Vec<Vec<u8>>)>> {
     if bytes.len() > MAX_IMPORT_BYTES {
         return Err(Error::CorruptChange("import is larger than 512 MiB".into()));
     }
-    let rest = bytes.strip_prefix(EXPORT_MAGIC.as_slice()).ok_or_else(|| Error::CorruptChange("not a Gridwork export (bad magic)".into()))?;
+    let rest = bytes
+        .strip_prefix(EXPORT_MAGIC.as_slice())
+        .ok_or_else(|| Error::CorruptChange("not a Gridwork export (bad magic)".into()))?;
     let mut pos = 0usize;
     let mut out = Vec::new();
     let take = |pos: &mut usize, n: usize| -> Result<&[u8]> {
-        let end = pos.checked_add(n).filter(|e| *e <= rest.len()).ok_or_else(|| Error::CorruptChange("export is truncated".into()))?;
+        let end = pos
+            .checked_add(n)
+            .filter(|e| *e <= rest.len())
+            .ok_or_else(|| Error::CorruptChange("export is truncated".into()))?;
         let s = &rest[*pos..end];
         *pos = end;
         Ok(s)
     };
     while pos < rest.len() {
-        let n = u32::from_le_bytes(take(&mut pos, 4)?.try_into().map_err(|_| Error::CorruptChange("bad length".into()))?) as usize;
-        let id = std::str::from_utf8(take(&mut pos, n)?).map_err(|_| Error::CorruptChange("record id is not UTF-8".into()))?.to_owned();
-        check_id("doc_id", &id).map_err(|_| Error::CorruptChange("record id is malformed".into()))?;
-        let m = u32::from_le_bytes(take(&mut pos, 4)?.try_into().map_err(|_| Error::CorruptChange("bad length".into()))?) as usize;
+        let n = u32::from_le_bytes(
+            take(&mut pos, 4)?
+                .try_into()
+                .map_err(|_| Error::CorruptChange("bad length".into()))?,
+        ) as usize;
+        let id = std::str::from_utf8(take(&mut pos, n)?)
+            .map_err(|_| Error::CorruptChange("record id is not UTF-8".into()))?
+            .to_owned();
+        check_id("doc_id", &id)
+            .map_err(|_| Error::CorruptChange("record id is malformed".into()))?;
+        let m = u32::from_le_bytes(
+            take(&mut pos, 4)?
+                .try_into()
+                .map_err(|_| Error::CorruptChange("bad length".into()))?,
+        ) as usize;
         let body = take(&mut pos, m)?.to_vec();
         out.push((id, vec![body]));
     }
@@ -942,16 +1121,28 @@ fn text_clause(text: &str) -> Result<(String, rusqlite::types::Value)> {
         return Err(Error::invalid("text", "search text must not be empty"));
     }
     if t.chars().count() > 100 {
-        return Err(Error::invalid("text", "search text is too long (at most 100 characters)"));
+        return Err(Error::invalid(
+            "text",
+            "search text is too long (at most 100 characters)",
+        ));
     }
     if t.chars().count() >= 3 {
         // A quoted FTS5 string: trigram tokenizer matches it as a substring.
         let q = format!("\"{}\"", t.replace('"', "\"\""));
-        Ok((" AND r.rowid IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)".into(), rusqlite::types::Value::Text(q)))
+        Ok((
+            " AND r.rowid IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)".into(),
+            rusqlite::types::Value::Text(q),
+        ))
     } else {
         // Trigrams need 3 characters; shorter text is matched against titles.
-        let esc = t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        Ok((" AND r.title LIKE ? ESCAPE '\\'".into(), rusqlite::types::Value::Text(format!("%{esc}%"))))
+        let esc = t
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        Ok((
+            " AND r.title LIKE ? ESCAPE '\\'".into(),
+            rusqlite::types::Value::Text(format!("%{esc}%")),
+        ))
     }
 }
 
@@ -982,7 +1173,10 @@ fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordSummary> {
 }
 
 fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row(params![key], |r| r.get(0)).optional()?)
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row(params![key], |r| r.get(0))
+        .optional()?)
 }
 
 fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
@@ -991,7 +1185,13 @@ fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-fn insert_change(tx: &SqlTx<'_>, doc_id: &str, change: &Change, state: ChangeState, at: i64) -> Result<bool> {
+fn insert_change(
+    tx: &SqlTx<'_>,
+    doc_id: &str,
+    change: &Change,
+    state: ChangeState,
+    at: i64,
+) -> Result<bool> {
     let n = tx
         .prepare_cached("INSERT INTO changes(doc_id, hash, bytes, state, at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(doc_id, hash) DO NOTHING")?
         .execute(params![doc_id, change.hash().0.as_slice(), change.raw_bytes(), state as i64, at])?;
@@ -1001,7 +1201,14 @@ fn insert_change(tx: &SqlTx<'_>, doc_id: &str, change: &Change, state: ChangeSta
 /// Write the projection row (and its search and assignee rows). `old` lets an edit skip the
 /// full-text and assignee rewrites when those parts did not change; `fresh` says the record has
 /// no projection yet (nothing to delete from the search index or the assignees).
-fn write_projection(tx: &SqlTx<'_>, id: &str, p: &Projection, updated_at: i64, old: Option<&Projection>, fresh: bool) -> Result<()> {
+fn write_projection(
+    tx: &SqlTx<'_>,
+    id: &str,
+    p: &Projection,
+    updated_at: i64,
+    old: Option<&Projection>,
+    fresh: bool,
+) -> Result<()> {
     let rowid: i64 = tx
         .prepare_cached(
             "INSERT INTO records(id, kind, grid, status, open, category, severity, title, household_id, due, author, created_at, updated_at)
@@ -1019,13 +1226,18 @@ fn write_projection(tx: &SqlTx<'_>, id: &str, p: &Projection, updated_at: i64, o
     if !text_same {
         queue_text(tx, rowid, p, fresh)?;
     }
-    let assignees_same = old.is_some_and(|o| o.assignees == p.assignees) || (fresh && p.assignees.is_empty());
+    let assignees_same =
+        old.is_some_and(|o| o.assignees == p.assignees) || (fresh && p.assignees.is_empty());
     if !assignees_same {
         if !fresh {
-            tx.prepare_cached("DELETE FROM record_assignees WHERE record_id = ?1")?.execute(params![id])?;
+            tx.prepare_cached("DELETE FROM record_assignees WHERE record_id = ?1")?
+                .execute(params![id])?;
         }
         for a in &p.assignees {
-            tx.prepare_cached("INSERT OR IGNORE INTO record_assignees(user_id, record_id) VALUES (?1, ?2)")?.execute(params![a, id])?;
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO record_assignees(user_id, record_id) VALUES (?1, ?2)",
+            )?
+            .execute(params![a, id])?;
         }
     }
     Ok(())
@@ -1044,8 +1256,14 @@ fn queue_text(tx: &SqlTx<'_>, rowid: i64, p: &Projection, fresh: bool) -> Result
 /// Fold queued text into the full-text index, in one transaction. Returns how many were indexed.
 fn flush_fts(conn: &mut Connection) -> Result<usize> {
     let tx = conn.transaction()?;
-    tx.execute("DELETE FROM records_fts WHERE rowid IN (SELECT rowid FROM fts_queue WHERE fresh = 0)", [])?;
-    let n = tx.execute("INSERT INTO records_fts(rowid, title, body) SELECT rowid, title, body FROM fts_queue", [])?;
+    tx.execute(
+        "DELETE FROM records_fts WHERE rowid IN (SELECT rowid FROM fts_queue WHERE fresh = 0)",
+        [],
+    )?;
+    let n = tx.execute(
+        "INSERT INTO records_fts(rowid, title, body) SELECT rowid, title, body FROM fts_queue",
+        [],
+    )?;
     tx.execute("DELETE FROM fts_queue", [])?;
     tx.commit()?;
     Ok(n)
@@ -1053,8 +1271,18 @@ fn flush_fts(conn: &mut Connection) -> Result<usize> {
 
 /// Rewrite the projection of an edited record: one UPDATE, plus search and assignee rows only
 /// when those parts changed.
-fn update_projection(tx: &SqlTx<'_>, id: &str, p: &Projection, updated_at: i64, old: &Projection) -> Result<()> {
-    if old.kind != p.kind || old.grid != p.grid || old.author != p.author || old.created_at != p.created_at {
+fn update_projection(
+    tx: &SqlTx<'_>,
+    id: &str,
+    p: &Projection,
+    updated_at: i64,
+    old: &Projection,
+) -> Result<()> {
+    if old.kind != p.kind
+        || old.grid != p.grid
+        || old.author != p.author
+        || old.created_at != p.created_at
+    {
         return write_projection(tx, id, p, updated_at, Some(old), false);
     }
     // SET only the columns that changed: SQLite rewrites an index whenever one of its columns
@@ -1089,18 +1317,26 @@ fn update_projection(tx: &SqlTx<'_>, id: &str, p: &Projection, updated_at: i64, 
         set("due", opt_text(&p.due));
     }
     sql.push_str(" WHERE id = ?1");
-    let n = tx.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(args.iter()))?;
+    let n = tx
+        .prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(args.iter()))?;
     if n == 0 {
         return write_projection(tx, id, p, updated_at, None, true);
     }
     if old.title != p.title || old.body != p.body {
-        let rowid: i64 = tx.prepare_cached("SELECT rowid FROM records WHERE id = ?1")?.query_row(params![id], |r| r.get(0))?;
+        let rowid: i64 = tx
+            .prepare_cached("SELECT rowid FROM records WHERE id = ?1")?
+            .query_row(params![id], |r| r.get(0))?;
         queue_text(tx, rowid, p, false)?;
     }
     if old.assignees != p.assignees {
-        tx.prepare_cached("DELETE FROM record_assignees WHERE record_id = ?1")?.execute(params![id])?;
+        tx.prepare_cached("DELETE FROM record_assignees WHERE record_id = ?1")?
+            .execute(params![id])?;
         for a in &p.assignees {
-            tx.prepare_cached("INSERT OR IGNORE INTO record_assignees(user_id, record_id) VALUES (?1, ?2)")?.execute(params![a, id])?;
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO record_assignees(user_id, record_id) VALUES (?1, ?2)",
+            )?
+            .execute(params![a, id])?;
         }
     }
     Ok(())
@@ -1108,7 +1344,11 @@ fn update_projection(tx: &SqlTx<'_>, id: &str, p: &Projection, updated_at: i64, 
 
 /// Latest change time in the document (ms).
 fn updated_at_of(doc: &Automerge) -> i64 {
-    doc.get_changes(&[]).iter().map(|c| c.timestamp()).max().unwrap_or(0)
+    doc.get_changes(&[])
+        .iter()
+        .map(|c| c.timestamp())
+        .max()
+        .unwrap_or(0)
 }
 
 struct SyncExtra {
@@ -1152,15 +1392,28 @@ impl Writer {
     /// The document from the cache, or loaded from disk (snapshot + unfolded changes).
     fn load(&mut self, id: &str, actor: ActorId) -> Result<&mut Cached> {
         if !self.cache.contains_key(id) {
-            let doc = load_doc(&self.conn, id)?.ok_or_else(|| Error::NotFound { what: "record", id: id.to_owned() })?;
+            let doc = load_doc(&self.conn, id)?.ok_or_else(|| Error::NotFound {
+                what: "record",
+                id: id.to_owned(),
+            })?;
             let (mut doc, unfolded) = doc;
             doc.set_actor(actor);
             let json = doc::read_json(&doc);
             let record = AnyRecord::from_json(json.clone());
-            self.cache.insert(id.to_owned(), Cached { doc, json, record, unfolded });
+            self.cache.insert(
+                id.to_owned(),
+                Cached {
+                    doc,
+                    json,
+                    record,
+                    unfolded,
+                },
+            );
             self.order.push_back(id.to_owned());
         }
-        self.cache.get_mut(id).ok_or_else(|| Error::Internal("cache".into()))
+        self.cache
+            .get_mut(id)
+            .ok_or_else(|| Error::Internal("cache".into()))
     }
 
     fn compact_doc(&mut self, id: &str) -> Result<()> {
@@ -1173,8 +1426,14 @@ impl Writer {
         )?;
         // Pending and quarantined changes stay (the outbox needs their bytes); they are marked
         // folded so loading does not apply them twice.
-        tx.execute("DELETE FROM changes WHERE doc_id = ?1 AND state IN (1, 3)", params![id])?;
-        tx.execute("UPDATE changes SET folded = 1 WHERE doc_id = ?1", params![id])?;
+        tx.execute(
+            "DELETE FROM changes WHERE doc_id = ?1 AND state IN (1, 3)",
+            params![id],
+        )?;
+        tx.execute(
+            "UPDATE changes SET folded = 1 WHERE doc_id = ?1",
+            params![id],
+        )?;
         tx.commit()?;
         if let Some(c) = self.cache.get_mut(id) {
             c.unfolded = 0;
@@ -1217,17 +1476,25 @@ impl Writer {
             let before = doc.get_heads();
             // Fast path: every blob is one change (what the server sends). Parsing them keeps
             // their bytes and hashes, so nothing has to be re-encoded from the document.
-            let parsed: Option<Vec<Change>> = blobs.iter().map(|b| Change::from_bytes(b.clone()).ok()).collect();
+            let parsed: Option<Vec<Change>> = blobs
+                .iter()
+                .map(|b| Change::from_bytes(b.clone()).ok())
+                .collect();
             let new_changes: Vec<Change> = match parsed {
                 Some(changes) => {
                     let mut seen = std::collections::HashSet::new();
                     let fresh: Vec<Change> = changes
                         .into_iter()
-                        .filter(|c| seen.insert(c.hash()) && doc.get_change_by_hash(&c.hash()).is_none())
+                        .filter(|c| {
+                            seen.insert(c.hash()) && doc.get_change_by_hash(&c.hash()).is_none()
+                        })
                         .collect();
                     if let Err(e) = doc.apply_changes(fresh.iter().cloned()) {
                         if strict {
-                            return Err(Error::CorruptChange(format!("record {id}: {}", e.to_string().chars().take(120).collect::<String>())));
+                            return Err(Error::CorruptChange(format!(
+                                "record {id}: {}",
+                                e.to_string().chars().take(120).collect::<String>()
+                            )));
                         }
                         tracing::warn!(record = %id, "skipping changes from the server that do not apply");
                         continue;
@@ -1239,7 +1506,10 @@ impl Writer {
                     for b in &blobs {
                         if let Err(e) = doc.load_incremental(b) {
                             if strict {
-                                return Err(Error::CorruptChange(format!("record {id}: {}", e.to_string().chars().take(120).collect::<String>())));
+                                return Err(Error::CorruptChange(format!(
+                                    "record {id}: {}",
+                                    e.to_string().chars().take(120).collect::<String>()
+                                )));
                             }
                             tracing::warn!(record = %id, "skipping undecodable change from the server");
                         }
@@ -1253,15 +1523,31 @@ impl Writer {
             let json = doc::read_json(&doc);
             let rec = AnyRecord::from_json(json.clone());
             let proj = match &rec {
-                Ok(r) => Some((project(r), new_changes.iter().map(|c| c.timestamp()).max().unwrap_or(0))),
+                Ok(r) => Some((
+                    project(r),
+                    new_changes.iter().map(|c| c.timestamp()).max().unwrap_or(0),
+                )),
                 Err(e) if strict => return Err(e.clone()),
                 Err(_) => {
                     tracing::warn!(record = %id, "pulled record does not match the schema; kept without projection");
                     None
                 }
             };
-            let kind = json.get("kind").and_then(J::as_str).unwrap_or("unknown").to_owned();
-            prepared.push(Prepared { id, doc, json, rec, new_changes, proj, existed, kind });
+            let kind = json
+                .get("kind")
+                .and_then(J::as_str)
+                .unwrap_or("unknown")
+                .to_owned();
+            prepared.push(Prepared {
+                id,
+                doc,
+                json,
+                rec,
+                new_changes,
+                proj,
+                existed,
+                kind,
+            });
         }
         let at = now_ms();
         let result = (|| -> Result<()> {
@@ -1310,26 +1596,41 @@ impl Writer {
             let n = p.new_changes.len();
             let unfolded = self.cache.get(&p.id).map(|c| c.unfolded).unwrap_or(0) + n;
             ids.push(p.id.clone());
-            self.put_cache(p.id, Cached { doc: p.doc, json: p.json, record: p.rec, unfolded }, cap);
+            self.put_cache(
+                p.id,
+                Cached {
+                    doc: p.doc,
+                    json: p.json,
+                    record: p.rec,
+                    unfolded,
+                },
+                cap,
+            );
         }
         Ok(ids)
     }
 }
 
 fn load_doc(conn: &Connection, id: &str) -> Result<Option<(Automerge, usize)>> {
-    let snap: Option<Option<Vec<u8>>> =
-        conn.prepare_cached("SELECT snapshot FROM docs WHERE id = ?1")?.query_row(params![id], |r| r.get(0)).optional()?;
+    let snap: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT snapshot FROM docs WHERE id = ?1")?
+        .query_row(params![id], |r| r.get(0))
+        .optional()?;
     let Some(snap) = snap else { return Ok(None) };
     let mut doc = match snap {
-        Some(s) => Automerge::load(&s).map_err(|e| Error::NotADatabase(format!("stored document is corrupt: {e}")))?,
+        Some(s) => Automerge::load(&s)
+            .map_err(|e| Error::NotADatabase(format!("stored document is corrupt: {e}")))?,
         None => Automerge::new(),
     };
-    let mut stmt = conn.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 AND folded = 0 ORDER BY seq")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT bytes FROM changes WHERE doc_id = ?1 AND folded = 0 ORDER BY seq",
+    )?;
     let mut rows = stmt.query(params![id])?;
     let mut n = 0;
     while let Some(r) = rows.next()? {
         let b: Vec<u8> = r.get(0)?;
-        doc.load_incremental(&b).map_err(|e| Error::NotADatabase(format!("stored change is corrupt: {e}")))?;
+        doc.load_incremental(&b)
+            .map_err(|e| Error::NotADatabase(format!("stored change is corrupt: {e}")))?;
         n += 1;
     }
     Ok(Some((doc, n)))

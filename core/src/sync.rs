@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::Role;
 use crate::store::{Identity, Rejection, Store, SyncApply};
-use crate::wire::{self, ErrorBody, ErrorCode, PushDoc, SignInRequest, SignInResponse, SyncRequest, SyncResponse};
+use crate::wire::{
+    self, ErrorBody, ErrorCode, PushDoc, SignInRequest, SignInResponse, SyncRequest, SyncResponse,
+};
 
 /// Who is signed in on this device, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,14 +132,26 @@ const META_CURSOR: &str = "sync.cursor";
 pub const SIGNED_OUT_USER: &str = "signed-out";
 
 fn signed_out_identity() -> Identity {
-    Identity { user_id: SIGNED_OUT_USER.into(), role: Role::Worker, grids: Some(vec![]) }
+    Identity {
+        user_id: SIGNED_OUT_USER.into(),
+        role: Role::Worker,
+        grids: Some(vec![]),
+    }
 }
 
 fn identity_of(s: &SavedSession) -> Result<Identity> {
     let role: Role = s.role.parse()?;
     // Admins are not limited to a list of grids on the device; the server still checks.
-    let grids = if role == Role::Admin { None } else { Some(s.grids.clone()) };
-    Ok(Identity { user_id: s.user_id.clone(), role, grids })
+    let grids = if role == Role::Admin {
+        None
+    } else {
+        Some(s.grids.clone())
+    };
+    Ok(Identity {
+        user_id: s.user_id.clone(),
+        role,
+        grids,
+    })
 }
 
 /// Largest JSON answer (sign-in, errors) read from the server.
@@ -171,11 +185,30 @@ impl Store {
 
     /// Sign in at `server_url` (`https://…`, or `http://` for loopback and tests), registering this
     /// device's actor id. Saves the session in the store and makes the user the store's identity.
-    pub fn sign_in(&self, server_url: &str, username: &str, password: &str, device_name: &str) -> Result<Session> {
-        self.sign_in_with(&SyncConfig::default(), server_url, username, password, device_name)
+    pub fn sign_in(
+        &self,
+        server_url: &str,
+        username: &str,
+        password: &str,
+        device_name: &str,
+    ) -> Result<Session> {
+        self.sign_in_with(
+            &SyncConfig::default(),
+            server_url,
+            username,
+            password,
+            device_name,
+        )
     }
 
-    pub fn sign_in_with(&self, cfg: &SyncConfig, server_url: &str, username: &str, password: &str, device_name: &str) -> Result<Session> {
+    pub fn sign_in_with(
+        &self,
+        cfg: &SyncConfig,
+        server_url: &str,
+        username: &str,
+        password: &str,
+        device_name: &str,
+    ) -> Result<Session> {
         let server_url = normalize_url(server_url)?;
         if username.trim().is_empty() {
             return Err(Error::invalid("username", "must not be empty"));
@@ -194,13 +227,20 @@ impl Store {
         let client = http_client(cfg)?;
         let url = format!("{server_url}/v1/sign-in");
         let resp: SignInResponse = with_retries(cfg, "sign-in", || {
-            let sent = client.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone()).send();
+            let sent = client
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .send();
             match sent {
                 Err(e) => Attempt::Retry(describe_reqwest(&e), None),
                 Ok(r) if r.status().as_u16() == 200 => match read_capped(r, MAX_JSON_ANSWER) {
                     Ok(bytes) => match serde_json::from_slice::<SignInResponse>(&bytes) {
                         Ok(v) => Attempt::Done(v),
-                        Err(_) => Attempt::Retry("the server's sign-in answer did not decode".into(), None),
+                        Err(_) => Attempt::Retry(
+                            "the server's sign-in answer did not decode".into(),
+                            None,
+                        ),
                     },
                     Err(msg) => Attempt::Retry(msg, None),
                 },
@@ -208,15 +248,20 @@ impl Store {
             }
         })
         .map_err(|f| match f {
-            Failure::TooLarge(m) => Error::Network { message: m, retryable: false },
+            Failure::TooLarge(m) => Error::Network {
+                message: m,
+                retryable: false,
+            },
             Failure::Other(e) => e,
         })?;
-        let role: Role = resp
-            .role
-            .parse()
-            .map_err(|_| Error::Network { message: "the server sent an unknown role; update the app".into(), retryable: false })?;
-        crate::model::check_id("user_id", &resp.user_id)
-            .map_err(|_| Error::Network { message: "the server sent a malformed user id".into(), retryable: false })?;
+        let role: Role = resp.role.parse().map_err(|_| Error::Network {
+            message: "the server sent an unknown role; update the app".into(),
+            retryable: false,
+        })?;
+        crate::model::check_id("user_id", &resp.user_id).map_err(|_| Error::Network {
+            message: "the server sent a malformed user id".into(),
+            retryable: false,
+        })?;
         let saved = SavedSession {
             server_url,
             token: resp.token,
@@ -250,7 +295,10 @@ impl Store {
             ));
         }
         if let Some(s) = self.saved_session()? {
-            let cfg = SyncConfig { request_timeout: Duration::from_secs(15), ..SyncConfig::default() };
+            let cfg = SyncConfig {
+                request_timeout: Duration::from_secs(15),
+                ..SyncConfig::default()
+            };
             match http_client(&cfg).and_then(|c| {
                 c.post(format!("{}/v1/sign-out", s.server_url))
                     .bearer_auth(&s.token)
@@ -276,7 +324,9 @@ impl Store {
     pub(crate) fn saved_session(&self) -> Result<Option<SavedSession>> {
         match self.get_meta(META_SESSION)? {
             None => Ok(None),
-            Some(json) => serde_json::from_str(&json).map(Some).map_err(|_| Error::Storage("the saved session is corrupt; sign in again".into())),
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|_| Error::Storage("the saved session is corrupt; sign in again".into())),
         }
     }
 
@@ -287,34 +337,53 @@ impl Store {
     }
 
     /// [`Store::sync`] with explicit timeouts and retry bounds.
-    pub fn sync_with(&self, cfg: &SyncConfig, progress: &dyn Fn(&SyncProgress)) -> Result<SyncReport> {
+    pub fn sync_with(
+        &self,
+        cfg: &SyncConfig,
+        progress: &dyn Fn(&SyncProgress),
+    ) -> Result<SyncReport> {
         // Two syncs of one store at once would only repeat work, but their cursors could be
         // applied out of order: one at a time per store file.
         let gate = sync_gate(self.path());
         let _one_at_a_time = gate.lock().unwrap_or_else(|p| p.into_inner());
 
-        let session = self.saved_session()?.ok_or_else(|| Error::Unauthorized("not signed in on this device".into()))?;
+        let session = self
+            .saved_session()?
+            .ok_or_else(|| Error::Unauthorized("not signed in on this device".into()))?;
         let client = http_client(cfg)?;
         let url = format!("{}/v1/sync", session.server_url);
         let mut report = SyncReport::default();
         let mut changed_seen = HashSet::new();
         let push_total = self.pending_count()?;
         let mut max_push = cfg.max_push_bytes.max(1);
-        progress(&SyncProgress { phase: "push".into(), done: 0, total: Some(push_total) });
+        progress(&SyncProgress {
+            phase: "push".into(),
+            done: 0,
+            total: Some(push_total),
+        });
         let mut pushed_done = 0u64;
         let mut rounds = 0u32;
         loop {
             rounds += 1;
             let outbox = self.outbox(max_push)?;
             let n_push: u64 = outbox.iter().map(|d| d.changes.len() as u64).sum();
-            let pushed_refs: HashSet<(String, String)> =
-                outbox.iter().flat_map(|d| d.changes.iter().map(move |c| (d.doc_id.clone(), c.hash.clone()))).collect();
+            let pushed_refs: HashSet<(String, String)> = outbox
+                .iter()
+                .flat_map(|d| {
+                    d.changes
+                        .iter()
+                        .map(move |c| (d.doc_id.clone(), c.hash.clone()))
+                })
+                .collect();
             let req = SyncRequest {
                 version: wire::PROTOCOL_VERSION,
                 cursor: self.sync_cursor()?,
                 push: outbox
                     .into_iter()
-                    .map(|d| PushDoc { doc_id: d.doc_id, changes: d.changes.into_iter().map(|c| c.bytes).collect() })
+                    .map(|d| PushDoc {
+                        doc_id: d.doc_id,
+                        changes: d.changes.into_iter().map(|c| c.bytes).collect(),
+                    })
                     .collect(),
                 pull_limit: cfg.pull_limit,
             };
@@ -325,10 +394,18 @@ impl Store {
                 Err(Failure::TooLarge(msg)) => {
                     if n_push > 1 && max_push > 1 {
                         max_push = (max_push / 4).max(1);
-                        tracing::info!(max_push, "sync request too large; pushing less per request");
+                        tracing::info!(
+                            max_push,
+                            "sync request too large; pushing less per request"
+                        );
                         continue;
                     }
-                    return Err(Error::Network { message: format!("a single change is larger than the server accepts: {msg}"), retryable: false });
+                    return Err(Error::Network {
+                        message: format!(
+                            "a single change is larger than the server accepts: {msg}"
+                        ),
+                        retryable: false,
+                    });
                 }
                 Err(Failure::Other(e)) => return Err(e),
             };
@@ -336,18 +413,40 @@ impl Store {
                 .accepted
                 .iter()
                 .map(|a| (a.doc_id.clone(), a.hash.clone()))
-                .chain(resp.rejected.iter().map(|r| (r.doc_id.clone(), r.hash.clone())))
+                .chain(
+                    resp.rejected
+                        .iter()
+                        .map(|r| (r.doc_id.clone(), r.hash.clone())),
+                )
                 .filter(|k| pushed_refs.contains(k))
                 .count() as u64;
-            let (n_acc, n_rej, n_pull, more) = (resp.accepted.len() as u64, resp.rejected.len() as u64, resp.changes.len() as u64, resp.more);
+            let (n_acc, n_rej, n_pull, more) = (
+                resp.accepted.len() as u64,
+                resp.rejected.len() as u64,
+                resp.changes.len() as u64,
+                resp.more,
+            );
             let changed = self.apply_sync(SyncApply {
-                acked: resp.accepted.into_iter().map(|a| (a.doc_id, a.hash)).collect(),
+                acked: resp
+                    .accepted
+                    .into_iter()
+                    .map(|a| (a.doc_id, a.hash))
+                    .collect(),
                 rejected: resp
                     .rejected
                     .into_iter()
-                    .map(|r| Rejection { doc_id: r.doc_id, hash: r.hash, field: r.field, reason: r.reason })
+                    .map(|r| Rejection {
+                        doc_id: r.doc_id,
+                        hash: r.hash,
+                        field: r.field,
+                        reason: r.reason,
+                    })
                     .collect(),
-                pulled: resp.changes.into_iter().map(|c| (c.doc_id, c.bytes)).collect(),
+                pulled: resp
+                    .changes
+                    .into_iter()
+                    .map(|c| (c.doc_id, c.bytes))
+                    .collect(),
                 cursor: Some(resp.cursor),
             })?;
             report.pushed += n_push;
@@ -361,10 +460,26 @@ impl Store {
             }
             if n_push > 0 {
                 pushed_done += n_push;
-                progress(&SyncProgress { phase: "push".into(), done: pushed_done, total: Some(push_total.max(pushed_done)) });
+                progress(&SyncProgress {
+                    phase: "push".into(),
+                    done: pushed_done,
+                    total: Some(push_total.max(pushed_done)),
+                });
             }
-            progress(&SyncProgress { phase: "pull".into(), done: report.pulled, total: None });
-            tracing::info!(round = rounds, pushed = n_push, accepted = n_acc, rejected = n_rej, pulled = n_pull, more, "sync round");
+            progress(&SyncProgress {
+                phase: "pull".into(),
+                done: report.pulled,
+                total: None,
+            });
+            tracing::info!(
+                round = rounds,
+                pushed = n_push,
+                accepted = n_acc,
+                rejected = n_rej,
+                pulled = n_pull,
+                more,
+                "sync round"
+            );
             if n_push > 0 && settled == 0 {
                 // The server answered but settled none of what we pushed: looping would resend
                 // the same bytes forever. Keep them and report.
@@ -402,10 +517,15 @@ fn session_of(s: &SavedSession) -> Result<Session> {
 /// tests, a TLS-terminating proxy on the same host); the app decides whether to allow it.
 fn normalize_url(url: &str) -> Result<String> {
     let u = url.trim().trim_end_matches('/');
-    let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://"));
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
     match rest {
         Some(r) if !r.is_empty() && !r.contains(char::is_whitespace) => Ok(u.to_owned()),
-        _ => Err(Error::invalid("server_url", "must start with https:// (or http://) followed by a host")),
+        _ => Err(Error::invalid(
+            "server_url",
+            "must start with https:// (or http://) followed by a host",
+        )),
     }
 }
 
@@ -422,18 +542,33 @@ pub(crate) fn http_client(cfg: &SyncConfig) -> Result<reqwest::blocking::Client>
 fn sync_gate(path: &Path) -> Arc<Mutex<()>> {
     static GATES: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
     let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut m = GATES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    let mut m = GATES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     m.entry(key).or_default().clone()
 }
 
-fn post_sync(client: &reqwest::blocking::Client, cfg: &SyncConfig, url: &str, token: &str, body: Vec<u8>) -> std::result::Result<SyncResponse, Failure> {
+fn post_sync(
+    client: &reqwest::blocking::Client,
+    cfg: &SyncConfig,
+    url: &str,
+    token: &str,
+    body: Vec<u8>,
+) -> std::result::Result<SyncResponse, Failure> {
     with_retries(cfg, "sync", || {
         let sent = client
             .post(url)
             .bearer_auth(token)
             .header(reqwest::header::CONTENT_TYPE, wire::SYNC_CONTENT_TYPE)
-            .header(reqwest::header::CONTENT_ENCODING, wire::SYNC_CONTENT_ENCODING)
-            .header(reqwest::header::ACCEPT_ENCODING, wire::SYNC_CONTENT_ENCODING)
+            .header(
+                reqwest::header::CONTENT_ENCODING,
+                wire::SYNC_CONTENT_ENCODING,
+            )
+            .header(
+                reqwest::header::ACCEPT_ENCODING,
+                wire::SYNC_CONTENT_ENCODING,
+            )
             .body(body.clone())
             .send();
         let r = match sent {
@@ -461,7 +596,11 @@ fn post_sync(client: &reqwest::blocking::Client, cfg: &SyncConfig, url: &str, to
 
 /// Run `attempt` until it is done, fails for good, or `cfg.max_attempts` retryable failures
 /// happened; sleeps with exponential backoff and jitter in between.
-pub(crate) fn with_retries<T>(cfg: &SyncConfig, what: &str, mut attempt: impl FnMut() -> Attempt<T>) -> std::result::Result<T, Failure> {
+pub(crate) fn with_retries<T>(
+    cfg: &SyncConfig,
+    what: &str,
+    mut attempt: impl FnMut() -> Attempt<T>,
+) -> std::result::Result<T, Failure> {
     let attempts = cfg.max_attempts.max(1);
     let mut last = String::new();
     for n in 1..=attempts {
@@ -472,12 +611,19 @@ pub(crate) fn with_retries<T>(cfg: &SyncConfig, what: &str, mut attempt: impl Fn
                 tracing::warn!(attempt = n, of = attempts, what, error = %msg, "request failed; will retry");
                 last = msg;
                 if n < attempts {
-                    std::thread::sleep(retry_after.map(|d| d.min(cfg.backoff_max)).unwrap_or_else(|| backoff(cfg, n)));
+                    std::thread::sleep(
+                        retry_after
+                            .map(|d| d.min(cfg.backoff_max))
+                            .unwrap_or_else(|| backoff(cfg, n)),
+                    );
                 }
             }
         }
     }
-    Err(Failure::Other(Error::Network { message: format!("{what} failed after {attempts} attempts: {last}"), retryable: true }))
+    Err(Failure::Other(Error::Network {
+        message: format!("{what} failed after {attempts} attempts: {last}"),
+        retryable: true,
+    }))
 }
 
 /// Backoff before attempt `n + 1`: base × 2^(n-1), ±50 % jitter, capped.
@@ -497,34 +643,66 @@ pub(crate) fn classify_error<T>(r: reqwest::blocking::Response) -> Attempt<T> {
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let body: Option<ErrorBody> = read_capped(r, MAX_JSON_ANSWER).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let message = body.as_ref().map(|b| b.message.clone()).unwrap_or_else(|| format!("HTTP {status}"));
+    let body: Option<ErrorBody> = read_capped(r, MAX_JSON_ANSWER)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let message = body
+        .as_ref()
+        .map(|b| b.message.clone())
+        .unwrap_or_else(|| format!("HTTP {status}"));
     let code = body.as_ref().map(|b| b.code);
     let retryable_body = body.as_ref().is_some_and(|b| b.retryable);
     match status {
         401 => Attempt::Fatal(Failure::Other(Error::Unauthorized(message))),
-        408 | 429 | 500..=599 => Attempt::Retry(format!("server answered {status}: {message}"), retry_after),
+        408 | 429 | 500..=599 => {
+            Attempt::Retry(format!("server answered {status}: {message}"), retry_after)
+        }
         413 => Attempt::Fatal(Failure::TooLarge(message)),
-        403 => Attempt::Fatal(Failure::Other(Error::NotPermitted { field: None, reason: message })),
-        _ if retryable_body => Attempt::Retry(format!("server answered {status}: {message}"), retry_after),
+        403 => Attempt::Fatal(Failure::Other(Error::NotPermitted {
+            field: None,
+            reason: message,
+        })),
+        _ if retryable_body => {
+            Attempt::Retry(format!("server answered {status}: {message}"), retry_after)
+        }
         _ => {
             let what = match code {
-                Some(ErrorCode::UnsupportedVersion) => "the server does not speak this app's protocol version; update the app".to_owned(),
-                Some(c) => format!("the server refused the request ({}, {status}): {message}", serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()),
+                Some(ErrorCode::UnsupportedVersion) => {
+                    "the server does not speak this app's protocol version; update the app"
+                        .to_owned()
+                }
+                Some(c) => format!(
+                    "the server refused the request ({}, {status}): {message}",
+                    serde_json::to_value(c)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                ),
                 None => format!("the server refused the request ({status}): {message}"),
             };
-            Attempt::Fatal(Failure::Other(Error::Network { message: what, retryable: false }))
+            Attempt::Fatal(Failure::Other(Error::Network {
+                message: what,
+                retryable: false,
+            }))
         }
     }
 }
 
 /// Reads a response body of at most `cap` bytes (checked against `Content-Length` first).
-pub(crate) fn read_capped(r: reqwest::blocking::Response, cap: u64) -> std::result::Result<Vec<u8>, String> {
+pub(crate) fn read_capped(
+    r: reqwest::blocking::Response,
+    cap: u64,
+) -> std::result::Result<Vec<u8>, String> {
     if r.content_length().is_some_and(|n| n > cap) {
         return Err(format!("the server's answer is larger than {cap} bytes"));
     }
     let mut out = Vec::new();
-    r.take(cap + 1).read_to_end(&mut out).map_err(|e| format!("the connection broke while reading the answer: {}", short(&e.to_string())))?;
+    r.take(cap + 1).read_to_end(&mut out).map_err(|e| {
+        format!(
+            "the connection broke while reading the answer: {}",
+            short(&e.to_string())
+        )
+    })?;
     if out.len() as u64 > cap {
         return Err(format!("the server's answer is larger than {cap} bytes"));
     }
@@ -612,7 +790,12 @@ mod tests {
     }
 
     fn fast() -> SyncConfig {
-        SyncConfig { backoff_base: Duration::from_millis(5), backoff_max: Duration::from_millis(20), max_attempts: 3, ..SyncConfig::default() }
+        SyncConfig {
+            backoff_base: Duration::from_millis(5),
+            backoff_max: Duration::from_millis(20),
+            max_attempts: 3,
+            ..SyncConfig::default()
+        }
     }
 
     fn sign_in_ok() -> Vec<u8> {
@@ -649,7 +832,9 @@ mod tests {
         let (url, h) = canned(vec![sign_in_ok()]);
         {
             let s = Store::open_device(&path).unwrap();
-            let sess = s.sign_in_with(&fast(), &format!("{url}/"), "worker", "pw", "laptop").unwrap();
+            let sess = s
+                .sign_in_with(&fast(), &format!("{url}/"), "worker", "pw", "laptop")
+                .unwrap();
             assert_eq!(sess.user_id, "u-1");
             assert_eq!(sess.server_url, url);
             assert_eq!(s.identity().user_id, "u-1");
@@ -668,24 +853,41 @@ mod tests {
     #[test]
     fn wrong_password_is_unauthorized_and_5xx_retries_then_network_error() {
         let (_d, s) = tmp_store();
-        let body = br#"{"code":"unauthorized","message":"wrong username or password","retryable":false}"#;
+        let body =
+            br#"{"code":"unauthorized","message":"wrong username or password","retryable":false}"#;
         let (url, h) = canned(vec![http("401 Unauthorized", "application/json", body)]);
-        let e = s.sign_in_with(&fast(), &url, "worker", "bad", "x").unwrap_err();
+        let e = s
+            .sign_in_with(&fast(), &url, "worker", "bad", "x")
+            .unwrap_err();
         assert_eq!(e, Error::Unauthorized("wrong username or password".into()));
         h.join().unwrap();
 
         let body = br#"{"code":"unavailable","message":"busy","retryable":true}"#;
         let r = http("503 Service Unavailable", "application/json", body);
         let (url, h) = canned(vec![r.clone(), r.clone(), r]);
-        let e = s.sign_in_with(&fast(), &url, "worker", "pw", "x").unwrap_err();
-        assert!(matches!(e, Error::Network { retryable: true, .. }), "{e:?}");
+        let e = s
+            .sign_in_with(&fast(), &url, "worker", "pw", "x")
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Network {
+                    retryable: true,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         assert_eq!(h.join().unwrap().len(), 3, "three attempts");
     }
 
     #[test]
     fn a_retry_after_5xx_succeeds() {
         let (_d, s) = tmp_store();
-        let (url, h) = canned(vec![http("500 Internal Server Error", "application/json", b"not json"), sign_in_ok()]);
+        let (url, h) = canned(vec![
+            http("500 Internal Server Error", "application/json", b"not json"),
+            sign_in_ok(),
+        ]);
         s.sign_in_with(&fast(), &url, "worker", "pw", "x").unwrap();
         assert_eq!(h.join().unwrap().len(), 2);
     }
@@ -693,8 +895,20 @@ mod tests {
     #[test]
     fn server_down_is_a_retryable_network_error() {
         let (_d, s) = tmp_store();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let e = s.sign_in_with(&fast(), &format!("http://127.0.0.1:{port}"), "worker", "pw", "x").unwrap_err();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = s
+            .sign_in_with(
+                &fast(),
+                &format!("http://127.0.0.1:{port}"),
+                "worker",
+                "pw",
+                "x",
+            )
+            .unwrap_err();
         match e {
             Error::Network { retryable, message } => {
                 assert!(retryable);
@@ -707,14 +921,20 @@ mod tests {
     #[test]
     fn sync_without_session_is_unauthorized() {
         let (_d, s) = tmp_store();
-        assert!(matches!(s.sync(&|_| {}).unwrap_err(), Error::Unauthorized(_)));
+        assert!(matches!(
+            s.sync(&|_| {}).unwrap_err(),
+            Error::Unauthorized(_)
+        ));
     }
 
     #[test]
     fn sign_out_refuses_with_pending_changes_unless_forced() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.db");
-        let (url, h) = canned(vec![sign_in_ok(), http("204 No Content", "application/json", b"")]);
+        let (url, h) = canned(vec![
+            sign_in_ok(),
+            http("204 No Content", "application/json", b""),
+        ]);
         let s = Store::open_device(&path).unwrap();
         s.sign_in_with(&fast(), &url, "worker", "pw", "x").unwrap();
         s.create_report(crate::NewReport {
@@ -741,19 +961,28 @@ mod tests {
         assert_eq!(s.pending_count().unwrap(), 1, "the change stays");
         let seen = h.join().unwrap();
         assert!(seen[1].starts_with("POST /v1/sign-out"));
-        assert!(seen[1].to_ascii_lowercase().contains("authorization: bearer gw1_secret"));
+        assert!(seen[1]
+            .to_ascii_lowercase()
+            .contains("authorization: bearer gw1_secret"));
     }
 
     #[test]
     fn urls_are_checked() {
-        assert_eq!(normalize_url("https://a.example/").unwrap(), "https://a.example");
+        assert_eq!(
+            normalize_url("https://a.example/").unwrap(),
+            "https://a.example"
+        );
         assert!(normalize_url("ftp://x").is_err());
         assert!(normalize_url("https://").is_err());
     }
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let cfg = SyncConfig { backoff_base: Duration::from_millis(100), backoff_max: Duration::from_millis(1000), ..SyncConfig::default() };
+        let cfg = SyncConfig {
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(1000),
+            ..SyncConfig::default()
+        };
         assert!(backoff(&cfg, 1) <= Duration::from_millis(150));
         assert!(backoff(&cfg, 1) >= Duration::from_millis(50));
         assert!(backoff(&cfg, 20) <= Duration::from_millis(1000));

@@ -11,7 +11,10 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE};
 
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::sync::{classify_error, describe_reqwest, http_client, read_capped, with_retries, Attempt, Failure, SavedSession, SyncConfig, SyncProgress, SyncReport};
+use crate::sync::{
+    classify_error, describe_reqwest, http_client, read_capped, with_retries, Attempt, Failure,
+    SavedSession, SyncConfig, SyncProgress, SyncReport,
+};
 
 /// Bytes per upload request: small enough that a dropped signal loses little.
 pub const UPLOAD_CHUNK: usize = 256 << 10;
@@ -31,22 +34,32 @@ fn blob_url(s: &SavedSession, hash: &str) -> String {
 }
 
 fn offset_of(r: &reqwest::blocking::Response) -> Option<u64> {
-    r.headers().get(UPLOAD_OFFSET).and_then(|v| v.to_str().ok()?.trim().parse().ok())
+    r.headers()
+        .get(UPLOAD_OFFSET)
+        .and_then(|v| v.to_str().ok()?.trim().parse().ok())
 }
 
 /// How many bytes of `hash` the server holds (`None`: stored completely).
 fn held(client: &Client, cfg: &SyncConfig, s: &SavedSession, hash: &str) -> Result<Option<u64>> {
-    with_retries(cfg, "photo upload check", || match client.head(blob_url(s, hash)).bearer_auth(&s.token).send() {
-        Err(e) => Attempt::Retry(describe_reqwest(&e), None),
-        Ok(r) if r.status().as_u16() == 200 => Attempt::Done(None),
-        Ok(r) if r.status().as_u16() == 404 => Attempt::Done(Some(offset_of(&r).unwrap_or(0))),
-        Ok(r) => classify_error(r),
+    with_retries(cfg, "photo upload check", || {
+        match client.head(blob_url(s, hash)).bearer_auth(&s.token).send() {
+            Err(e) => Attempt::Retry(describe_reqwest(&e), None),
+            Ok(r) if r.status().as_u16() == 200 => Attempt::Done(None),
+            Ok(r) if r.status().as_u16() == 404 => Attempt::Done(Some(offset_of(&r).unwrap_or(0))),
+            Ok(r) => classify_error(r),
+        }
     })
     .map_err(failure)
 }
 
 /// Upload one blob, resuming from what the server already holds.
-pub(crate) fn upload(client: &Client, cfg: &SyncConfig, s: &SavedSession, hash: &str, bytes: &[u8]) -> Result<()> {
+pub(crate) fn upload(
+    client: &Client,
+    cfg: &SyncConfig,
+    s: &SavedSession,
+    hash: &str,
+    bytes: &[u8],
+) -> Result<()> {
     let total = bytes.len() as u64;
     let mut offset = match held(client, cfg, s, hash)? {
         None => return Ok(()),
@@ -58,7 +71,11 @@ pub(crate) fn upload(client: &Client, cfg: &SyncConfig, s: &SavedSession, hash: 
     while offset < total {
         rounds += 1;
         if rounds > 4 * (total as u32 / UPLOAD_CHUNK as u32 + 2) + 8 {
-            return Err(Error::Network { message: "photo upload is not making progress; it will resume at the next sync".into(), retryable: true });
+            return Err(Error::Network {
+                message: "photo upload is not making progress; it will resume at the next sync"
+                    .into(),
+                retryable: true,
+            });
         }
         let end = (offset as usize + UPLOAD_CHUNK).min(bytes.len());
         let chunk = bytes[offset as usize..end].to_vec();
@@ -84,7 +101,11 @@ pub(crate) fn upload(client: &Client, cfg: &SyncConfig, s: &SavedSession, hash: 
         })
         .or_else(|f| match f {
             // A retry after a lost answer may find the blob complete, or held further along.
-            Failure::Other(Error::Network { retryable: true, .. }) => held(client, cfg, s, hash).map(|h| h.map(|n| n.max(offset))).map_err(Failure::Other),
+            Failure::Other(Error::Network {
+                retryable: true, ..
+            }) => held(client, cfg, s, hash)
+                .map(|h| h.map(|n| n.max(offset)))
+                .map_err(Failure::Other),
             other => Err(other),
         })
         .map_err(failure)?;
@@ -96,19 +117,29 @@ pub(crate) fn upload(client: &Client, cfg: &SyncConfig, s: &SavedSession, hash: 
     // Everything sent: the last answer was Partial only if the server lost track; check.
     match held(client, cfg, s, hash)? {
         None => Ok(()),
-        Some(_) => Err(Error::Network { message: "the server did not keep the photo; it will be sent again".into(), retryable: true }),
+        Some(_) => Err(Error::Network {
+            message: "the server did not keep the photo; it will be sent again".into(),
+            retryable: true,
+        }),
     }
 }
 
-fn download(client: &Client, cfg: &SyncConfig, s: &SavedSession, hash: &str) -> Result<Option<Vec<u8>>> {
-    with_retries(cfg, "photo download", || match client.get(blob_url(s, hash)).bearer_auth(&s.token).send() {
-        Err(e) => Attempt::Retry(describe_reqwest(&e), None),
-        Ok(r) if r.status().as_u16() == 404 => Attempt::Done(None),
-        Ok(r) if r.status().is_success() => match read_capped(r, MAX_DOWNLOAD) {
-            Ok(b) => Attempt::Done(Some(b)),
-            Err(m) => Attempt::Retry(m, None),
-        },
-        Ok(r) => classify_error(r),
+fn download(
+    client: &Client,
+    cfg: &SyncConfig,
+    s: &SavedSession,
+    hash: &str,
+) -> Result<Option<Vec<u8>>> {
+    with_retries(cfg, "photo download", || {
+        match client.get(blob_url(s, hash)).bearer_auth(&s.token).send() {
+            Err(e) => Attempt::Retry(describe_reqwest(&e), None),
+            Ok(r) if r.status().as_u16() == 404 => Attempt::Done(None),
+            Ok(r) if r.status().is_success() => match read_capped(r, MAX_DOWNLOAD) {
+                Ok(b) => Attempt::Done(Some(b)),
+                Err(m) => Attempt::Retry(m, None),
+            },
+            Ok(r) => classify_error(r),
+        }
     })
     .map_err(failure)
 }
@@ -130,14 +161,22 @@ impl Store {
             return Ok(());
         }
         let mut done = 0u64;
-        progress(&SyncProgress { phase: "photos".into(), done, total: Some(total) });
+        progress(&SyncProgress {
+            phase: "photos".into(),
+            done,
+            total: Some(total),
+        });
         for b in &pending {
             let bytes = self.photo_bytes(&b.hash)?;
             upload(client, cfg, session, &b.hash, &bytes)?;
             self.mark_uploaded(&b.hash)?;
             report.photos_uploaded += 1;
             done += 1;
-            progress(&SyncProgress { phase: "photos".into(), done, total: Some(total) });
+            progress(&SyncProgress {
+                phase: "photos".into(),
+                done,
+                total: Some(total),
+            });
         }
         for hash in &missing {
             // 404: not uploaded yet by its author, or not in scope; tried again next sync.
@@ -146,7 +185,11 @@ impl Store {
                 report.photos_downloaded += 1;
             }
             done += 1;
-            progress(&SyncProgress { phase: "photos".into(), done, total: Some(total) });
+            progress(&SyncProgress {
+                phase: "photos".into(),
+                done,
+                total: Some(total),
+            });
         }
         report.photos_pending = self.pending_uploads()?.len() as u64;
         Ok(())
@@ -158,12 +201,16 @@ impl Store {
             Err(Error::NotFound { .. }) => {}
             other => return other,
         }
-        let session = self.saved_session()?.ok_or_else(|| Error::Unauthorized("not signed in on this device".into()))?;
+        let session = self
+            .saved_session()?
+            .ok_or_else(|| Error::Unauthorized("not signed in on this device".into()))?;
         let cfg = SyncConfig::default();
         let client = http_client(&cfg)?;
-        let bytes = download(&client, &cfg, &session, hash)?.ok_or_else(|| Error::NotFound { what: "photo", id: hash.to_owned() })?;
+        let bytes = download(&client, &cfg, &session, hash)?.ok_or_else(|| Error::NotFound {
+            what: "photo",
+            id: hash.to_owned(),
+        })?;
         self.put_downloaded_blob(hash, &bytes)?;
         Ok(bytes)
     }
 }
-

@@ -28,9 +28,15 @@ pub const SYNC_CONTENT_TYPE: &str = "application/vnd.gridwork.sync";
 pub const SYNC_CONTENT_ENCODING: &str = "zstd";
 
 /// Default limits for a sync request body (device → server).
-pub const REQUEST_LIMITS: Limits = Limits { max_compressed: 8 << 20, max_decompressed: 32 << 20 };
+pub const REQUEST_LIMITS: Limits = Limits {
+    max_compressed: 8 << 20,
+    max_decompressed: 32 << 20,
+};
 /// Default limits for a sync response body (server → device).
-pub const RESPONSE_LIMITS: Limits = Limits { max_compressed: 32 << 20, max_decompressed: 128 << 20 };
+pub const RESPONSE_LIMITS: Limits = Limits {
+    max_compressed: 32 << 20,
+    max_decompressed: 128 << 20,
+};
 
 /// zstd level used for sync bodies: fast, and within a few percent of higher levels on change bytes.
 const ZSTD_LEVEL: i32 = 3;
@@ -249,7 +255,11 @@ pub struct ErrorBody {
 /// Encodes and compresses a sync request.
 pub fn encode_request(req: &SyncRequest) -> Vec<u8> {
     let mut w = Writer::with_capacity(
-        64 + req.push.iter().map(|d| 48 + d.changes.iter().map(|c| c.len() + 4).sum::<usize>()).sum::<usize>(),
+        64 + req
+            .push
+            .iter()
+            .map(|d| 48 + d.changes.iter().map(|c| c.len() + 4).sum::<usize>())
+            .sum::<usize>(),
     );
     w.bytes_raw(REQUEST_MAGIC);
     w.varint(u64::from(req.version));
@@ -295,7 +305,12 @@ pub fn decode_request(body: &[u8], limits: Limits) -> Result<SyncRequest, WireEr
         push.push(PushDoc { doc_id, changes });
     }
     r.finish()?;
-    Ok(SyncRequest { version, cursor, push, pull_limit })
+    Ok(SyncRequest {
+        version,
+        cursor,
+        push,
+        pull_limit,
+    })
 }
 
 /// Encodes and compresses a sync response.
@@ -303,7 +318,11 @@ pub fn encode_response(resp: &SyncResponse) -> Vec<u8> {
     let mut w = Writer::with_capacity(
         64 + resp.accepted.len() * 56
             + resp.rejected.len() * 128
-            + resp.changes.iter().map(|c| c.bytes.len() + 4).sum::<usize>(),
+            + resp
+                .changes
+                .iter()
+                .map(|c| c.bytes.len() + 4)
+                .sum::<usize>(),
     );
     w.bytes_raw(RESPONSE_MAGIC);
     w.varint(u64::from(resp.version));
@@ -344,7 +363,10 @@ pub fn decode_response(body: &[u8], limits: Limits) -> Result<SyncResponse, Wire
     let n = r.count(2)?;
     let mut accepted = Vec::with_capacity(n);
     for _ in 0..n {
-        accepted.push(ChangeRef { doc_id: r.id()?, hash: r.id()? });
+        accepted.push(ChangeRef {
+            doc_id: r.id()?,
+            hash: r.id()?,
+        });
     }
     let n = r.count(5)?;
     let mut rejected = Vec::with_capacity(n);
@@ -354,7 +376,13 @@ pub fn decode_response(body: &[u8], limits: Limits) -> Result<SyncResponse, Wire
         let field = r.opt_str()?;
         let reason = r.str()?;
         let code = RejectCode::parse(&r.str()?);
-        rejected.push(Rejected { doc_id, hash, field, reason, code });
+        rejected.push(Rejected {
+            doc_id,
+            hash,
+            field,
+            reason,
+            code,
+        });
     }
     let n_runs = r.count(2)?;
     let mut changes = Vec::new();
@@ -363,7 +391,10 @@ pub fn decode_response(body: &[u8], limits: Limits) -> Result<SyncResponse, Wire
         let n = r.count(1)?;
         changes.reserve(n);
         for _ in 0..n {
-            changes.push(PulledChange { doc_id: doc_id.clone(), bytes: r.bytes()?.to_vec() });
+            changes.push(PulledChange {
+                doc_id: doc_id.clone(),
+                bytes: r.bytes()?.to_vec(),
+            });
         }
     }
     let cursor = r.str()?;
@@ -373,7 +404,14 @@ pub fn decode_response(body: &[u8], limits: Limits) -> Result<SyncResponse, Wire
         t => return Err(corrupt(format!("bad bool {t}"))),
     };
     r.finish()?;
-    Ok(SyncResponse { version, accepted, rejected, changes, cursor, more })
+    Ok(SyncResponse {
+        version,
+        accepted,
+        rejected,
+        changes,
+        cursor,
+        more,
+    })
 }
 
 fn runs_by_doc(changes: &[PulledChange]) -> Vec<&[PulledChange]> {
@@ -404,14 +442,19 @@ fn compress(raw: &[u8]) -> Vec<u8> {
         c.as_mut()?.compress(raw).ok()
     });
     // Compressing an in-memory buffer only fails on allocation failure.
-    reused.unwrap_or_else(|| zstd::bulk::compress(raw, ZSTD_LEVEL).expect("zstd compression of an in-memory buffer"))
+    reused.unwrap_or_else(|| {
+        zstd::bulk::compress(raw, ZSTD_LEVEL).expect("zstd compression of an in-memory buffer")
+    })
 }
 
 /// Decompresses `body`, refusing a compressed body over `limits.max_compressed` before touching
 /// it and stopping as soon as the output would exceed `limits.max_decompressed`.
 pub fn decompress(body: &[u8], limits: Limits) -> Result<Vec<u8>, WireError> {
     if body.len() > limits.max_compressed {
-        return Err(WireError::TooLarge { what: "compressed", limit: limits.max_compressed });
+        return Err(WireError::TooLarge {
+            what: "compressed",
+            limit: limits.max_compressed,
+        });
     }
     let mut out = Vec::with_capacity(body.len().saturating_mul(3).min(limits.max_decompressed));
     let cap = limits.max_decompressed as u64 + 1;
@@ -422,11 +465,15 @@ pub fn decompress(body: &[u8], limits: Limits) -> Result<Vec<u8>, WireError> {
         }
         let ctx = slot.as_mut()?;
         // A session left mid-frame by an earlier error must not leak into this one.
-        ctx.reset(zstd::zstd_safe::ResetDirective::SessionOnly).ok()?;
+        ctx.reset(zstd::zstd_safe::ResetDirective::SessionOnly)
+            .ok()?;
         let mut dec = zstd::stream::read::Decoder::with_context(body, ctx);
         Some((|| {
-            dec.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(|e| corrupt(format!("zstd: {e}")))?;
-            dec.take(cap).read_to_end(&mut out).map_err(|e| corrupt(format!("zstd: {e}")))?;
+            dec.window_log_max(ZSTD_WINDOW_LOG_MAX)
+                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            dec.take(cap)
+                .read_to_end(&mut out)
+                .map_err(|e| corrupt(format!("zstd: {e}")))?;
             Ok(())
         })())
     });
@@ -434,13 +481,20 @@ pub fn decompress(body: &[u8], limits: Limits) -> Result<Vec<u8>, WireError> {
         Some(r) => r?,
         None => {
             out.clear();
-            let mut dec = zstd::stream::read::Decoder::with_buffer(body).map_err(|e| corrupt(format!("zstd: {e}")))?;
-            dec.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(|e| corrupt(format!("zstd: {e}")))?;
-            dec.take(cap).read_to_end(&mut out).map_err(|e| corrupt(format!("zstd: {e}")))?;
+            let mut dec = zstd::stream::read::Decoder::with_buffer(body)
+                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            dec.window_log_max(ZSTD_WINDOW_LOG_MAX)
+                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            dec.take(cap)
+                .read_to_end(&mut out)
+                .map_err(|e| corrupt(format!("zstd: {e}")))?;
         }
     }
     if out.len() > limits.max_decompressed {
-        return Err(WireError::TooLarge { what: "decompressed", limit: limits.max_decompressed });
+        return Err(WireError::TooLarge {
+            what: "decompressed",
+            limit: limits.max_decompressed,
+        });
     }
     Ok(out)
 }
@@ -471,7 +525,9 @@ struct Writer {
 
 impl Writer {
     fn with_capacity(n: usize) -> Self {
-        Writer { buf: Vec::with_capacity(n) }
+        Writer {
+            buf: Vec::with_capacity(n),
+        }
     }
     fn u8(&mut self, b: u8) {
         self.buf.push(b);
@@ -607,7 +663,10 @@ impl<'a> Reader<'a> {
         let n = self.varint()?;
         let n = usize::try_from(n).map_err(|_| corrupt("count out of range"))?;
         if n.saturating_mul(min_item_bytes) > self.remaining() {
-            return Err(corrupt(format!("count {n} exceeds the body at byte {}", self.pos)));
+            return Err(corrupt(format!(
+                "count {n} exceeds the body at byte {}",
+                self.pos
+            )));
         }
         Ok(n)
     }
@@ -618,7 +677,9 @@ impl<'a> Reader<'a> {
     }
     fn str(&mut self) -> Result<String, WireError> {
         let b = self.bytes()?;
-        std::str::from_utf8(b).map(str::to_owned).map_err(|_| corrupt("invalid UTF-8"))
+        std::str::from_utf8(b)
+            .map(str::to_owned)
+            .map_err(|_| corrupt("invalid UTF-8"))
     }
     fn opt_str(&mut self) -> Result<Option<String>, WireError> {
         match self.u8()? {
@@ -671,8 +732,14 @@ mod tests {
             version: PROTOCOL_VERSION,
             cursor: Some("v1.42.deadbeef".into()),
             push: vec![
-                PushDoc { doc_id: DOC.into(), changes: vec![vec![1, 2, 3], vec![], vec![0xff; 300]] },
-                PushDoc { doc_id: "not-a-uuid 网格".into(), changes: vec![] },
+                PushDoc {
+                    doc_id: DOC.into(),
+                    changes: vec![vec![1, 2, 3], vec![], vec![0xff; 300]],
+                },
+                PushDoc {
+                    doc_id: "not-a-uuid 网格".into(),
+                    changes: vec![],
+                },
             ],
             pull_limit: Some(500),
         }
@@ -681,7 +748,10 @@ mod tests {
     fn sample_response() -> SyncResponse {
         SyncResponse {
             version: PROTOCOL_VERSION,
-            accepted: vec![ChangeRef { doc_id: DOC.into(), hash: HASH.into() }],
+            accepted: vec![ChangeRef {
+                doc_id: DOC.into(),
+                hash: HASH.into(),
+            }],
             rejected: vec![Rejected {
                 doc_id: DOC.into(),
                 hash: "ABC".into(),
@@ -690,10 +760,22 @@ mod tests {
                 code: RejectCode::Denied,
             }],
             changes: vec![
-                PulledChange { doc_id: DOC.into(), bytes: vec![9; 10] },
-                PulledChange { doc_id: DOC.into(), bytes: vec![8; 10] },
-                PulledChange { doc_id: "other".into(), bytes: vec![7] },
-                PulledChange { doc_id: DOC.into(), bytes: vec![] },
+                PulledChange {
+                    doc_id: DOC.into(),
+                    bytes: vec![9; 10],
+                },
+                PulledChange {
+                    doc_id: DOC.into(),
+                    bytes: vec![8; 10],
+                },
+                PulledChange {
+                    doc_id: "other".into(),
+                    bytes: vec![7],
+                },
+                PulledChange {
+                    doc_id: DOC.into(),
+                    bytes: vec![],
+                },
             ],
             cursor: "v1.99.deadbeef".into(),
             more: true,
@@ -705,8 +787,14 @@ mod tests {
         let req = sample_request();
         let body = encode_request(&req);
         assert_eq!(decode_request(&body, REQUEST_LIMITS).unwrap(), req);
-        let empty = SyncRequest { version: PROTOCOL_VERSION, ..Default::default() };
-        assert_eq!(decode_request(&encode_request(&empty), REQUEST_LIMITS).unwrap(), empty);
+        let empty = SyncRequest {
+            version: PROTOCOL_VERSION,
+            ..Default::default()
+        };
+        assert_eq!(
+            decode_request(&encode_request(&empty), REQUEST_LIMITS).unwrap(),
+            empty
+        );
     }
 
     #[test]
@@ -740,12 +828,18 @@ mod tests {
 
     #[test]
     fn wrong_version_is_reported_as_such() {
-        let req = SyncRequest { version: 7, ..sample_request() };
+        let req = SyncRequest {
+            version: 7,
+            ..sample_request()
+        };
         assert_eq!(
             decode_request(&encode_request(&req), REQUEST_LIMITS),
             Err(WireError::UnsupportedVersion { got: 7 })
         );
-        let resp = SyncResponse { version: 2, ..sample_response() };
+        let resp = SyncResponse {
+            version: 2,
+            ..sample_response()
+        };
         assert_eq!(
             decode_response(&encode_response(&resp), RESPONSE_LIMITS),
             Err(WireError::UnsupportedVersion { got: 2 })
@@ -756,26 +850,47 @@ mod tests {
     fn truncated_and_garbage_bodies_are_corrupt() {
         let body = encode_request(&sample_request());
         for cut in [0, 1, 4, body.len() / 2, body.len() - 1] {
-            assert!(matches!(decode_request(&body[..cut], REQUEST_LIMITS), Err(WireError::Corrupt(_))), "cut {cut}");
+            assert!(
+                matches!(
+                    decode_request(&body[..cut], REQUEST_LIMITS),
+                    Err(WireError::Corrupt(_))
+                ),
+                "cut {cut}"
+            );
         }
-        assert!(matches!(decode_request(b"hello world", REQUEST_LIMITS), Err(WireError::Corrupt(_))));
+        assert!(matches!(
+            decode_request(b"hello world", REQUEST_LIMITS),
+            Err(WireError::Corrupt(_))
+        ));
         // Valid zstd, but not a message.
         let not_msg = zstd::bulk::compress(b"GWSQ", 3).unwrap();
-        assert!(matches!(decode_request(&not_msg, REQUEST_LIMITS), Err(WireError::Corrupt(_))));
+        assert!(matches!(
+            decode_request(&not_msg, REQUEST_LIMITS),
+            Err(WireError::Corrupt(_))
+        ));
         // A response is not a request.
         let resp = encode_response(&sample_response());
-        assert!(matches!(decode_request(&resp, REQUEST_LIMITS), Err(WireError::Corrupt(_))));
+        assert!(matches!(
+            decode_request(&resp, REQUEST_LIMITS),
+            Err(WireError::Corrupt(_))
+        ));
         // Every truncation of the decompressed message is refused, never a panic.
         let raw = decompress(&body, REQUEST_LIMITS).unwrap();
         for cut in 0..raw.len() {
             let rebody = zstd::bulk::compress(&raw[..cut], 3).unwrap();
-            assert!(decode_request(&rebody, REQUEST_LIMITS).is_err(), "cut {cut}");
+            assert!(
+                decode_request(&rebody, REQUEST_LIMITS).is_err(),
+                "cut {cut}"
+            );
         }
         // Trailing bytes are refused.
         let mut long = raw.clone();
         long.push(0);
         let rebody = zstd::bulk::compress(&long, 3).unwrap();
-        assert!(matches!(decode_request(&rebody, REQUEST_LIMITS), Err(WireError::Corrupt(_))));
+        assert!(matches!(
+            decode_request(&rebody, REQUEST_LIMITS),
+            Err(WireError::Corrupt(_))
+        ));
     }
 
     #[test]
@@ -787,20 +902,41 @@ mod tests {
         w.u8(0);
         w.varint(u64::MAX >> 1); // number of documents
         let body = zstd::bulk::compress(&w.buf, 3).unwrap();
-        assert!(matches!(decode_request(&body, REQUEST_LIMITS), Err(WireError::Corrupt(_))));
+        assert!(matches!(
+            decode_request(&body, REQUEST_LIMITS),
+            Err(WireError::Corrupt(_))
+        ));
     }
 
     #[test]
     fn size_limits_are_checked_before_and_while_decompressing() {
         let body = encode_request(&sample_request());
-        let tight = Limits { max_compressed: body.len() - 1, max_decompressed: 1 << 20 };
-        assert!(matches!(decode_request(&body, tight), Err(WireError::TooLarge { what: "compressed", .. })));
+        let tight = Limits {
+            max_compressed: body.len() - 1,
+            max_decompressed: 1 << 20,
+        };
+        assert!(matches!(
+            decode_request(&body, tight),
+            Err(WireError::TooLarge {
+                what: "compressed",
+                ..
+            })
+        ));
 
         // A zstd bomb: 64 MiB of zeros compresses to a few KiB.
         let bomb = zstd::bulk::compress(&vec![0u8; 64 << 20], 3).unwrap();
         assert!(bomb.len() < 64 << 10);
-        let limits = Limits { max_compressed: 1 << 20, max_decompressed: 1 << 20 };
-        assert!(matches!(decode_request(&bomb, limits), Err(WireError::TooLarge { what: "decompressed", .. })));
+        let limits = Limits {
+            max_compressed: 1 << 20,
+            max_decompressed: 1 << 20,
+        };
+        assert!(matches!(
+            decode_request(&bomb, limits),
+            Err(WireError::TooLarge {
+                what: "decompressed",
+                ..
+            })
+        ));
         // Exactly at the limit is fine.
         let exact = zstd::bulk::compress(&vec![0u8; 1 << 20], 3).unwrap();
         assert_eq!(decompress(&exact, limits).unwrap().len(), 1 << 20);
@@ -820,21 +956,39 @@ mod tests {
                 })
                 .collect();
             raw_concat.extend_from_slice(&bytes);
-            let doc_id = uuid::Uuid::from_u128(u128::from(i) << 80 | 0x7000 << 64).hyphenated().to_string();
+            let doc_id = uuid::Uuid::from_u128(u128::from(i) << 80 | 0x7000 << 64)
+                .hyphenated()
+                .to_string();
             changes.push(PulledChange { doc_id, bytes });
         }
-        let resp = SyncResponse { version: PROTOCOL_VERSION, changes, cursor: "v1.1000.0".into(), ..Default::default() };
+        let resp = SyncResponse {
+            version: PROTOCOL_VERSION,
+            changes,
+            cursor: "v1.1000.0".into(),
+            ..Default::default()
+        };
         let wire = encode_response(&resp).len() as f64;
         let floor = zstd::bulk::compress(&raw_concat, 3).unwrap().len() as f64;
-        assert!(wire <= floor * 1.2, "wire {wire} vs zstd of raw changes {floor}");
+        assert!(
+            wire <= floor * 1.2,
+            "wire {wire} vs zstd of raw changes {floor}"
+        );
     }
 
     #[test]
     fn error_body_json() {
-        let e = ErrorBody { code: ErrorCode::TooLarge, message: "too big".into(), retryable: false };
+        let e = ErrorBody {
+            code: ErrorCode::TooLarge,
+            message: "too big".into(),
+            retryable: false,
+        };
         let s = serde_json::to_string(&e).unwrap();
-        assert_eq!(s, r#"{"code":"too_large","message":"too big","retryable":false}"#);
-        let back: ErrorBody = serde_json::from_str(r#"{"code":"brand_new","message":"m","retryable":true}"#).unwrap();
+        assert_eq!(
+            s,
+            r#"{"code":"too_large","message":"too big","retryable":false}"#
+        );
+        let back: ErrorBody =
+            serde_json::from_str(r#"{"code":"brand_new","message":"m","retryable":true}"#).unwrap();
         assert_eq!(back.code, ErrorCode::Unknown);
     }
 }

@@ -21,8 +21,16 @@ enum Who {
 const REPORT_FLOW: &[(ReportStatus, ReportStatus, Who)] = &[
     (ReportStatus::Draft, ReportStatus::Submitted, Who::Author),
     (ReportStatus::Returned, ReportStatus::Submitted, Who::Author),
-    (ReportStatus::Submitted, ReportStatus::Returned, Who::Reviewer),
-    (ReportStatus::Submitted, ReportStatus::Approved, Who::Reviewer),
+    (
+        ReportStatus::Submitted,
+        ReportStatus::Returned,
+        Who::Reviewer,
+    ),
+    (
+        ReportStatus::Submitted,
+        ReportStatus::Approved,
+        Who::Reviewer,
+    ),
     (ReportStatus::Approved, ReportStatus::Resolved, Who::Anyone),
     (ReportStatus::Resolved, ReportStatus::Closed, Who::Manager),
     (ReportStatus::Approved, ReportStatus::Closed, Who::Reviewer),
@@ -46,26 +54,50 @@ pub fn needs_comment(kind: RecordKind, to: &str) -> bool {
 }
 
 /// Check that `user` in `role` may move `rec` from `from` to `to`.
-pub fn check_transition(rec: &AnyRecord, from: &str, to: &str, user: &str, role: Role) -> Result<()> {
+pub fn check_transition(
+    rec: &AnyRecord,
+    from: &str,
+    to: &str,
+    user: &str,
+    role: Role,
+) -> Result<()> {
     let kind = rec.kind();
     let who = match rec {
         AnyRecord::Report(_) => {
             let (f, t) = (from.parse::<ReportStatus>()?, to.parse::<ReportStatus>()?);
-            REPORT_FLOW.iter().find(|(a, b, _)| *a == f && *b == t).map(|x| x.2)
+            REPORT_FLOW
+                .iter()
+                .find(|(a, b, _)| *a == f && *b == t)
+                .map(|x| x.2)
         }
         AnyRecord::Task(_) => {
             let (f, t) = (from.parse::<TaskStatus>()?, to.parse::<TaskStatus>()?);
-            TASK_FLOW.iter().find(|(a, b, _)| *a == f && *b == t).map(|x| x.2)
+            TASK_FLOW
+                .iter()
+                .find(|(a, b, _)| *a == f && *b == t)
+                .map(|x| x.2)
         }
-        _ => return Err(Error::invalid("status", format!("a {kind} has no workflow"))),
+        _ => {
+            return Err(Error::invalid(
+                "status",
+                format!("a {kind} has no workflow"),
+            ))
+        }
     };
     let Some(who) = who else {
-        return Err(Error::IllegalTransition { kind: kind.as_str(), from: from.into(), to: to.into() });
+        return Err(Error::IllegalTransition {
+            kind: kind.as_str(),
+            from: from.into(),
+            to: to.into(),
+        });
     };
     let allowed = match who {
         Who::Anyone => true,
         Who::Author => rec.author() == user || role.manages(),
-        Who::Assignee => matches!(rec, AnyRecord::Task(t) if t.assignees.iter().any(|a| a == user)) || role.manages(),
+        Who::Assignee => {
+            matches!(rec, AnyRecord::Task(t) if t.assignees.iter().any(|a| a == user))
+                || role.manages()
+        }
         Who::Reviewer => role.reviews(),
         Who::Manager => role.manages(),
     };
@@ -121,11 +153,23 @@ mod tests {
     fn task_flow_by_role() {
         let t = task(TaskStatus::Assigned);
         assert!(check_transition(&t, "assigned", "accepted", "w1", Role::Worker).is_ok());
-        assert!(matches!(check_transition(&t, "assigned", "accepted", "w2", Role::Worker), Err(Error::NotPermitted { .. })));
-        assert!(matches!(check_transition(&t, "assigned", "verified", "l1", Role::Leader), Err(Error::IllegalTransition { .. })));
+        assert!(matches!(
+            check_transition(&t, "assigned", "accepted", "w2", Role::Worker),
+            Err(Error::NotPermitted { .. })
+        ));
+        assert!(matches!(
+            check_transition(&t, "assigned", "verified", "l1", Role::Leader),
+            Err(Error::IllegalTransition { .. })
+        ));
         assert!(check_transition(&t, "done", "verified", "l1", Role::Leader).is_ok());
-        assert!(matches!(check_transition(&t, "done", "verified", "w1", Role::Worker), Err(Error::NotPermitted { .. })));
-        assert!(matches!(check_transition(&t, "assigned", "flying", "l1", Role::Leader), Err(Error::InvalidInput { .. })));
+        assert!(matches!(
+            check_transition(&t, "done", "verified", "w1", Role::Worker),
+            Err(Error::NotPermitted { .. })
+        ));
+        assert!(matches!(
+            check_transition(&t, "assigned", "flying", "l1", Role::Leader),
+            Err(Error::InvalidInput { .. })
+        ));
     }
 
     #[test]

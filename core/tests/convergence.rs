@@ -7,12 +7,30 @@ use proptest::prelude::*;
 #[derive(Debug, Clone)]
 enum Op {
     /// replica inserts a unique marker into the description at a marker boundary
-    Text { replica: usize, record: usize, at: usize },
-    Severity { replica: usize, record: usize, value: u8 },
-    Comment { replica: usize, record: usize },
-    Transition { replica: usize, record: usize, to: usize },
+    Text {
+        replica: usize,
+        record: usize,
+        at: usize,
+    },
+    Severity {
+        replica: usize,
+        record: usize,
+        value: u8,
+    },
+    Comment {
+        replica: usize,
+        record: usize,
+    },
+    Transition {
+        replica: usize,
+        record: usize,
+        to: usize,
+    },
     /// copy everything from one replica to another (possibly again)
-    Exchange { from: usize, to: usize },
+    Exchange {
+        from: usize,
+        to: usize,
+    },
 }
 
 const STATUSES: &[&str] = &["submitted", "returned", "approved", "resolved", "closed"];
@@ -48,7 +66,9 @@ fn exchange(from: &Store, to: &Store) {
 fn run(n: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().expect("tmp");
     let ids = identities();
-    let stores: Vec<Store> = (0..n).map(|i| Store::open(dir.path().join(format!("r{i}.db")), ids[i].clone()).expect("open")).collect();
+    let stores: Vec<Store> = (0..n)
+        .map(|i| Store::open(dir.path().join(format!("r{i}.db")), ids[i].clone()).expect("open"))
+        .collect();
     // three shared reports, created on replica 0 and known to everyone
     let mut records = Vec::new();
     for i in 0..3 {
@@ -74,32 +94,73 @@ fn run(n: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut severities: Vec<Vec<u8>> = vec![vec![1]; 3];
     for (k, o) in ops.into_iter().enumerate() {
         match o {
-            Op::Text { replica, record, at } => {
+            Op::Text {
+                replica,
+                record,
+                at,
+            } => {
                 let s = &stores[replica];
-                let AnyRecord::Report(r) = s.get(&records[record]).expect("get").record else { unreachable!() };
+                let AnyRecord::Report(r) = s.get(&records[record]).expect("get").record else {
+                    unreachable!()
+                };
                 // insert only at boundaries between markers so markers stay whole
-                let bounds: Vec<usize> = std::iter::once(0).chain(r.description.char_indices().filter(|(_, c)| *c == '】').map(|(i, c)| i + c.len_utf8())).collect();
+                let bounds: Vec<usize> = std::iter::once(0)
+                    .chain(
+                        r.description
+                            .char_indices()
+                            .filter(|(_, c)| *c == '】')
+                            .map(|(i, c)| i + c.len_utf8()),
+                    )
+                    .collect();
                 let pos = bounds[at % bounds.len()];
                 let marker = format!("【{replica}改{k}】");
                 let mut d = r.description.clone();
                 d.insert_str(pos, &marker);
-                s.update_report(&records[record], ReportPatch { description: Some(d), ..Default::default() }).expect("text");
+                s.update_report(
+                    &records[record],
+                    ReportPatch {
+                        description: Some(d),
+                        ..Default::default()
+                    },
+                )
+                .expect("text");
                 markers.push((record, marker));
             }
-            Op::Severity { replica, record, value } => {
-                stores[replica].update_report(&records[record], ReportPatch { severity: Some(value), ..Default::default() }).expect("severity");
+            Op::Severity {
+                replica,
+                record,
+                value,
+            } => {
+                stores[replica]
+                    .update_report(
+                        &records[record],
+                        ReportPatch {
+                            severity: Some(value),
+                            ..Default::default()
+                        },
+                    )
+                    .expect("severity");
                 severities[record].push(value);
             }
             Op::Comment { replica, record } => {
                 let text = format!("评论{replica}-{k}");
-                stores[replica].add_comment(&records[record], &text).expect("comment");
+                stores[replica]
+                    .add_comment(&records[record], &text)
+                    .expect("comment");
                 comments.push((record, text));
             }
-            Op::Transition { replica, record, to } => {
+            Op::Transition {
+                replica,
+                record,
+                to,
+            } => {
                 let comment = (STATUSES[to] == "returned").then(|| "退回".to_owned());
                 // refused transitions (wrong role, illegal step) are part of the game; they change nothing
                 let before = stores[replica].get(&records[record]).expect("get");
-                if stores[replica].transition(&records[record], STATUSES[to], comment.clone()).is_err() {
+                if stores[replica]
+                    .transition(&records[record], STATUSES[to], comment.clone())
+                    .is_err()
+                {
                     prop_assert_eq!(stores[replica].get(&records[record]).expect("get"), before);
                 } else if let Some(c) = comment {
                     comments.push((record, c));
@@ -122,29 +183,57 @@ fn run(n: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
         }
     }
-    let list = |s: &Store| s.list(&ListQuery { limit: Some(500), ..Default::default() }).expect("list").items;
+    let list = |s: &Store| {
+        s.list(&ListQuery {
+            limit: Some(500),
+            ..Default::default()
+        })
+        .expect("list")
+        .items
+    };
     let first_list = list(&stores[0]);
     for s in &stores[1..] {
         let l = list(s);
         // updated_at depends on when a change arrived locally only through max(); compare the rest
-        let strip = |v: &[RecordSummary]| v.iter().map(|x| RecordSummary { updated_at: 0, ..x.clone() }).collect::<Vec<_>>();
+        let strip = |v: &[RecordSummary]| {
+            v.iter()
+                .map(|x| RecordSummary {
+                    updated_at: 0,
+                    ..x.clone()
+                })
+                .collect::<Vec<_>>()
+        };
         prop_assert_eq!(strip(&l), strip(&first_list));
     }
     for (ri, id) in records.iter().enumerate() {
         let base = stores[0].get(id).expect("get").record;
         for s in &stores[1..] {
             prop_assert_eq!(&s.get(id).expect("get").record, &base);
-            prop_assert_eq!(s.conflicts(id).expect("conflicts"), stores[0].conflicts(id).expect("conflicts"));
+            prop_assert_eq!(
+                s.conflicts(id).expect("conflicts"),
+                stores[0].conflicts(id).expect("conflicts")
+            );
         }
-        let AnyRecord::Report(r) = base else { unreachable!() };
+        let AnyRecord::Report(r) = base else {
+            unreachable!()
+        };
         for (rec, m) in &markers {
             if *rec == ri {
-                prop_assert!(r.description.contains(m.as_str()), "marker {} lost from {:?}", m, r.description);
+                prop_assert!(
+                    r.description.contains(m.as_str()),
+                    "marker {} lost from {:?}",
+                    m,
+                    r.description
+                );
             }
         }
         for (rec, c) in &comments {
             if *rec == ri {
-                prop_assert!(r.comments.iter().any(|x| &x.text == c), "comment {} lost", c);
+                prop_assert!(
+                    r.comments.iter().any(|x| &x.text == c),
+                    "comment {} lost",
+                    c
+                );
             }
         }
         prop_assert!(severities[ri].contains(&r.severity));

@@ -57,7 +57,12 @@ fn killed_writer_loses_nothing_it_reported() {
     let mut reported: Vec<(String, String, String)> = Vec::new();
     for _round in 0..6 {
         let mut child = Command::new(&exe)
-            .args(["--exact", "killed_writer_loses_nothing_it_reported", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "killed_writer_loses_nothing_it_reported",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, &db)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -72,7 +77,11 @@ fn killed_writer_loses_nothing_it_reported() {
                 Some(Ok(line)) => {
                     let parts: Vec<&str> = line.split_whitespace().collect();
                     if parts.len() == 3 && (parts[0] == "create" || parts[0] == "comment") {
-                        reported.push((parts[0].to_owned(), parts[1].to_owned(), parts[2].to_owned()));
+                        reported.push((
+                            parts[0].to_owned(),
+                            parts[1].to_owned(),
+                            parts[2].to_owned(),
+                        ));
                         seen += 1;
                     }
                 }
@@ -87,22 +96,44 @@ fn killed_writer_loses_nothing_it_reported() {
         for line in lines.map_while(Result::ok) {
             let parts: Vec<&str> = line.split_whitespace().collect();
             if parts.len() == 3 {
-                reported.push((parts[0].to_owned(), parts[1].to_owned(), parts[2].to_owned()));
+                reported.push((
+                    parts[0].to_owned(),
+                    parts[1].to_owned(),
+                    parts[2].to_owned(),
+                ));
             }
         }
     }
-    assert!(reported.len() >= 30, "the child made progress: {}", reported.len());
+    assert!(
+        reported.len() >= 30,
+        "the child made progress: {}",
+        reported.len()
+    );
     let store = Store::open(&db, identity()).expect("reopen after kill");
-    assert!(store.integrity_check().expect("integrity"), "PRAGMA integrity_check is ok");
+    assert!(
+        store.integrity_check().expect("integrity"),
+        "PRAGMA integrity_check is ok"
+    );
     for (op, id, marker) in &reported {
-        let rec = store.get(id).unwrap_or_else(|e| panic!("record {id} reported as created is missing: {e}"));
-        let AnyRecord::Report(r) = rec.record else { panic!("kind") };
+        let rec = store
+            .get(id)
+            .unwrap_or_else(|e| panic!("record {id} reported as created is missing: {e}"));
+        let AnyRecord::Report(r) = rec.record else {
+            panic!("kind")
+        };
         match op.as_str() {
             "create" => assert_eq!(&r.title, marker),
-            _ => assert!(r.comments.iter().any(|c| &c.text == marker), "comment {marker} on {id} lost"),
+            _ => assert!(
+                r.comments.iter().any(|c| &c.text == marker),
+                "comment {marker} on {id} lost"
+            ),
         }
     }
     // and the outbox still holds every change for the server
     let pending = store.pending_count().expect("pending");
-    assert!(pending >= reported.len() as u64, "pending {pending} < reported {}", reported.len());
+    assert!(
+        pending >= reported.len() as u64,
+        "pending {pending} < reported {}",
+        reported.len()
+    );
 }

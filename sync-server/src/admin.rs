@@ -36,26 +36,45 @@ pub fn allowed_unit_kinds(role: Role) -> &'static [UnitKind] {
         Role::Worker => &[UnitKind::Grid],
         Role::Leader => &[UnitKind::Community],
         Role::Supervisor => &[UnitKind::Street, UnitKind::District],
-        Role::Admin => &[UnitKind::District, UnitKind::Street, UnitKind::Community, UnitKind::Grid],
+        Role::Admin => &[
+            UnitKind::District,
+            UnitKind::Street,
+            UnitKind::Community,
+            UnitKind::Grid,
+        ],
     }
 }
 
 /// Creates a user after checking that their units fit their role. Returns the user and the
 /// password (the given one, or a random one).
-pub fn create_user(store: &dyn ServerStore, new: &NewUser, password: Option<&str>) -> Result<(User, String)> {
+pub fn create_user(
+    store: &dyn ServerStore,
+    new: &NewUser,
+    password: Option<&str>,
+) -> Result<(User, String)> {
     if new.role != Role::Admin && new.units.is_empty() {
-        return Err(Error::Invalid(format!("a {} must be attached to at least one unit", new.role)));
+        return Err(Error::Invalid(format!(
+            "a {} must be attached to at least one unit",
+            new.role
+        )));
     }
     let units = store.list_units()?;
     let allowed = allowed_unit_kinds(new.role);
     for id in &new.units {
-        let unit = units.iter().find(|u| &u.id == id).ok_or_else(|| Error::Invalid(format!("unit {id} does not exist")))?;
+        let unit = units
+            .iter()
+            .find(|u| &u.id == id)
+            .ok_or_else(|| Error::Invalid(format!("unit {id} does not exist")))?;
         if !allowed.contains(&unit.kind) {
             return Err(Error::Invalid(format!(
                 "a {} cannot be attached to {} {id} (allowed: {})",
                 new.role,
                 unit.kind.as_str(),
-                allowed.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                allowed
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
     }
@@ -72,13 +91,19 @@ pub fn create_user(store: &dyn ServerStore, new: &NewUser, password: Option<&str
 
 pub fn check_password(p: &str) -> Result<()> {
     if p.chars().count() < 8 {
-        return Err(Error::Invalid("a password needs at least 8 characters".into()));
+        return Err(Error::Invalid(
+            "a password needs at least 8 characters".into(),
+        ));
     }
     Ok(())
 }
 
 /// Sets a new password (given or random) and returns it.
-pub fn reset_password(store: &dyn ServerStore, username: &str, password: Option<&str>) -> Result<String> {
+pub fn reset_password(
+    store: &dyn ServerStore,
+    username: &str,
+    password: Option<&str>,
+) -> Result<String> {
     let password = match password {
         Some(p) => {
             check_password(p)?;
@@ -96,7 +121,12 @@ pub fn ensure_first_admin(store: &dyn ServerStore) -> Result<Option<String>> {
     if store.user_count()? > 0 {
         return Ok(None);
     }
-    let new = NewUser { username: "admin".into(), display_name: "Administrator".into(), role: Role::Admin, units: vec![] };
+    let new = NewUser {
+        username: "admin".into(),
+        display_name: "Administrator".into(),
+        role: Role::Admin,
+        units: vec![],
+    };
     let (_, password) = create_user(store, &new, None)?;
     Ok(Some(password))
 }
@@ -120,11 +150,17 @@ struct UserRow {
 
 /// Imports an organisation CSV (format in the module docs).
 pub fn import_org(store: &dyn ServerStore, input: impl Read) -> Result<ImportSummary> {
-    let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).trim(csv::Trim::All).flexible(true).from_reader(input);
+    let mut rdr = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(input);
     let headers = rdr.headers()?.clone();
     let expected = ["kind", "id", "parent", "name"];
     if headers.len() < 4 || headers.iter().take(4).zip(expected).any(|(a, b)| a != b) {
-        return Err(Error::Invalid("the CSV header must be: kind,id,parent,name,role".into()));
+        return Err(Error::Invalid(
+            "the CSV header must be: kind,id,parent,name,role".into(),
+        ));
     }
     let mut units = Vec::new();
     let mut users = Vec::new();
@@ -137,20 +173,48 @@ pub fn import_org(store: &dyn ServerStore, input: impl Read) -> Result<ImportSum
             return Err(Error::Invalid(format!("line {line}: empty id")));
         }
         if kind == "user" {
-            let role: Role = field(4).parse().map_err(|_| Error::Invalid(format!("line {line}: role must be worker, leader, supervisor or admin")))?;
-            let units = parent.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
-            users.push(UserRow { line, username: id, units, name, role });
+            let role: Role = field(4).parse().map_err(|_| {
+                Error::Invalid(format!(
+                    "line {line}: role must be worker, leader, supervisor or admin"
+                ))
+            })?;
+            let units = parent
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            users.push(UserRow {
+                line,
+                username: id,
+                units,
+                name,
+                role,
+            });
         } else {
-            let kind = UnitKind::parse(&kind)
-                .ok_or_else(|| Error::Invalid(format!("line {line}: kind must be district, street, community, grid or user")))?;
+            let kind = UnitKind::parse(&kind).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "line {line}: kind must be district, street, community, grid or user"
+                ))
+            })?;
             let name = if name.is_empty() { id.clone() } else { name };
-            units.push((line, Unit { id, kind, parent_id: (!parent.is_empty()).then_some(parent), name }));
+            units.push((
+                line,
+                Unit {
+                    id,
+                    kind,
+                    parent_id: (!parent.is_empty()).then_some(parent),
+                    name,
+                },
+            ));
         }
     }
     units.sort_by_key(|(_, u)| u.kind);
     let mut summary = ImportSummary::default();
     for (line, unit) in &units {
-        store.upsert_unit(unit).map_err(|e| Error::Invalid(format!("line {line}: {e}")))?;
+        store
+            .upsert_unit(unit)
+            .map_err(|e| Error::Invalid(format!("line {line}: {e}")))?;
         summary.units += 1;
     }
     for row in users {
@@ -158,9 +222,19 @@ pub fn import_org(store: &dyn ServerStore, input: impl Read) -> Result<ImportSum
             summary.skipped_users.push(row.username);
             continue;
         }
-        let display_name = if row.name.is_empty() { row.username.clone() } else { row.name };
-        let new = NewUser { username: row.username.clone(), display_name, role: row.role, units: row.units };
-        let (_, password) = create_user(store, &new, None).map_err(|e| Error::Invalid(format!("line {}: {e}", row.line)))?;
+        let display_name = if row.name.is_empty() {
+            row.username.clone()
+        } else {
+            row.name
+        };
+        let new = NewUser {
+            username: row.username.clone(),
+            display_name,
+            role: row.role,
+            units: row.units,
+        };
+        let (_, password) = create_user(store, &new, None)
+            .map_err(|e| Error::Invalid(format!("line {}: {e}", row.line)))?;
         summary.created_users.push((row.username, password));
     }
     Ok(summary)
@@ -198,9 +272,27 @@ district,lixia,,历下区,
             store.scope(&u).unwrap()
         };
         assert_eq!(scope("zhangsan"), Scope::Grids(vec!["furong-01".into()]));
-        assert_eq!(scope("lisi"), Scope::Grids(vec!["furong-01".into(), "furong-02".into()]));
-        assert_eq!(scope("wangwu"), Scope::Grids(vec!["baotu-01".into(), "furong-01".into(), "furong-02".into()]));
-        assert_eq!(store.user_by_username("lisi").unwrap().unwrap().0.display_name, "Li, Si");
+        assert_eq!(
+            scope("lisi"),
+            Scope::Grids(vec!["furong-01".into(), "furong-02".into()])
+        );
+        assert_eq!(
+            scope("wangwu"),
+            Scope::Grids(vec![
+                "baotu-01".into(),
+                "furong-01".into(),
+                "furong-02".into()
+            ])
+        );
+        assert_eq!(
+            store
+                .user_by_username("lisi")
+                .unwrap()
+                .unwrap()
+                .0
+                .display_name,
+            "Li, Si"
+        );
         // Importing again changes nothing and creates no one.
         let again = import_org(&store, ORG.as_bytes()).unwrap();
         assert!(again.created_users.is_empty());

@@ -47,7 +47,9 @@ pub enum PutError {
     /// The declared total is over the limit.
     TooLarge(u64),
     /// The chunk does not start at (or before) the bytes held: resume from `held`.
-    Gap { held: u64 },
+    Gap {
+        held: u64,
+    },
     /// The bytes do not match the hash: the upload was discarded.
     HashMismatch,
     /// Another upload of this blob is in progress.
@@ -55,7 +57,9 @@ pub enum PutError {
     /// The body is not what the headers said (longer than declared, …).
     Invalid(String),
     /// The connection broke while reading; what arrived is kept (`held`).
-    Interrupted { held: u64 },
+    Interrupted {
+        held: u64,
+    },
     Storage(Error),
 }
 
@@ -66,7 +70,9 @@ impl From<std::io::Error> for PutError {
 }
 
 pub fn is_hash(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn key(hash: &str) -> ObjPath {
@@ -81,7 +87,11 @@ struct BusyGuard<'a>(&'a Blobs, String);
 
 impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
-        self.0.busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.1);
+        self.0
+            .busy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.1);
     }
 }
 
@@ -92,29 +102,47 @@ impl Blobs {
             None => {
                 let dir = data_dir.join("blobs");
                 std::fs::create_dir_all(&dir)?;
-                Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(obj_err)?)
+                Arc::new(
+                    object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(obj_err)?,
+                )
             }
             Some(u) if u.starts_with("file://") => {
                 let dir = PathBuf::from(&u["file://".len()..]);
                 std::fs::create_dir_all(&dir)?;
-                Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(obj_err)?)
+                Arc::new(
+                    object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(obj_err)?,
+                )
             }
             Some("memory://") => Arc::new(object_store::memory::InMemory::new()),
             Some(u) => {
                 let url = url_parse(u)?;
-                let opts: Vec<(String, String)> =
-                    std::env::vars().filter(|(k, _)| k.starts_with("AWS_")).map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
-                let (store, prefix) = object_store::parse_url_opts(&url, opts)
-                    .map_err(|e| Error::Invalid(format!("--blob-url {u}: {e} (S3 needs a server built with --features s3)")))?;
+                let opts: Vec<(String, String)> = std::env::vars()
+                    .filter(|(k, _)| k.starts_with("AWS_"))
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                    .collect();
+                let (store, prefix) = object_store::parse_url_opts(&url, opts).map_err(|e| {
+                    Error::Invalid(format!(
+                        "--blob-url {u}: {e} (S3 needs a server built with --features s3)"
+                    ))
+                })?;
                 Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
             }
         };
         Self::with_store(store, &data_dir.join("blobs-partial"), max_bytes)
     }
 
-    pub fn with_store(store: Arc<dyn ObjectStore>, staging: &Path, max_bytes: u64) -> Result<Blobs> {
+    pub fn with_store(
+        store: Arc<dyn ObjectStore>,
+        staging: &Path,
+        max_bytes: u64,
+    ) -> Result<Blobs> {
         std::fs::create_dir_all(staging)?;
-        Ok(Blobs { store, staging: staging.to_path_buf(), max_bytes, busy: Mutex::new(HashSet::new()) })
+        Ok(Blobs {
+            store,
+            staging: staging.to_path_buf(),
+            max_bytes,
+            busy: Mutex::new(HashSet::new()),
+        })
     }
 
     fn staging_path(&self, hash: &str) -> PathBuf {
@@ -132,7 +160,10 @@ impl Blobs {
 
     /// Bytes held of an unfinished upload (0 if none).
     pub async fn partial_len(&self, hash: &str) -> u64 {
-        tokio::fs::metadata(self.staging_path(hash)).await.map(|m| m.len()).unwrap_or(0)
+        tokio::fs::metadata(self.staging_path(hash))
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0)
     }
 
     pub async fn get(&self, hash: &str) -> Result<Option<Bytes>> {
@@ -147,7 +178,13 @@ impl Blobs {
     /// is held. Bytes before what is held are skipped (a resent chunk is harmless); a chunk
     /// starting after it is refused with the offset to resume from. When all `total` bytes are
     /// held, they are checked against `hash` and moved to the store.
-    pub async fn put<S, E>(&self, hash: &str, start: u64, total: u64, mut chunks: S) -> std::result::Result<PutOutcome, PutError>
+    pub async fn put<S, E>(
+        &self,
+        hash: &str,
+        start: u64,
+        total: u64,
+        mut chunks: S,
+    ) -> std::result::Result<PutOutcome, PutError>
     where
         S: futures_util::Stream<Item = std::result::Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -156,10 +193,20 @@ impl Blobs {
         if total > self.max_bytes {
             return Err(PutError::TooLarge(self.max_bytes));
         }
-        if self.stored_len(hash).await.map_err(PutError::Storage)?.is_some() {
+        if self
+            .stored_len(hash)
+            .await
+            .map_err(PutError::Storage)?
+            .is_some()
+        {
             return Ok(PutOutcome::AlreadyStored);
         }
-        if !self.busy.lock().unwrap_or_else(|e| e.into_inner()).insert(hash.to_owned()) {
+        if !self
+            .busy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(hash.to_owned())
+        {
             return Err(PutError::Busy);
         }
         let _guard = BusyGuard(self, hash.to_owned());
@@ -173,7 +220,11 @@ impl Blobs {
         if start > held {
             return Err(PutError::Gap { held });
         }
-        let mut file = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .await?;
         let mut pos = start;
         let mut held = held;
         while held < total {
@@ -188,7 +239,9 @@ impl Blobs {
             };
             let end = pos + chunk.len() as u64;
             if end > total {
-                return Err(PutError::Invalid(format!("more bytes than the declared total of {total}")));
+                return Err(PutError::Invalid(format!(
+                    "more bytes than the declared total of {total}"
+                )));
             }
             if end > held {
                 let skip = (held - pos) as usize;
@@ -210,7 +263,10 @@ impl Blobs {
             let _ = tokio::fs::remove_file(&path).await;
             return Err(PutError::HashMismatch);
         }
-        self.store.put(&key(hash), PutPayload::from(Bytes::from(data))).await.map_err(|e| PutError::Storage(obj_err(e)))?;
+        self.store
+            .put(&key(hash), PutPayload::from(Bytes::from(data)))
+            .await
+            .map_err(|e| PutError::Storage(obj_err(e)))?;
         let _ = tokio::fs::remove_file(&path).await;
         Ok(PutOutcome::Stored)
     }
@@ -224,7 +280,9 @@ fn url_parse(u: &str) -> Result<url::Url> {
 mod tests {
     use super::*;
 
-    fn chunks(parts: Vec<&'static [u8]>) -> impl futures_util::Stream<Item = std::result::Result<Bytes, String>> + Unpin {
+    fn chunks(
+        parts: Vec<&'static [u8]>,
+    ) -> impl futures_util::Stream<Item = std::result::Result<Bytes, String>> + Unpin {
         futures_util::stream::iter(parts.into_iter().map(|p| Ok(Bytes::from_static(p))))
     }
 
@@ -232,25 +290,49 @@ mod tests {
         let data: &'static [u8] = b"0123456789abcdefghij";
         let hash = hex::encode(Sha256::digest(data));
         // First attempt breaks after 7 bytes.
-        let broken = futures_util::stream::iter(vec![Ok(Bytes::from_static(&data[..7])), Err("connection reset".to_owned())]);
-        assert!(matches!(blobs.put(&hash, 0, 20, broken).await, Err(PutError::Interrupted { held: 7 })));
+        let broken = futures_util::stream::iter(vec![
+            Ok(Bytes::from_static(&data[..7])),
+            Err("connection reset".to_owned()),
+        ]);
+        assert!(matches!(
+            blobs.put(&hash, 0, 20, broken).await,
+            Err(PutError::Interrupted { held: 7 })
+        ));
         assert_eq!(blobs.partial_len(&hash).await, 7);
         assert_eq!(blobs.stored_len(&hash).await.unwrap(), None);
         // A chunk after a gap is refused with the offset to resume from.
-        assert!(matches!(blobs.put(&hash, 10, 20, chunks(vec![&data[10..]])).await, Err(PutError::Gap { held: 7 })));
+        assert!(matches!(
+            blobs.put(&hash, 10, 20, chunks(vec![&data[10..]])).await,
+            Err(PutError::Gap { held: 7 })
+        ));
         // Resume with an overlap (bytes 5.., 2 already held).
-        assert_eq!(blobs.put(&hash, 5, 20, chunks(vec![&data[5..12], &data[12..]])).await.unwrap(), PutOutcome::Stored);
+        assert_eq!(
+            blobs
+                .put(&hash, 5, 20, chunks(vec![&data[5..12], &data[12..]]))
+                .await
+                .unwrap(),
+            PutOutcome::Stored
+        );
         assert_eq!(blobs.get(&hash).await.unwrap().unwrap().as_ref(), data);
         assert_eq!(blobs.stored_len(&hash).await.unwrap(), Some(20));
         // Idempotent.
-        assert_eq!(blobs.put(&hash, 0, 20, chunks(vec![data])).await.unwrap(), PutOutcome::AlreadyStored);
+        assert_eq!(
+            blobs.put(&hash, 0, 20, chunks(vec![data])).await.unwrap(),
+            PutOutcome::AlreadyStored
+        );
         // Wrong content for a hash.
         let other = hex::encode(Sha256::digest(b"something else"));
-        assert!(matches!(blobs.put(&other, 0, 20, chunks(vec![data])).await, Err(PutError::HashMismatch)));
+        assert!(matches!(
+            blobs.put(&other, 0, 20, chunks(vec![data])).await,
+            Err(PutError::HashMismatch)
+        ));
         assert_eq!(blobs.get(&other).await.unwrap(), None);
         assert_eq!(blobs.partial_len(&other).await, 0);
         // Over the limit: refused before reading.
-        assert!(matches!(blobs.put(&other, 0, 60 << 20, chunks(vec![])).await, Err(PutError::TooLarge(_))));
+        assert!(matches!(
+            blobs.put(&other, 0, 60 << 20, chunks(vec![])).await,
+            Err(PutError::TooLarge(_))
+        ));
     }
 
     #[tokio::test]

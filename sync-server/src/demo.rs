@@ -9,10 +9,34 @@ use crate::store::{NewUser, ServerStore, Unit, UnitKind};
 
 /// (username, password, display name, role, unit)
 pub const DEMO_USERS: &[(&str, &str, &str, Role, &str)] = &[
-    ("worker", "demo-worker", "张伟 (grid worker, Furong grid 1)", Role::Worker, "furong-01"),
-    ("worker2", "demo-worker2", "李娜 (grid worker, Baotu grid 1)", Role::Worker, "baotu-01"),
-    ("leader", "demo-leader", "王芳 (community leader, Furong)", Role::Leader, "furong"),
-    ("supervisor", "demo-supervisor", "刘洋 (street supervisor, Quancheng)", Role::Supervisor, "quancheng"),
+    (
+        "worker",
+        "demo-worker",
+        "张伟 (grid worker, Furong grid 1)",
+        Role::Worker,
+        "furong-01",
+    ),
+    (
+        "worker2",
+        "demo-worker2",
+        "李娜 (grid worker, Baotu grid 1)",
+        Role::Worker,
+        "baotu-01",
+    ),
+    (
+        "leader",
+        "demo-leader",
+        "王芳 (community leader, Furong)",
+        Role::Leader,
+        "furong",
+    ),
+    (
+        "supervisor",
+        "demo-supervisor",
+        "刘洋 (street supervisor, Quancheng)",
+        Role::Supervisor,
+        "quancheng",
+    ),
     ("admin", "demo-admin", "Administrator", Role::Admin, ""),
 ];
 
@@ -20,11 +44,36 @@ const DEMO_UNITS: &[(UnitKind, &str, Option<&str>, &str)] = &[
     (UnitKind::District, "lixia", None, "历下区"),
     (UnitKind::Street, "quancheng", Some("lixia"), "泉城路街道"),
     (UnitKind::Community, "furong", Some("quancheng"), "芙蓉社区"),
-    (UnitKind::Community, "baotu", Some("quancheng"), "趵突泉社区"),
-    (UnitKind::Grid, "furong-01", Some("furong"), "芙蓉社区第一网格"),
-    (UnitKind::Grid, "furong-02", Some("furong"), "芙蓉社区第二网格"),
-    (UnitKind::Grid, "baotu-01", Some("baotu"), "趵突泉社区第一网格"),
-    (UnitKind::Grid, "baotu-02", Some("baotu"), "趵突泉社区第二网格"),
+    (
+        UnitKind::Community,
+        "baotu",
+        Some("quancheng"),
+        "趵突泉社区",
+    ),
+    (
+        UnitKind::Grid,
+        "furong-01",
+        Some("furong"),
+        "芙蓉社区第一网格",
+    ),
+    (
+        UnitKind::Grid,
+        "furong-02",
+        Some("furong"),
+        "芙蓉社区第二网格",
+    ),
+    (
+        UnitKind::Grid,
+        "baotu-01",
+        Some("baotu"),
+        "趵突泉社区第一网格",
+    ),
+    (
+        UnitKind::Grid,
+        "baotu-02",
+        Some("baotu"),
+        "趵突泉社区第二网格",
+    ),
 ];
 
 /// Seeds the demo organisation and users. Returns `false` when the data dir was already seeded.
@@ -33,7 +82,12 @@ pub fn seed_org(store: &dyn ServerStore) -> Result<bool> {
         return Ok(false);
     }
     for (kind, id, parent, name) in DEMO_UNITS {
-        store.upsert_unit(&Unit { id: (*id).into(), kind: *kind, parent_id: parent.map(Into::into), name: (*name).into() })?;
+        store.upsert_unit(&Unit {
+            id: (*id).into(),
+            kind: *kind,
+            parent_id: parent.map(Into::into),
+            name: (*name).into(),
+        })?;
     }
     for (username, password, display, role, unit) in DEMO_USERS {
         if store.user_by_username(username)?.is_some() {
@@ -41,8 +95,17 @@ pub fn seed_org(store: &dyn ServerStore) -> Result<bool> {
             admin::reset_password(store, username, Some(password))?;
             continue;
         }
-        let units = if unit.is_empty() { vec![] } else { vec![(*unit).to_owned()] };
-        let new = NewUser { username: (*username).into(), display_name: (*display).into(), role: *role, units };
+        let units = if unit.is_empty() {
+            vec![]
+        } else {
+            vec![(*unit).to_owned()]
+        };
+        let new = NewUser {
+            username: (*username).into(),
+            display_name: (*display).into(),
+            role: *role,
+            units,
+        };
         admin::create_user(store, &new, Some(password))?;
     }
     Ok(true)
@@ -65,8 +128,8 @@ pub fn banner(listen: &str) -> String {
 pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
     use gridwork_core::wire::{PushDoc, SyncRequest, PROTOCOL_VERSION};
     use gridwork_core::{
-        Identity, Location, Member, MemberTag, Need, NeedTag, NewHousehold, NewReport, NewTask, NewVisit, Priority,
-        ReportCategory, Store, VisitType,
+        Identity, Location, Member, MemberTag, Need, NeedTag, NewHousehold, NewReport, NewTask,
+        NewVisit, Priority, ReportCategory, Store, VisitType,
     };
 
     let seeded_flag = store.pull(&crate::store::Scope::All, 0, None, 1, 1)?;
@@ -76,15 +139,32 @@ pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
     let tmp = std::env::temp_dir().join(format!("gridwork-demo-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&tmp)?;
     let core_err = |e: gridwork_core::Error| Error::Other(format!("demo seed: {e}"));
-    let at = |lat: f64, lon: f64, addr: &str| Some(Location { lat, lon, accuracy_m: 8.0, address: Some(addr.into()) });
+    let at = |lat: f64, lon: f64, addr: &str| {
+        Some(Location {
+            lat,
+            lon,
+            accuracy_m: 8.0,
+            address: Some(addr.into()),
+        })
+    };
 
     // Push everything a device has, as that device, through the real sync path.
     let push = |username: &str, device: &Store| -> Result<usize> {
-        let (user, _) = store.user_by_username(username)?.ok_or_else(|| Error::NotFound(username.into()))?;
+        let (user, _) = store
+            .user_by_username(username)?
+            .ok_or_else(|| Error::NotFound(username.into()))?;
         let (_, token_hash) = crate::auth::new_token();
         let expires = chrono::Utc::now() + chrono::Duration::minutes(5);
-        let device_id = store.create_device(&user.id, "demo seed", &token_hash, expires, &[device.actor_id()])?;
-        let auth = store.device_by_token(&token_hash)?.ok_or_else(|| Error::Other("demo device vanished".into()))?;
+        let device_id = store.create_device(
+            &user.id,
+            "demo seed",
+            &token_hash,
+            expires,
+            &[device.actor_id()],
+        )?;
+        let auth = store
+            .device_by_token(&token_hash)?
+            .ok_or_else(|| Error::Other("demo device vanished".into()))?;
         let scope = store.scope(&user)?;
         let outbox = device.outbox(usize::MAX).map_err(core_err)?;
         let docs = outbox.len();
@@ -93,21 +173,39 @@ pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
             cursor: None,
             push: outbox
                 .into_iter()
-                .map(|d| PushDoc { doc_id: d.doc_id, changes: d.changes.into_iter().map(|c| c.bytes).collect() })
+                .map(|d| PushDoc {
+                    doc_id: d.doc_id,
+                    changes: d.changes.into_iter().map(|c| c.bytes).collect(),
+                })
                 .collect(),
             pull_limit: Some(1),
         };
-        let resp = crate::sync::handle_sync(store, &auth, &scope, req, crate::sync::PullConfig::default())
-            .map_err(|e| Error::Other(format!("demo seed push: {}", e.body.message)))?;
+        let resp = crate::sync::handle_sync(
+            store,
+            &auth,
+            &scope,
+            req,
+            crate::sync::PullConfig::default(),
+        )
+        .map_err(|e| Error::Other(format!("demo seed push: {}", e.body.message)))?;
         if let Some(r) = resp.rejected.first() {
-            return Err(Error::Other(format!("demo seed rejected: {} {:?} {}", r.doc_id, r.field, r.reason)));
+            return Err(Error::Other(format!(
+                "demo seed rejected: {} {:?} {}",
+                r.doc_id, r.field, r.reason
+            )));
         }
         store.revoke_device(&device_id)?;
         Ok(docs)
     };
     let open = |username: &str| -> Result<Store> {
-        let (user, _) = store.user_by_username(username)?.ok_or_else(|| Error::NotFound(username.into()))?;
-        Store::open(tmp.join(format!("{username}.db")), Identity::new(user.id, user.role)).map_err(core_err)
+        let (user, _) = store
+            .user_by_username(username)?
+            .ok_or_else(|| Error::NotFound(username.into()))?;
+        Store::open(
+            tmp.join(format!("{username}.db")),
+            Identity::new(user.id, user.role),
+        )
+        .map_err(core_err)
     };
 
     let result = (|| -> Result<usize> {
@@ -155,7 +253,11 @@ pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
                 household_id: household.clone(),
                 visit_type: VisitType::ElderlyCare,
                 notes: "身体状况良好，需要帮助更换厨房燃气软管。".into(),
-                needs: vec![Need { tag: NeedTag::Repair, note: "燃气软管老化".into(), resolved: false }],
+                needs: vec![Need {
+                    tag: NeedTag::Repair,
+                    note: "燃气软管老化".into(),
+                    resolved: false,
+                }],
                 follow_up_due: None,
                 location: at(36.6653, 117.0205, "芙蓉街12号"),
                 visited_at: None,
@@ -177,7 +279,9 @@ pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
             .map_err(core_err)?;
         n += push("worker2", &worker2)?;
 
-        let (w, _) = store.user_by_username("worker")?.ok_or_else(|| Error::NotFound("worker".into()))?;
+        let (w, _) = store
+            .user_by_username("worker")?
+            .ok_or_else(|| Error::NotFound("worker".into()))?;
         let leader = open("leader")?;
         leader
             .create_task(NewTask {

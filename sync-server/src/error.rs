@@ -44,7 +44,9 @@ pub struct ApiError {
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         let (status, retryable) = match code {
-            ErrorCode::BadRequest | ErrorCode::UnsupportedVersion => (StatusCode::BAD_REQUEST, false),
+            ErrorCode::BadRequest | ErrorCode::UnsupportedVersion => {
+                (StatusCode::BAD_REQUEST, false)
+            }
             ErrorCode::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, false),
             ErrorCode::Unauthorized => (StatusCode::UNAUTHORIZED, false),
             ErrorCode::Forbidden => (StatusCode::FORBIDDEN, false),
@@ -53,7 +55,14 @@ impl ApiError {
             ErrorCode::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, true),
             ErrorCode::Internal | ErrorCode::Unknown => (StatusCode::INTERNAL_SERVER_ERROR, true),
         };
-        ApiError { status, body: ErrorBody { code, message: message.into(), retryable } }
+        ApiError {
+            status,
+            body: ErrorBody {
+                code,
+                message: message.into(),
+                retryable,
+            },
+        }
     }
     pub fn bad_request(m: impl Into<String>) -> Self {
         Self::new(ErrorCode::BadRequest, m)
@@ -81,7 +90,10 @@ impl From<Error> for ApiError {
             Error::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
             Error::NotFound(m) => ApiError::new(ErrorCode::NotFound, m),
             Error::Sqlite(rusqlite::Error::SqliteFailure(f, _))
-                if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
             {
                 ApiError::new(ErrorCode::Unavailable, "database busy, retry")
             }
@@ -97,7 +109,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (self.status, axum::Json(self.body.clone())).into_response();
         if self.body.code == ErrorCode::RateLimited || self.body.code == ErrorCode::Unavailable {
-            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
         }
         resp
     }

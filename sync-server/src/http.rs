@@ -61,7 +61,9 @@ pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     // The outer limit is a safety net above the per-endpoint limits, which answer in JSON.
     let hard_limit = state.config.sync_limits.max_compressed.max(MAX_JSON_BODY) + (1 << 20);
-    let blob_limit = usize::try_from(state.blobs.max_bytes).unwrap_or(usize::MAX).saturating_add(1 << 20);
+    let blob_limit = usize::try_from(state.blobs.max_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1 << 20);
     let api = Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/sign-in", post(sign_in))
@@ -69,19 +71,27 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sync", post(sync))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(hard_limit));
     let blobs = Router::new()
-        .route("/v1/blobs/{hash}", put(put_blob).get(get_blob).head(head_blob))
+        .route(
+            "/v1/blobs/{hash}",
+            put(put_blob).get(get_blob).head(head_blob),
+        )
         .layer(tower_http::limit::RequestBodyLimitLayer::new(blob_limit));
     Router::new()
         .merge(api)
         .merge(blobs)
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r,
         Err(e) => {
@@ -94,15 +104,26 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + S
 /// Reads a body of at most `limit` bytes, answering `too_large` before reading when the declared
 /// length is over, and while reading when the sent bytes are.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = || ApiError::new(ErrorCode::TooLarge, format!("request body larger than {limit} bytes"));
-    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::TooLarge,
+            format!("request body larger than {limit} bytes"),
+        )
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+    {
         if len > limit as u64 {
             return Err(too_large());
         }
     }
     axum::body::to_bytes(body, limit).await.map_err(|e| {
         let inner = e.into_inner();
-        if inner.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+        if inner
+            .downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()
+        {
             too_large()
         } else {
             ApiError::bad_request(format!("could not read the request body: {inner}"))
@@ -118,21 +139,38 @@ async fn healthz(State(st): State<AppState>) -> Response {
     }
 }
 
-async fn sign_in(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<SignInResponse>, ApiError> {
+async fn sign_in(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<SignInResponse>, ApiError> {
     let body = read_body(&headers, body, MAX_JSON_BODY).await?;
-    let req: SignInRequest =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("sign-in body is not valid JSON of the expected shape: {e}")))?;
+    let req: SignInRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "sign-in body is not valid JSON of the expected shape: {e}"
+        ))
+    })?;
     if req.actors.len() > MAX_ACTORS {
-        return Err(ApiError::bad_request(format!("at most {MAX_ACTORS} actor ids per device")));
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_ACTORS} actor ids per device"
+        )));
     }
     for a in &req.actors {
-        let ok = !a.is_empty() && a.len() <= 64 && a.len() % 2 == 0 && a.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok = !a.is_empty()
+            && a.len() <= 64
+            && a.len() % 2 == 0
+            && a.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !ok {
-            return Err(ApiError::bad_request("actor ids must be lowercase hex, 2 to 64 characters"));
+            return Err(ApiError::bad_request(
+                "actor ids must be lowercase hex, 2 to 64 characters",
+            ));
         }
     }
     if req.device_name.chars().count() > 200 {
-        return Err(ApiError::bad_request("device_name is longer than 200 characters"));
+        return Err(ApiError::bad_request(
+            "device_name is longer than 200 characters",
+        ));
     }
     let store = st.store.clone();
     let ttl = st.config.token_ttl;
@@ -151,8 +189,15 @@ async fn sign_in(State(st): State<AppState>, headers: HeaderMap, body: Body) -> 
             }
         };
         let (token, token_hash) = auth::new_token();
-        let expires_at = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(30));
-        let device_id = store.create_device(&user.id, &req.device_name, &token_hash, expires_at, &req.actors)?;
+        let expires_at =
+            Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(30));
+        let device_id = store.create_device(
+            &user.id,
+            &req.device_name,
+            &token_hash,
+            expires_at,
+            &req.actors,
+        )?;
         let scope = store.scope(&user)?;
         let scope_grids = store.scope_grid_ids(&scope)?;
         tracing::info!(user_id = %user.id, device_id = %device_id, "signed in");
@@ -178,21 +223,24 @@ impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token> header"))?;
+        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized("missing Authorization: Bearer <token> header")
+        })?;
         let token = value
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("Authorization header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("Authorization header must be `Bearer <token>`")
+            })?;
         let hash = auth::token_hash(token);
         let check = |device: DeviceAuth, scope: Scope| {
             if device.revoked {
-                return Err(ApiError::unauthorized("this device was signed out or revoked: sign in again"));
+                return Err(ApiError::unauthorized(
+                    "this device was signed out or revoked: sign in again",
+                ));
             }
             if device.expires_at <= Utc::now() {
                 return Err(ApiError::unauthorized("token expired: sign in again"));
@@ -208,7 +256,9 @@ impl FromRequestParts<AppState> for Authed {
         }
         let store = st.store.clone();
         let (device, scope) = blocking(move || {
-            store.auth(&hash)?.ok_or_else(|| ApiError::unauthorized("unknown token: sign in again"))
+            store
+                .auth(&hash)?
+                .ok_or_else(|| ApiError::unauthorized("unknown token: sign in again"))
         })
         .await?;
         check(device, scope)
@@ -225,8 +275,16 @@ async fn sign_out(State(st): State<AppState>, authed: Authed) -> Result<StatusCo
     .await
 }
 
-async fn sync(State(st): State<AppState>, authed: Authed, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    match headers.get(header::CONTENT_ENCODING).map(HeaderValue::to_str) {
+async fn sync(
+    State(st): State<AppState>,
+    authed: Authed,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    match headers
+        .get(header::CONTENT_ENCODING)
+        .map(HeaderValue::to_str)
+    {
         Some(Ok(enc)) if enc.trim().eq_ignore_ascii_case(wire::SYNC_CONTENT_ENCODING) => {}
         _ => {
             return Err(ApiError::bad_request(format!(
@@ -257,11 +315,21 @@ async fn sync(State(st): State<AppState>, authed: Authed, headers: HeaderMap, bo
         Ok::<_, ApiError>(wire::encode_response(&resp))
     })
     .await?;
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, bytes = encoded.len(), "sync encoded");
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        bytes = encoded.len(),
+        "sync encoded"
+    );
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static(wire::SYNC_CONTENT_TYPE)),
-            (header::CONTENT_ENCODING, HeaderValue::from_static(wire::SYNC_CONTENT_ENCODING)),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(wire::SYNC_CONTENT_TYPE),
+            ),
+            (
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(wire::SYNC_CONTENT_ENCODING),
+            ),
         ],
         encoded,
     )
@@ -279,20 +347,34 @@ fn blob_hash(hash: &str) -> Result<(), ApiError> {
     if blob::is_hash(hash) {
         Ok(())
     } else {
-        Err(ApiError::bad_request("a blob is named by the lowercase hex SHA-256 of its bytes (64 characters)"))
+        Err(ApiError::bad_request(
+            "a blob is named by the lowercase hex SHA-256 of its bytes (64 characters)",
+        ))
     }
 }
 
 fn offset_header(n: u64) -> [(header::HeaderName, HeaderValue); 1] {
-    [(header::HeaderName::from_static(UPLOAD_OFFSET), HeaderValue::from(n))]
+    [(
+        header::HeaderName::from_static(UPLOAD_OFFSET),
+        HeaderValue::from(n),
+    )]
 }
 
 /// `HEAD /v1/blobs/{hash}`: `200` with `Content-Length` when stored; else `404` with
 /// `Upload-Offset`, the bytes held of an unfinished upload (0: none), to resume from.
-async fn head_blob(State(st): State<AppState>, _authed: Authed, axum::extract::Path(hash): axum::extract::Path<String>) -> Result<Response, ApiError> {
+async fn head_blob(
+    State(st): State<AppState>,
+    _authed: Authed,
+    axum::extract::Path(hash): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
     blob_hash(&hash)?;
     match st.blobs.stored_len(&hash).await? {
-        Some(len) => Ok((StatusCode::OK, [(header::CONTENT_LENGTH, HeaderValue::from(len))], offset_header(len)).into_response()),
+        Some(len) => Ok((
+            StatusCode::OK,
+            [(header::CONTENT_LENGTH, HeaderValue::from(len))],
+            offset_header(len),
+        )
+            .into_response()),
         None => {
             let held = st.blobs.partial_len(&hash).await;
             Ok((StatusCode::NOT_FOUND, offset_header(held)).into_response())
@@ -305,7 +387,11 @@ fn content_range(v: &str) -> Option<(u64, u64, u64)> {
     let rest = v.trim().strip_prefix("bytes ")?;
     let (range, total) = rest.split_once('/')?;
     let (a, b) = range.split_once('-')?;
-    let (a, b, t): (u64, u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?, total.trim().parse().ok()?);
+    let (a, b, t): (u64, u64, u64) = (
+        a.trim().parse().ok()?,
+        b.trim().parse().ok()?,
+        total.trim().parse().ok()?,
+    );
     (a <= b && b < t).then_some((a, b, t))
 }
 
@@ -319,21 +405,34 @@ async fn put_blob(
 ) -> Result<Response, ApiError> {
     blob_hash(&hash)?;
     let max = st.blobs.max_bytes;
-    let too_large = || ApiError::new(ErrorCode::TooLarge, format!("a blob may hold at most {max} bytes"));
-    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::TooLarge,
+            format!("a blob may hold at most {max} bytes"),
+        )
+    };
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
     let (start, total) = match headers.get(header::CONTENT_RANGE) {
         Some(v) => {
-            let (a, b, t) = v.to_str().ok().and_then(content_range).ok_or_else(|| ApiError::bad_request("Content-Range must be `bytes START-END/TOTAL`"))?;
+            let (a, b, t) = v.to_str().ok().and_then(content_range).ok_or_else(|| {
+                ApiError::bad_request("Content-Range must be `bytes START-END/TOTAL`")
+            })?;
             if t > max {
                 return Err(too_large());
             }
             if length.is_some_and(|l| l != b - a + 1) {
-                return Err(ApiError::bad_request("Content-Length does not match Content-Range"));
+                return Err(ApiError::bad_request(
+                    "Content-Length does not match Content-Range",
+                ));
             }
             (a, t)
         }
         None => {
-            let l = length.ok_or_else(|| ApiError::bad_request("a blob upload needs Content-Length (or Content-Range)"))?;
+            let l = length.ok_or_else(|| {
+                ApiError::bad_request("a blob upload needs Content-Length (or Content-Range)")
+            })?;
             if l > max {
                 return Err(too_large());
             }
@@ -350,20 +449,37 @@ async fn put_blob(
             tracing::info!(hash, bytes = total, "blob stored");
             Ok((StatusCode::CREATED, offset_header(total)).into_response())
         }
-        Ok(PutOutcome::Partial(held)) => Ok((StatusCode::ACCEPTED, offset_header(held)).into_response()),
+        Ok(PutOutcome::Partial(held)) => {
+            Ok((StatusCode::ACCEPTED, offset_header(held)).into_response())
+        }
         Err(PutError::TooLarge(_)) => Err(too_large()),
-        Err(PutError::HashMismatch) => Err(ApiError::bad_request("the uploaded bytes do not match the blob's SHA-256: upload discarded")),
+        Err(PutError::HashMismatch) => Err(ApiError::bad_request(
+            "the uploaded bytes do not match the blob's SHA-256: upload discarded",
+        )),
         Err(PutError::Gap { held }) => {
-            let mut e = ApiError::bad_request(format!("this chunk starts after the {held} bytes held: resume at offset {held}")).into_response();
-            e.headers_mut().insert(header::HeaderName::from_static(UPLOAD_OFFSET), HeaderValue::from(held));
+            let mut e = ApiError::bad_request(format!(
+                "this chunk starts after the {held} bytes held: resume at offset {held}"
+            ))
+            .into_response();
+            e.headers_mut().insert(
+                header::HeaderName::from_static(UPLOAD_OFFSET),
+                HeaderValue::from(held),
+            );
             *e.status_mut() = StatusCode::CONFLICT;
             Ok(e)
         }
-        Err(PutError::Busy) => Err(ApiError::new(ErrorCode::Unavailable, "another upload of this blob is in progress")),
+        Err(PutError::Busy) => Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "another upload of this blob is in progress",
+        )),
         Err(PutError::Invalid(m)) => Err(ApiError::bad_request(m)),
         Err(PutError::Interrupted { held }) => {
-            let mut e = ApiError::bad_request(format!("the body ended early; {held} bytes held")).into_response();
-            e.headers_mut().insert(header::HeaderName::from_static(UPLOAD_OFFSET), HeaderValue::from(held));
+            let mut e = ApiError::bad_request(format!("the body ended early; {held} bytes held"))
+                .into_response();
+            e.headers_mut().insert(
+                header::HeaderName::from_static(UPLOAD_OFFSET),
+                HeaderValue::from(held),
+            );
             Ok(e)
         }
         Err(PutError::Storage(e)) => Err(e.into()),
@@ -372,7 +488,11 @@ async fn put_blob(
 
 /// `GET /v1/blobs/{hash}`: the bytes, only if a record in the caller's scope references the blob
 /// (otherwise `404`, the same answer as for a blob that does not exist).
-async fn get_blob(State(st): State<AppState>, authed: Authed, axum::extract::Path(hash): axum::extract::Path<String>) -> Result<Response, ApiError> {
+async fn get_blob(
+    State(st): State<AppState>,
+    authed: Authed,
+    axum::extract::Path(hash): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
     blob_hash(&hash)?;
     let store = st.store.clone();
     let h = hash.clone();
@@ -384,8 +504,14 @@ async fn get_blob(State(st): State<AppState>, authed: Authed, axum::extract::Pat
     let bytes = st.blobs.get(&hash).await?.ok_or_else(not_found)?;
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=31536000, immutable"),
+            ),
         ],
         bytes,
     )

@@ -12,7 +12,12 @@ use gridwork_server::store::{NewUser, ServerStore, Unit, UnitKind};
 use gridwork_server::{admin, demo, ApiConfig, AppState, SqliteStore};
 
 #[derive(Parser)]
-#[command(name = "gridwork-server", version, about = "Gridwork sync server", args_conflicts_with_subcommands = true)]
+#[command(
+    name = "gridwork-server",
+    version,
+    about = "Gridwork sync server",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Option<Cmd>,
@@ -47,7 +52,12 @@ struct ServeArgs {
     #[arg(long, env = "GRIDWORK_DEMO")]
     demo: bool,
     /// Log format (logs go to stderr; `RUST_LOG` filters them).
-    #[arg(long, env = "GRIDWORK_LOG_FORMAT", value_enum, default_value = "compact")]
+    #[arg(
+        long,
+        env = "GRIDWORK_LOG_FORMAT",
+        value_enum,
+        default_value = "compact"
+    )]
     log_format: LogFormat,
     /// Lifetime of a device token, in seconds (default 30 days).
     #[arg(long, env = "GRIDWORK_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
@@ -135,7 +145,11 @@ enum AdminCmd {
     },
     /// Revoke one device (--device-id) or every device of a user (--username).
     RevokeDevice {
-        #[arg(long, required_unless_present = "username", conflicts_with = "username")]
+        #[arg(
+            long,
+            required_unless_present = "username",
+            conflicts_with = "username"
+        )]
         device_id: Option<String>,
         #[arg(long)]
         username: Option<String>,
@@ -185,7 +199,9 @@ fn init_logs(format: LogFormat) {
 fn run_serve(args: ServeArgs) -> gridwork_server::Result<()> {
     init_logs(args.log_format);
     let store = Arc::new(SqliteStore::open(&args.data_dir, args.db_readers)?);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         let addr = listener.local_addr()?;
@@ -253,16 +269,29 @@ async fn shutdown_signal() {
 }
 
 fn parse_role(s: &str) -> gridwork_server::Result<Role> {
-    s.parse().map_err(|_| gridwork_server::Error::Invalid("role must be worker, leader, supervisor or admin".into()))
+    s.parse().map_err(|_| {
+        gridwork_server::Error::Invalid("role must be worker, leader, supervisor or admin".into())
+    })
 }
 
 fn run_admin(args: AdminArgs) -> gridwork_server::Result<()> {
     let store = SqliteStore::open(&args.data_dir, 1)?;
     let store: &dyn ServerStore = &store;
     match args.cmd {
-        AdminCmd::CreateUser { username, display_name, role, units, password } => {
+        AdminCmd::CreateUser {
+            username,
+            display_name,
+            role,
+            units,
+            password,
+        } => {
             let role = parse_role(&role)?;
-            let new = NewUser { display_name: display_name.unwrap_or_else(|| username.clone()), username, role, units };
+            let new = NewUser {
+                display_name: display_name.unwrap_or_else(|| username.clone()),
+                username,
+                role,
+                units,
+            };
             let given = password.is_some();
             let (user, password) = admin::create_user(store, &new, password.as_deref())?;
             println!("created {} ({}) id {}", user.username, user.role, user.id);
@@ -270,15 +299,41 @@ fn run_admin(args: AdminArgs) -> gridwork_server::Result<()> {
                 println!("password: {password}");
             }
         }
-        AdminCmd::CreateGrid { id, community, name } => {
-            let unit = Unit { name: name.unwrap_or_else(|| id.clone()), id, kind: UnitKind::Grid, parent_id: Some(community) };
+        AdminCmd::CreateGrid {
+            id,
+            community,
+            name,
+        } => {
+            let unit = Unit {
+                name: name.unwrap_or_else(|| id.clone()),
+                id,
+                kind: UnitKind::Grid,
+                parent_id: Some(community),
+            };
             store.upsert_unit(&unit)?;
-            println!("grid {} in community {}", unit.id, unit.parent_id.unwrap_or_default());
+            println!(
+                "grid {} in community {}",
+                unit.id,
+                unit.parent_id.unwrap_or_default()
+            );
         }
-        AdminCmd::CreateUnit { kind, id, parent, name } => {
-            let kind = UnitKind::parse(&kind)
-                .ok_or_else(|| gridwork_server::Error::Invalid("kind must be district, street, community or grid".into()))?;
-            let unit = Unit { name: name.unwrap_or_else(|| id.clone()), id, kind, parent_id: parent };
+        AdminCmd::CreateUnit {
+            kind,
+            id,
+            parent,
+            name,
+        } => {
+            let kind = UnitKind::parse(&kind).ok_or_else(|| {
+                gridwork_server::Error::Invalid(
+                    "kind must be district, street, community or grid".into(),
+                )
+            })?;
+            let unit = Unit {
+                name: name.unwrap_or_else(|| id.clone()),
+                id,
+                kind,
+                parent_id: parent,
+            };
             store.upsert_unit(&unit)?;
             println!("{} {}", kind.as_str(), unit.id);
         }
@@ -290,7 +345,10 @@ fn run_admin(args: AdminArgs) -> gridwork_server::Result<()> {
                 println!("password: {password}");
             }
         }
-        AdminCmd::RevokeDevice { device_id, username } => {
+        AdminCmd::RevokeDevice {
+            device_id,
+            username,
+        } => {
             if let Some(id) = device_id {
                 if !store.revoke_device(&id)? {
                     return Err(gridwork_server::Error::NotFound(format!("device {id}")));
@@ -302,9 +360,16 @@ fn run_admin(args: AdminArgs) -> gridwork_server::Result<()> {
             }
         }
         AdminCmd::ListUsers => {
-            println!("{:<16} {:<11} {:<36} {:<24} display name", "username", "role", "id", "units");
+            println!(
+                "{:<16} {:<11} {:<36} {:<24} display name",
+                "username", "role", "id", "units"
+            );
             for u in store.list_users()? {
-                let units = if u.units.is_empty() { "-".to_owned() } else { u.units.join(";") };
+                let units = if u.units.is_empty() {
+                    "-".to_owned()
+                } else {
+                    u.units.join(";")
+                };
                 println!(
                     "{:<16} {:<11} {:<36} {:<24} {}{}",
                     u.username,
@@ -317,7 +382,10 @@ fn run_admin(args: AdminArgs) -> gridwork_server::Result<()> {
             }
         }
         AdminCmd::ListDevices { username } => {
-            println!("{:<36} {:<16} {:<8} {:<20} name", "device id", "username", "state", "expires");
+            println!(
+                "{:<36} {:<16} {:<8} {:<20} name",
+                "device id", "username", "state", "expires"
+            );
             for d in store.list_devices(username.as_deref())? {
                 let state = if d.revoked {
                     "revoked"
@@ -326,23 +394,43 @@ fn run_admin(args: AdminArgs) -> gridwork_server::Result<()> {
                 } else {
                     "active"
                 };
-                println!("{:<36} {:<16} {:<8} {:<20} {}", d.device_id, d.username, state, d.expires_at.format("%Y-%m-%d %H:%M"), d.name);
+                println!(
+                    "{:<36} {:<16} {:<8} {:<20} {}",
+                    d.device_id,
+                    d.username,
+                    state,
+                    d.expires_at.format("%Y-%m-%d %H:%M"),
+                    d.name
+                );
             }
         }
         AdminCmd::ListUnits => {
             for u in store.list_units()? {
-                println!("{:<10} {:<20} {:<20} {}", u.kind.as_str(), u.id, u.parent_id.as_deref().unwrap_or("-"), u.name);
+                println!(
+                    "{:<10} {:<20} {:<20} {}",
+                    u.kind.as_str(),
+                    u.id,
+                    u.parent_id.as_deref().unwrap_or("-"),
+                    u.name
+                );
             }
         }
         AdminCmd::ImportOrg { file } => {
             let f = std::fs::File::open(&file)?;
             let s = admin::import_org(store, f)?;
-            println!("imported {} unit(s), created {} user(s)", s.units, s.created_users.len());
+            println!(
+                "imported {} unit(s), created {} user(s)",
+                s.units,
+                s.created_users.len()
+            );
             for (u, p) in &s.created_users {
                 println!("  {u:<16} password: {p}");
             }
             if !s.skipped_users.is_empty() {
-                println!("  existing users left unchanged: {}", s.skipped_users.join(", "));
+                println!(
+                    "  existing users left unchanged: {}",
+                    s.skipped_users.join(", ")
+                );
             }
         }
     }

@@ -194,9 +194,13 @@ impl WalSyncer {
         let mut last = 0u64;
         let mut st = lock(&self.state);
         while !st.stop {
-            let (g, timeout) = self.done.wait_timeout(st, std::time::Duration::from_millis(1000)).unwrap_or_else(|e| e.into_inner());
+            let (g, timeout) = self
+                .done
+                .wait_timeout(st, std::time::Duration::from_millis(1000))
+                .unwrap_or_else(|e| e.into_inner());
             st = g;
-            let due = st.synced >= last + CHECKPOINT_EVERY_COMMITS || (timeout.timed_out() && st.synced > last);
+            let due = st.synced >= last + CHECKPOINT_EVERY_COMMITS
+                || (timeout.timed_out() && st.synced > last);
             if due && !st.stop {
                 last = st.synced;
                 drop(st);
@@ -236,7 +240,10 @@ impl Drop for SqliteStore {
         lock(&self.wal.state).stop = true;
         self.wal.work.notify_all();
         self.wal.done.notify_all();
-        for t in [self.syncer.take(), self.checkpoints.take()].into_iter().flatten() {
+        for t in [self.syncer.take(), self.checkpoints.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = t.join();
         }
     }
@@ -296,7 +303,9 @@ impl SqliteStore {
         let path = data_dir.join("gridwork.db");
         let mut writer = open_conn(&path)?;
         migrate(&mut writer)?;
-        let readers = (0..readers.max(1)).map(|_| open_conn(&path).map(Mutex::new)).collect::<Result<Vec<_>>>()?;
+        let readers = (0..readers.max(1))
+            .map(|_| open_conn(&path).map(Mutex::new))
+            .collect::<Result<Vec<_>>>()?;
         let epoch_conn = Mutex::new(open_conn(&path)?);
         let pusher = open_conn(&path)?;
         pusher.pragma_update(None, "synchronous", "NORMAL")?;
@@ -313,13 +322,28 @@ impl SqliteStore {
             .truncate(false)
             .open(data_dir.join("gridwork.db-wal"))?;
         // What the database holds at start is as durable as it gets.
-        let on_disk: i64 = pusher.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0))?;
-        let state = WalState { written_seq: on_disk as u64, synced_seq: on_disk as u64, ..WalState::default() };
-        let wal = Arc::new(WalSyncer { state: Mutex::new(state), work: Condvar::new(), done: Condvar::new() });
+        let on_disk: i64 =
+            pusher.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
+                r.get(0)
+            })?;
+        let state = WalState {
+            written_seq: on_disk as u64,
+            synced_seq: on_disk as u64,
+            ..WalState::default()
+        };
+        let wal = Arc::new(WalSyncer {
+            state: Mutex::new(state),
+            work: Condvar::new(),
+            done: Condvar::new(),
+        });
         let w2 = wal.clone();
-        let syncer = std::thread::Builder::new().name("gridwork-wal-sync".into()).spawn(move || w2.run(wal_file))?;
+        let syncer = std::thread::Builder::new()
+            .name("gridwork-wal-sync".into())
+            .spawn(move || w2.run(wal_file))?;
         let w3 = wal.clone();
-        let checkpoints = std::thread::Builder::new().name("gridwork-checkpoint".into()).spawn(move || w3.checkpoints(checkpointer))?;
+        let checkpoints = std::thread::Builder::new()
+            .name("gridwork-checkpoint".into())
+            .spawn(move || w3.checkpoints(checkpointer))?;
         Ok(SqliteStore {
             pusher: Mutex::new(Pusher { conn: pusher }),
             docs: Mutex::new(HashMap::new()),
@@ -340,7 +364,9 @@ impl SqliteStore {
 
     fn auth_epoch(&self) -> Result<i64> {
         let conn = lock(&self.epoch_conn);
-        let n = conn.prepare_cached("SELECT n FROM auth_epoch WHERE id = 1")?.query_row([], |r| r.get(0))?;
+        let n = conn
+            .prepare_cached("SELECT n FROM auth_epoch WHERE id = 1")?
+            .query_row([], |r| r.get(0))?;
         Ok(n)
     }
 
@@ -359,13 +385,25 @@ impl SqliteStore {
         for doc_id in doc_ids {
             let cached = lock(cache).get(doc_id.as_str()).cloned();
             let stored = match cached {
-                Some((grid, l)) => Some(StoredDoc { snapshot: Vec::new(), grid, loaded: Some(l) }),
+                Some((grid, l)) => Some(StoredDoc {
+                    snapshot: Vec::new(),
+                    grid,
+                    loaded: Some(l),
+                }),
                 None => conn
                     .prepare_cached("SELECT snapshot, grid FROM docs WHERE doc_id = ?1")?
-                    .query_row([doc_id], |r| Ok(StoredDoc { snapshot: r.get(0)?, grid: r.get(1)?, loaded: None }))
+                    .query_row([doc_id], |r| {
+                        Ok(StoredDoc {
+                            snapshot: r.get(0)?,
+                            grid: r.get(1)?,
+                            loaded: None,
+                        })
+                    })
                     .optional()?,
             };
-            let Some(update) = decide(doc_id, stored)? else { continue };
+            let Some(update) = decide(doc_id, stored)? else {
+                continue;
+            };
             {
                 let mut ins = conn.prepare_cached(
                     "INSERT INTO changes (doc_id, hash, grid, device_id, bytes) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -381,9 +419,12 @@ impl SqliteStore {
                      snapshot = excluded.snapshot, updated_at = excluded.updated_at",
             )?
             .execute(params![doc_id, update.grid, update.kind, update.snapshot, now])?;
-            conn.prepare_cached("DELETE FROM blob_refs WHERE doc_id = ?1")?.execute([doc_id])?;
+            conn.prepare_cached("DELETE FROM blob_refs WHERE doc_id = ?1")?
+                .execute([doc_id])?;
             if !update.blob_refs.is_empty() {
-                let mut ins = conn.prepare_cached("INSERT OR IGNORE INTO blob_refs (hash, doc_id, grid) VALUES (?1, ?2, ?3)")?;
+                let mut ins = conn.prepare_cached(
+                    "INSERT OR IGNORE INTO blob_refs (hash, doc_id, grid) VALUES (?1, ?2, ?3)",
+                )?;
                 for h in &update.blob_refs {
                     ins.execute(params![h, doc_id, update.grid])?;
                 }
@@ -407,21 +448,34 @@ impl SqliteStore {
     }
 
     fn user_units(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
-        let mut st = conn.prepare_cached("SELECT unit_id FROM user_units WHERE user_id = ?1 ORDER BY unit_id")?;
-        let rows = st.query_map([user_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        let mut st = conn
+            .prepare_cached("SELECT unit_id FROM user_units WHERE user_id = ?1 ORDER BY unit_id")?;
+        let rows = st
+            .query_map([user_id], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
         Ok(rows)
     }
 
     fn row_user(conn: &Connection, r: (String, String, String, String, bool)) -> Result<User> {
         let (id, username, display_name, role, disabled) = r;
-        let role = role.parse().map_err(|_| Error::Other(format!("user {username} has unknown role {role}")))?;
+        let role = role
+            .parse()
+            .map_err(|_| Error::Other(format!("user {username} has unknown role {role}")))?;
         let units = Self::user_units(conn, &id)?;
-        Ok(User { id, username, display_name, role, units, disabled })
+        Ok(User {
+            id,
+            username,
+            display_name,
+            role,
+            units,
+            disabled,
+        })
     }
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    let version: usize =
+        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
     if version > MIGRATIONS.len() {
         return Err(Error::Other(format!(
             "database schema version {version} is newer than this server ({}); upgrade the server",
@@ -455,14 +509,30 @@ impl ServerStore for SqliteStore {
             (None, None) => {}
             (None, Some(_)) if unit.kind == UnitKind::Street => {}
             (None, Some(k)) => {
-                return Err(Error::Invalid(format!("{} {} needs a parent {}", unit.kind.as_str(), unit.id, k.as_str())))
+                return Err(Error::Invalid(format!(
+                    "{} {} needs a parent {}",
+                    unit.kind.as_str(),
+                    unit.id,
+                    k.as_str()
+                )))
             }
-            (Some(_), None) => return Err(Error::Invalid(format!("district {} cannot have a parent", unit.id))),
+            (Some(_), None) => {
+                return Err(Error::Invalid(format!(
+                    "district {} cannot have a parent",
+                    unit.id
+                )))
+            }
             (Some(p), Some(k)) => {
-                let pk: Option<String> =
-                    conn.query_row("SELECT kind FROM units WHERE id = ?1", [p], |r| r.get(0)).optional()?;
+                let pk: Option<String> = conn
+                    .query_row("SELECT kind FROM units WHERE id = ?1", [p], |r| r.get(0))
+                    .optional()?;
                 match pk {
-                    None => return Err(Error::Invalid(format!("parent unit {p} of {} does not exist", unit.id))),
+                    None => {
+                        return Err(Error::Invalid(format!(
+                            "parent unit {p} of {} does not exist",
+                            unit.id
+                        )))
+                    }
                     Some(pk) if pk != k.as_str() => {
                         return Err(Error::Invalid(format!(
                             "parent of {} {} must be a {}, but {p} is a {pk}",
@@ -475,8 +545,11 @@ impl ServerStore for SqliteStore {
                 }
             }
         }
-        let existing: Option<String> =
-            conn.query_row("SELECT kind FROM units WHERE id = ?1", [&unit.id], |r| r.get(0)).optional()?;
+        let existing: Option<String> = conn
+            .query_row("SELECT kind FROM units WHERE id = ?1", [&unit.id], |r| {
+                r.get(0)
+            })
+            .optional()?;
         if let Some(k) = existing {
             if k != unit.kind.as_str() {
                 return Err(Error::Invalid(format!("unit {} exists as a {k}", unit.id)));
@@ -492,14 +565,28 @@ impl ServerStore for SqliteStore {
 
     fn list_units(&self) -> Result<Vec<Unit>> {
         let conn = self.reader();
-        let mut st = conn.prepare("SELECT id, kind, parent_id, name FROM units ORDER BY kind, id")?;
+        let mut st =
+            conn.prepare("SELECT id, kind, parent_id, name FROM units ORDER BY kind, id")?;
         let rows = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?)))?
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                ))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
             .map(|(id, kind, parent_id, name)| {
-                let kind = UnitKind::parse(&kind).ok_or_else(|| Error::Other(format!("unit {id}: bad kind")))?;
-                Ok(Unit { id, kind, parent_id, name })
+                let kind = UnitKind::parse(&kind)
+                    .ok_or_else(|| Error::Other(format!("unit {id}: bad kind")))?;
+                Ok(Unit {
+                    id,
+                    kind,
+                    parent_id,
+                    name,
+                })
             })
             .collect()
     }
@@ -509,9 +596,15 @@ impl ServerStore for SqliteStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let username = user.username.trim();
         if username.is_empty() || username.chars().any(char::is_whitespace) {
-            return Err(Error::Invalid("username must be non-empty without spaces".into()));
+            return Err(Error::Invalid(
+                "username must be non-empty without spaces".into(),
+            ));
         }
-        let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)", [username], |r| r.get(0))?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)",
+            [username],
+            |r| r.get(0),
+        )?;
         if exists {
             return Err(Error::Invalid(format!("user {username} already exists")));
         }
@@ -521,12 +614,16 @@ impl ServerStore for SqliteStore {
             params![id, username, user.display_name, user.role.as_str(), password_hash, ts(Utc::now())],
         )?;
         for unit in &user.units {
-            let kind: Option<String> =
-                tx.query_row("SELECT kind FROM units WHERE id = ?1", [unit], |r| r.get(0)).optional()?;
+            let kind: Option<String> = tx
+                .query_row("SELECT kind FROM units WHERE id = ?1", [unit], |r| r.get(0))
+                .optional()?;
             if kind.is_none() {
                 return Err(Error::Invalid(format!("unit {unit} does not exist")));
             }
-            tx.execute("INSERT OR IGNORE INTO user_units (user_id, unit_id) VALUES (?1, ?2)", params![id, unit])?;
+            tx.execute(
+                "INSERT OR IGNORE INTO user_units (user_id, unit_id) VALUES (?1, ?2)",
+                params![id, unit],
+            )?;
         }
         tx.commit()?;
         drop(conn);
@@ -545,7 +642,10 @@ impl ServerStore for SqliteStore {
 
     fn set_password(&self, username: &str, password_hash: &str) -> Result<()> {
         let conn = self.write()?;
-        let n = conn.execute("UPDATE users SET password_hash = ?2 WHERE username = ?1", params![username, password_hash])?;
+        let n = conn.execute(
+            "UPDATE users SET password_hash = ?2 WHERE username = ?1",
+            params![username, password_hash],
+        )?;
         if n == 0 {
             return Err(Error::NotFound(format!("user {username}")));
         }
@@ -569,9 +669,13 @@ impl ServerStore for SqliteStore {
 
     fn list_users(&self) -> Result<Vec<User>> {
         let conn = self.reader();
-        let mut st = conn.prepare("SELECT id, username, display_name, role, disabled FROM users ORDER BY username")?;
+        let mut st = conn.prepare(
+            "SELECT id, username, display_name, role, disabled FROM users ORDER BY username",
+        )?;
         let rows = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(|u| Self::row_user(&conn, u)).collect()
     }
@@ -587,7 +691,9 @@ impl ServerStore for SqliteStore {
         }
         let conn = self.reader();
         let mut st = conn.prepare_cached(GRIDS_UNDER)?;
-        let grids = st.query_map([&user.id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        let grids = st
+            .query_map([&user.id], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
         Ok(Scope::Grids(grids))
     }
 
@@ -596,8 +702,11 @@ impl ServerStore for SqliteStore {
             Scope::Grids(g) => Ok(g.clone()),
             Scope::All => {
                 let conn = self.reader();
-                let mut st = conn.prepare_cached("SELECT id FROM units WHERE kind = 'grid' ORDER BY id")?;
-                let grids = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+                let mut st =
+                    conn.prepare_cached("SELECT id FROM units WHERE kind = 'grid' ORDER BY id")?;
+                let grids = st
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<Vec<String>, _>>()?;
                 Ok(grids)
             }
         }
@@ -622,7 +731,9 @@ impl ServerStore for SqliteStore {
                 )
                 .optional()?;
             if owner.is_some_and(|o| o != user_id) {
-                return Err(Error::Forbidden(format!("actor {actor} is registered to another user's device")));
+                return Err(Error::Forbidden(format!(
+                    "actor {actor} is registered to another user's device"
+                )));
             }
         }
         let id = uuid::Uuid::now_v7().to_string();
@@ -659,11 +770,21 @@ impl ServerStore for SqliteStore {
                 },
             )
             .optional()?;
-        let Some((device_id, expires_at, revoked, u)) = row else { return Ok(None) };
+        let Some((device_id, expires_at, revoked, u)) = row else {
+            return Ok(None);
+        };
         let user = Self::row_user(&conn, u)?;
         let mut st = conn.prepare_cached("SELECT actor FROM device_actors WHERE device_id = ?1")?;
-        let actors = st.query_map([&device_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-        Ok(Some(DeviceAuth { device_id, user, expires_at: from_ts(expires_at), revoked, actors }))
+        let actors = st
+            .query_map([&device_id], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(Some(DeviceAuth {
+            device_id,
+            user,
+            expires_at: from_ts(expires_at),
+            revoked,
+            actors,
+        }))
     }
 
     fn cached_auth(&self, token_hash: &[u8; 32]) -> Option<(DeviceAuth, Scope)> {
@@ -677,19 +798,31 @@ impl ServerStore for SqliteStore {
         // The epoch is read before the lookup: a change committed in between makes the entry
         // stale at once instead of hiding it.
         let epoch = self.auth_epoch()?;
-        let Some(device) = self.device_by_token(token_hash)? else { return Ok(None) };
+        let Some(device) = self.device_by_token(token_hash)? else {
+            return Ok(None);
+        };
         let scope = self.scope(&device.user)?;
         let mut cache = lock(&self.auth_cache);
         if cache.len() >= AUTH_CACHE_MAX {
             cache.clear();
         }
-        cache.insert(*token_hash, CachedAuth { epoch, device: device.clone(), scope: scope.clone() });
+        cache.insert(
+            *token_hash,
+            CachedAuth {
+                epoch,
+                device: device.clone(),
+                scope: scope.clone(),
+            },
+        );
         Ok(Some((device, scope)))
     }
 
     fn touch_device(&self, device_id: &str) -> Result<()> {
         let conn = self.write()?;
-        conn.execute("UPDATE devices SET last_seen_at = ?2 WHERE id = ?1", params![device_id, ts(Utc::now())])?;
+        conn.execute(
+            "UPDATE devices SET last_seen_at = ?2 WHERE id = ?1",
+            params![device_id, ts(Utc::now())],
+        )?;
         Ok(())
     }
 
@@ -704,8 +837,11 @@ impl ServerStore for SqliteStore {
 
     fn revoke_user_devices(&self, username: &str) -> Result<usize> {
         let conn = self.write()?;
-        let exists: bool =
-            conn.query_row("SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)", [username], |r| r.get(0))?;
+        let exists: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)",
+            [username],
+            |r| r.get(0),
+        )?;
         if !exists {
             return Err(Error::NotFound(format!("user {username}")));
         }
@@ -738,9 +874,13 @@ impl ServerStore for SqliteStore {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let mut out = Vec::with_capacity(rows.len());
-        let mut actors_st = conn.prepare_cached("SELECT actor FROM device_actors WHERE device_id = ?1 ORDER BY actor")?;
+        let mut actors_st = conn.prepare_cached(
+            "SELECT actor FROM device_actors WHERE device_id = ?1 ORDER BY actor",
+        )?;
         for (device_id, username, name, created, expires, revoked, seen) in rows {
-            let actors = actors_st.query_map([&device_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+            let actors = actors_st
+                .query_map([&device_id], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
             out.push(DeviceInfo {
                 device_id,
                 username,
@@ -765,9 +905,13 @@ impl ServerStore for SqliteStore {
     ) -> Result<()> {
         let n = {
             let mut p = lock(&self.pusher);
-            let tx = p.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = p
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let loaded = Self::push_in_tx(&tx, &self.docs, device_id, doc_ids, decide)?;
-            let seq: i64 = tx.prepare_cached("SELECT coalesce(max(seq), 0) FROM changes")?.query_row([], |r| r.get(0))?;
+            let seq: i64 = tx
+                .prepare_cached("SELECT coalesce(max(seq), 0) FROM changes")?
+                .query_row([], |r| r.get(0))?;
             tx.commit()?;
             let mut docs = lock(&self.docs);
             for (id, grid, l) in loaded {
@@ -785,12 +929,22 @@ impl ServerStore for SqliteStore {
 
     fn peek_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>> {
         if let Some((grid, l)) = lock(&self.docs).get(doc_id).cloned() {
-            return Ok(Some(StoredDoc { snapshot: Vec::new(), grid, loaded: Some(l) }));
+            return Ok(Some(StoredDoc {
+                snapshot: Vec::new(),
+                grid,
+                loaded: Some(l),
+            }));
         }
         let conn = self.reader();
         let stored = conn
             .prepare_cached("SELECT snapshot, grid FROM docs WHERE doc_id = ?1")?
-            .query_row([doc_id], |r| Ok(StoredDoc { snapshot: r.get(0)?, grid: r.get(1)?, loaded: None }))
+            .query_row([doc_id], |r| {
+                Ok(StoredDoc {
+                    snapshot: r.get(0)?,
+                    grid: r.get(1)?,
+                    loaded: None,
+                })
+            })
             .optional()?;
         Ok(stored)
     }
@@ -808,10 +962,16 @@ impl ServerStore for SqliteStore {
         let mut conn = self.reader();
         // One read transaction: the max seq and the rows come from the same snapshot.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let max_seq: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0))?;
+        let max_seq: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
+            r.get(0)
+        })?;
         let max_seq = max_seq.min(durable);
         let after_i = i64::try_from(after).unwrap_or(i64::MAX);
-        let mut page = PullPage { changes: Vec::new(), position: after.max(0), more: false };
+        let mut page = PullPage {
+            changes: Vec::new(),
+            position: after.max(0),
+            more: false,
+        };
         if max_seq <= after_i {
             // Nothing new (or a cursor from a database that was reset: keep it, it is harmless).
             return Ok(page);
@@ -837,7 +997,9 @@ impl ServerStore for SqliteStore {
                     continue;
                 }
                 let bytes: Vec<u8> = r.get(2)?;
-                if page.changes.len() >= limit || (!page.changes.is_empty() && bytes_total + bytes.len() > max_bytes) {
+                if page.changes.len() >= limit
+                    || (!page.changes.is_empty() && bytes_total + bytes.len() > max_bytes)
+                {
                     page.more = true;
                     stopped = true;
                     break;
@@ -858,7 +1020,9 @@ impl ServerStore for SqliteStore {
     fn blob_grids(&self, hash: &str) -> Result<Vec<String>> {
         let conn = self.reader();
         let mut st = conn.prepare_cached("SELECT DISTINCT grid FROM blob_refs WHERE hash = ?1")?;
-        let grids = st.query_map([hash], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        let grids = st
+            .query_map([hash], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
         Ok(grids)
     }
 

@@ -195,7 +195,9 @@ pub trait ServerStore: Send + Sync + 'static {
     /// [`ServerStore::device_by_token`] and the user's [`ServerStore::scope`] in one call; a
     /// store may cache the answer (see [`ServerStore::cached_auth`]).
     fn auth(&self, token_hash: &[u8; 32]) -> Result<Option<(DeviceAuth, Scope)>> {
-        let Some(device) = self.device_by_token(token_hash)? else { return Ok(None) };
+        let Some(device) = self.device_by_token(token_hash)? else {
+            return Ok(None);
+        };
         let scope = self.scope(&device.user)?;
         Ok(Some((device, scope)))
     }

@@ -18,7 +18,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 use gridwork_core::policy::{check_write, Principal};
-use gridwork_core::wire::{ChangeRef, PulledChange, RejectCode, Rejected, SyncRequest, SyncResponse, PROTOCOL_VERSION};
+use gridwork_core::wire::{
+    ChangeRef, PulledChange, RejectCode, Rejected, SyncRequest, SyncResponse, PROTOCOL_VERSION,
+};
 use gridwork_core::AnyRecord;
 use sha2::{Digest, Sha256};
 
@@ -38,7 +40,11 @@ pub struct PullConfig {
 
 impl Default for PullConfig {
     fn default() -> Self {
-        PullConfig { default_limit: 2_000, max_limit: 10_000, max_bytes: 8 << 20 }
+        PullConfig {
+            default_limit: 2_000,
+            max_limit: 10_000,
+            max_bytes: 8 << 20,
+        }
     }
 }
 
@@ -79,9 +85,15 @@ pub fn format_cursor(seq: u64, fingerprint: &str) -> String {
 /// The seq to pull after. `None` → 0; a cursor for another scope → 0.
 pub fn parse_cursor(cursor: Option<&str>, fingerprint: &str) -> Result<u64, ApiError> {
     let Some(c) = cursor else { return Ok(0) };
-    let bad = || ApiError::bad_request("malformed cursor: send back the cursor of the last response, or none");
+    let bad = || {
+        ApiError::bad_request(
+            "malformed cursor: send back the cursor of the last response, or none",
+        )
+    };
     let mut parts = c.splitn(3, '.');
-    let (Some("v1"), Some(seq), Some(fp)) = (parts.next(), parts.next(), parts.next()) else { return Err(bad()) };
+    let (Some("v1"), Some(seq), Some(fp)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
     let seq: u64 = seq.parse().map_err(|_| bad())?;
     Ok(if fp == fingerprint { seq } else { 0 })
 }
@@ -103,7 +115,14 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn reject(&mut self, doc_id: &str, hash: &str, code: RejectCode, field: Option<&str>, reason: impl Into<String>) {
+    fn reject(
+        &mut self,
+        doc_id: &str,
+        hash: &str,
+        code: RejectCode,
+        field: Option<&str>,
+        reason: impl Into<String>,
+    ) {
         self.rejected.push(Rejected {
             doc_id: doc_id.to_owned(),
             hash: hash.to_owned(),
@@ -113,7 +132,10 @@ impl Outcome {
         });
     }
     fn accept(&mut self, doc_id: &str, hash: &str) {
-        self.accepted.push(ChangeRef { doc_id: doc_id.to_owned(), hash: hash.to_owned() });
+        self.accepted.push(ChangeRef {
+            doc_id: doc_id.to_owned(),
+            hash: hash.to_owned(),
+        });
     }
 }
 
@@ -140,35 +162,65 @@ pub fn handle_sync(
     let mut order: Vec<String> = Vec::new();
     for doc in req.push {
         if doc.doc_id.is_empty() || doc.doc_id.len() > MAX_DOC_ID_LEN {
-            return Err(ApiError::bad_request(format!("document id must be 1 to {MAX_DOC_ID_LEN} bytes")));
+            return Err(ApiError::bad_request(format!(
+                "document id must be 1 to {MAX_DOC_ID_LEN} bytes"
+            )));
         }
         for bytes in doc.changes {
             let change = match Change::try_from(&bytes[..]) {
                 Ok(c) => c,
                 Err(e) => {
                     let h = hex::encode(Sha256::digest(&bytes));
-                    out.reject(&doc.doc_id, &h, RejectCode::Corrupt, None, format!("not an Automerge change: {e}"));
+                    out.reject(
+                        &doc.doc_id,
+                        &h,
+                        RejectCode::Corrupt,
+                        None,
+                        format!("not an Automerge change: {e}"),
+                    );
                     continue;
                 }
             };
             let hash = change.hash();
             let hash_hex = hash.to_string();
             if !actors.contains(change.actor_id().to_hex_string().as_str()) {
-                out.reject(&doc.doc_id, &hash_hex, RejectCode::ActorNotRegistered, None, "actor not registered to this device");
+                out.reject(
+                    &doc.doc_id,
+                    &hash_hex,
+                    RejectCode::ActorNotRegistered,
+                    None,
+                    "actor not registered to this device",
+                );
                 continue;
             }
             if change.message() != Some(device.user.id.as_str()) {
-                out.reject(&doc.doc_id, &hash_hex, RejectCode::WrongAuthor, None, "change author is not the signed-in user");
+                out.reject(
+                    &doc.doc_id,
+                    &hash_hex,
+                    RejectCode::WrongAuthor,
+                    None,
+                    "change author is not the signed-in user",
+                );
                 continue;
             }
             if !candidates.contains_key(&doc.doc_id) {
                 order.push(doc.doc_id.clone());
             }
-            candidates.entry(doc.doc_id.clone()).or_default().push(Candidate { hash, hash_hex, change });
+            candidates
+                .entry(doc.doc_id.clone())
+                .or_default()
+                .push(Candidate {
+                    hash,
+                    hash_hex,
+                    change,
+                });
         }
     }
 
-    let principal = Principal { user_id: device.user.id.clone(), role: device.user.role };
+    let principal = Principal {
+        user_id: device.user.id.clone(),
+        role: device.user.role,
+    };
     if !order.is_empty() {
         // Optimistic: decide every document against the server's copy as it is now, outside the
         // write lock (pushes of different devices validate in parallel). Under the lock, a
@@ -187,27 +239,46 @@ pub fn handle_sync(
             let base = BaseKey::of(&stored);
             let mut outcome = Outcome::default();
             let update = decide_doc(&principal, scope, doc_id, stored, &cands, &mut outcome);
-            pre.insert(doc_id.clone(), Pre { base, cands, outcome, update });
+            pre.insert(
+                doc_id.clone(),
+                Pre {
+                    base,
+                    cands,
+                    outcome,
+                    update,
+                },
+            );
         }
         let mut decide = |doc_id: &str, stored: Option<StoredDoc>| -> Result<Option<DocUpdate>> {
-            let Some(p) = pre.remove(doc_id) else { return Ok(None) };
+            let Some(p) = pre.remove(doc_id) else {
+                return Ok(None);
+            };
             if BaseKey::of(&stored) == p.base {
                 out.accepted.extend(p.outcome.accepted);
                 out.rejected.extend(p.outcome.rejected);
                 return Ok(p.update);
             }
-            Ok(decide_doc(&principal, scope, doc_id, stored, &p.cands, &mut out))
+            Ok(decide_doc(
+                &principal, scope, doc_id, stored, &p.cands, &mut out,
+            ))
         };
         store.push(&device.device_id, &order, &mut decide)?;
     }
 
-    let limit = req.pull_limit.map_or(pull.default_limit, |n| n as usize).clamp(1, pull.max_limit);
+    let limit = req
+        .pull_limit
+        .map_or(pull.default_limit, |n| n as usize)
+        .clamp(1, pull.max_limit);
     let page = store.pull(scope, after, Some(&device.device_id), limit, pull.max_bytes)?;
     Ok(SyncResponse {
         version: PROTOCOL_VERSION,
         accepted: out.accepted,
         rejected: out.rejected,
-        changes: page.changes.into_iter().map(|(_, doc_id, bytes)| PulledChange { doc_id, bytes }).collect(),
+        changes: page
+            .changes
+            .into_iter()
+            .map(|(_, doc_id, bytes)| PulledChange { doc_id, bytes })
+            .collect(),
         cursor: format_cursor(page.position, &fingerprint),
         more: page.more,
     })
@@ -225,7 +296,9 @@ impl BaseKey {
     fn of(stored: &Option<StoredDoc>) -> BaseKey {
         match stored {
             None => BaseKey::New,
-            Some(StoredDoc { loaded: Some(l), .. }) => BaseKey::Heads(l.doc.get_heads()),
+            Some(StoredDoc {
+                loaded: Some(l), ..
+            }) => BaseKey::Heads(l.doc.get_heads()),
             Some(s) => BaseKey::Snapshot(s.snapshot.clone()),
         }
     }
@@ -240,11 +313,12 @@ fn decide_doc(
     out: &mut Outcome,
 ) -> Option<DocUpdate> {
     let in_scope = |g: &str| scope.contains(g);
-    let reject_all = |out: &mut Outcome, cands: &[&Candidate], code, field: Option<&str>, reason: &str| {
-        for c in cands {
-            out.reject(doc_id, &c.hash_hex, code, field, reason);
-        }
-    };
+    let reject_all =
+        |out: &mut Outcome, cands: &[&Candidate], code, field: Option<&str>, reason: &str| {
+            for c in cands {
+                out.reject(doc_id, &c.hash_hex, code, field, reason);
+            }
+        };
     let is_new = stored.is_none();
     let cands: Vec<&Candidate> = cands.iter().collect();
     let cands = &cands[..];
@@ -253,7 +327,13 @@ fn decide_doc(
         None => Automerge::new(),
         Some(s) => {
             if !in_scope(&s.grid) {
-                reject_all(out, cands, RejectCode::OutOfScope, Some("grid"), "the record's grid is outside the user's scope");
+                reject_all(
+                    out,
+                    cands,
+                    RejectCode::OutOfScope,
+                    Some("grid"),
+                    "the record's grid is outside the user's scope",
+                );
                 return None;
             }
             if let Some(l) = s.loaded {
@@ -261,12 +341,18 @@ fn decide_doc(
                 l.doc.clone()
             } else {
                 match Automerge::load(&s.snapshot) {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::error!(doc_id, error = %e, "stored document does not load");
-                    reject_all(out, cands, RejectCode::InvalidRecord, None, "the server's copy of this record is unreadable");
-                    return None;
-                }
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::error!(doc_id, error = %e, "stored document does not load");
+                        reject_all(
+                            out,
+                            cands,
+                            RejectCode::InvalidRecord,
+                            None,
+                            "the server's copy of this record is unreadable",
+                        );
+                        return None;
+                    }
                 }
             }
         }
@@ -291,7 +377,13 @@ fn decide_doc(
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::error!(doc_id, error = %e, "stored document does not hydrate");
-                reject_all(out, &new, RejectCode::InvalidRecord, None, "the server's copy of this record is unreadable");
+                reject_all(
+                    out,
+                    &new,
+                    RejectCode::InvalidRecord,
+                    None,
+                    "the server's copy of this record is unreadable",
+                );
                 return None;
             }
         }
@@ -302,8 +394,12 @@ fn decide_doc(
 
     // Whole batch first.
     let mut fork = doc.clone();
-    let batch_ok = fork.apply_changes(new.iter().map(|c| c.change.clone())).is_ok()
-        && new.iter().all(|c| fork.get_change_by_hash(&c.hash).is_some())
+    let batch_ok = fork
+        .apply_changes(new.iter().map(|c| c.change.clone()))
+        .is_ok()
+        && new
+            .iter()
+            .all(|c| fork.get_change_by_hash(&c.hash).is_some())
         && match hydrate(&fork) {
             Ok(after) => check_write(principal, &in_scope, before.as_ref(), &after).is_ok(),
             Err(_) => false,
@@ -327,7 +423,9 @@ fn decide_doc(
             let mut still = Vec::new();
             for c in pending {
                 let mut next = cur.clone();
-                if next.apply_changes([c.change.clone()]).is_err() || next.get_change_by_hash(&c.hash).is_none() {
+                if next.apply_changes([c.change.clone()]).is_err()
+                    || next.get_change_by_hash(&c.hash).is_none()
+                {
                     still.push(c);
                     continue;
                 }
@@ -335,8 +433,18 @@ fn decide_doc(
                 let rec = match hydrate(&next) {
                     Ok(r) => r,
                     Err(e) => {
-                        first_refusal.get_or_insert((RejectCode::InvalidRecord, None, e.to_string()));
-                        out.reject(doc_id, &c.hash_hex, RejectCode::InvalidRecord, None, e.to_string());
+                        first_refusal.get_or_insert((
+                            RejectCode::InvalidRecord,
+                            None,
+                            e.to_string(),
+                        ));
+                        out.reject(
+                            doc_id,
+                            &c.hash_hex,
+                            RejectCode::InvalidRecord,
+                            None,
+                            e.to_string(),
+                        );
                         continue;
                     }
                 };
@@ -352,7 +460,11 @@ fn decide_doc(
                         } else {
                             RejectCode::Denied
                         };
-                        first_refusal.get_or_insert((code, Some(d.field.clone()), d.reason.clone()));
+                        first_refusal.get_or_insert((
+                            code,
+                            Some(d.field.clone()),
+                            d.reason.clone(),
+                        ));
                         out.reject(doc_id, &c.hash_hex, code, Some(&d.field), d.reason);
                     }
                 }
@@ -366,10 +478,20 @@ fn decide_doc(
         // server never got.
         for c in &pending {
             match &first_refusal {
-                Some((code, field, reason)) => {
-                    out.reject(doc_id, &c.hash_hex, *code, field.as_deref(), format!("depends on a refused change: {reason}"))
-                }
-                None => out.reject(doc_id, &c.hash_hex, RejectCode::MissingDeps, None, "depends on a change the server does not have"),
+                Some((code, field, reason)) => out.reject(
+                    doc_id,
+                    &c.hash_hex,
+                    *code,
+                    field.as_deref(),
+                    format!("depends on a refused change: {reason}"),
+                ),
+                None => out.reject(
+                    doc_id,
+                    &c.hash_hex,
+                    RejectCode::MissingDeps,
+                    None,
+                    "depends on a change the server does not have",
+                ),
             }
         }
         match cur_rec {
@@ -389,8 +511,15 @@ fn decide_doc(
         snapshot: final_doc.save(),
         grid: final_rec.grid().to_owned(),
         kind: final_rec.kind().as_str().to_owned(),
-        blob_refs: final_rec.photos().iter().flat_map(|p| [p.hash.clone(), p.thumb_hash.clone()]).collect(),
-        loaded: Some(std::sync::Arc::new(LoadedDoc { doc: final_doc, record: final_rec })),
+        blob_refs: final_rec
+            .photos()
+            .iter()
+            .flat_map(|p| [p.hash.clone(), p.thumb_hash.clone()])
+            .collect(),
+        loaded: Some(std::sync::Arc::new(LoadedDoc {
+            doc: final_doc,
+            record: final_rec,
+        })),
     })
 }
 

@@ -6,8 +6,12 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use gridwork_core::wire::{self, PushDoc, SignInRequest, SignInResponse, SyncRequest, PROTOCOL_VERSION};
-use gridwork_core::{AnyRecord, Identity, Location, NewReport, PhotoRef, ReportCategory, Role, Store};
+use gridwork_core::wire::{
+    self, PushDoc, SignInRequest, SignInResponse, SyncRequest, PROTOCOL_VERSION,
+};
+use gridwork_core::{
+    AnyRecord, Identity, Location, NewReport, PhotoRef, ReportCategory, Role, Store,
+};
 use sha2::{Digest, Sha256};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridwork-server");
@@ -38,18 +42,29 @@ fn start() -> Server {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let url = loop {
-        let line = lines.next().expect("server exited before listening").unwrap();
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .unwrap();
         if let Some(rest) = line.strip_prefix("gridwork-server listening on ") {
             break rest.trim().to_owned();
         }
     };
     std::thread::spawn(move || for _ in lines {});
     let addr = url.trim_start_matches("http://").to_owned();
-    Server { child, url, addr, _dir: dir }
+    Server {
+        child,
+        url,
+        addr,
+        _dir: dir,
+    }
 }
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 /// A signed-in device with a core store.
@@ -61,18 +76,37 @@ struct Device {
 
 fn device(server: &Server, user: &str) -> Device {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("d.db"), Identity::new("pending", Role::Worker)).unwrap();
+    let store = Store::open(
+        dir.path().join("d.db"),
+        Identity::new("pending", Role::Worker),
+    )
+    .unwrap();
     let req = SignInRequest {
         username: user.into(),
         password: format!("demo-{user}"),
         device_name: "blob test".into(),
         actors: vec![store.actor_id()],
     };
-    let resp = client().post(format!("{}/v1/sign-in", server.url)).header("content-type", "application/json").body(serde_json::to_vec(&req).unwrap()).send().unwrap();
+    let resp = client()
+        .post(format!("{}/v1/sign-in", server.url))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&req).unwrap())
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let s: SignInResponse = serde_json::from_slice(&resp.bytes().unwrap()).unwrap();
-    store.set_identity(Identity { user_id: s.user_id, role: Role::Worker, grids: Some(s.scope_grids) }).unwrap();
-    Device { token: s.token, store, _dir: dir }
+    store
+        .set_identity(Identity {
+            user_id: s.user_id,
+            role: Role::Worker,
+            grids: Some(s.scope_grids),
+        })
+        .unwrap();
+    Device {
+        token: s.token,
+        store,
+        _dir: dir,
+    }
 }
 
 fn push_all(server: &Server, dev: &Device) {
@@ -81,7 +115,13 @@ fn push_all(server: &Server, dev: &Device) {
     let req = SyncRequest {
         version: PROTOCOL_VERSION,
         cursor: None,
-        push: outbox.into_iter().map(|d| PushDoc { doc_id: d.doc_id, changes: d.changes.into_iter().map(|c| c.bytes).collect() }).collect(),
+        push: outbox
+            .into_iter()
+            .map(|d| PushDoc {
+                doc_id: d.doc_id,
+                changes: d.changes.into_iter().map(|c| c.bytes).collect(),
+            })
+            .collect(),
         pull_limit: Some(1),
     };
     let resp = client()
@@ -111,7 +151,12 @@ fn report_with_photo(dev: &Device, grid: &str, hash: &str, thumb: &str) -> Strin
             severity: 2,
             title: "井盖破损".into(),
             description: "窨井盖破损下陷".into(),
-            location: Some(Location { lat: 36.65, lon: 117.12, accuracy_m: 5.0, address: None }),
+            location: Some(Location {
+                lat: 36.65,
+                lon: 117.12,
+                accuracy_m: 5.0,
+                address: None,
+            }),
             submit: false,
         })
         .unwrap();
@@ -135,8 +180,16 @@ fn report_with_photo(dev: &Device, grid: &str, hash: &str, thumb: &str) -> Strin
 }
 
 fn head_offset(server: &Server, token: &str, hash: &str) -> (u16, u64) {
-    let resp = client().head(format!("{}/v1/blobs/{hash}", server.url)).bearer_auth(token).send().unwrap();
-    let off = resp.headers().get("upload-offset").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(u64::MAX);
+    let resp = client()
+        .head(format!("{}/v1/blobs/{hash}", server.url))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    let off = resp
+        .headers()
+        .get("upload-offset")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(u64::MAX);
     (resp.status().as_u16(), off)
 }
 
@@ -157,7 +210,9 @@ fn interrupted_put(server: &Server, token: &str, hash: &str, total: usize, part:
 }
 
 fn photo_bytes(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 #[test]
@@ -187,15 +242,26 @@ fn interrupted_upload_resumes_and_completes() {
     let resp = client()
         .put(format!("{}/v1/blobs/{hash}", server.url))
         .bearer_auth(&worker.token)
-        .header("content-range", format!("bytes {held}-{}/{}", data.len() - 1, data.len()))
+        .header(
+            "content-range",
+            format!("bytes {held}-{}/{}", data.len() - 1, data.len()),
+        )
         .body(data[held as usize..].to_vec())
         .send()
         .unwrap();
     assert_eq!(resp.status(), 201);
-    assert_eq!(head_offset(&server, &worker.token, &hash), (200, data.len() as u64));
+    assert_eq!(
+        head_offset(&server, &worker.token, &hash),
+        (200, data.len() as u64)
+    );
 
     // Uploading again is harmless and reads nothing.
-    let resp = client().put(format!("{}/v1/blobs/{hash}", server.url)).bearer_auth(&worker.token).body(data.clone()).send().unwrap();
+    let resp = client()
+        .put(format!("{}/v1/blobs/{hash}", server.url))
+        .bearer_auth(&worker.token)
+        .body(data.clone())
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 200);
 
     // A chunk starting beyond what is held is refused with the offset to resume from.
@@ -214,7 +280,11 @@ fn interrupted_upload_resumes_and_completes() {
     // Once a record references it, the author downloads the same bytes.
     report_with_photo(&worker, "furong-01", &hash, &h2);
     push_all(&server, &worker);
-    let resp = client().get(format!("{}/v1/blobs/{hash}", server.url)).bearer_auth(&worker.token).send().unwrap();
+    let resp = client()
+        .get(format!("{}/v1/blobs/{hash}", server.url))
+        .bearer_auth(&worker.token)
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.bytes().unwrap().as_ref(), &data[..]);
 }
@@ -225,17 +295,31 @@ fn hash_mismatch_is_rejected() {
     let worker = device(&server, "worker");
     let data = photo_bytes(10_000, 3);
     let wrong = sha(b"not these bytes");
-    let resp = client().put(format!("{}/v1/blobs/{wrong}", server.url)).bearer_auth(&worker.token).body(data.clone()).send().unwrap();
+    let resp = client()
+        .put(format!("{}/v1/blobs/{wrong}", server.url))
+        .bearer_auth(&worker.token)
+        .body(data.clone())
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 400);
     let body: wire::ErrorBody = serde_json::from_slice(&resp.bytes().unwrap()).unwrap();
     assert!(body.message.contains("SHA-256"), "{}", body.message);
     // Nothing kept, nothing stored.
     assert_eq!(head_offset(&server, &worker.token, &wrong), (404, 0));
     // Not a hash at all.
-    let resp = client().put(format!("{}/v1/blobs/photo.jpg", server.url)).bearer_auth(&worker.token).body(data).send().unwrap();
+    let resp = client()
+        .put(format!("{}/v1/blobs/photo.jpg", server.url))
+        .bearer_auth(&worker.token)
+        .body(data)
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 400);
     // No token.
-    let resp = client().put(format!("{}/v1/blobs/{wrong}", server.url)).body(vec![1, 2, 3]).send().unwrap();
+    let resp = client()
+        .put(format!("{}/v1/blobs/{wrong}", server.url))
+        .body(vec![1, 2, 3])
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 401);
 }
 
@@ -249,11 +333,22 @@ fn device_outside_the_scope_cannot_fetch() {
     let thumb = photo_bytes(5_000, 5);
     let (hf, ht) = (sha(&full), sha(&thumb));
     for (h, b) in [(&hf, &full), (&ht, &thumb)] {
-        let resp = client().put(format!("{}/v1/blobs/{h}", server.url)).bearer_auth(&worker.token).body(b.clone()).send().unwrap();
+        let resp = client()
+            .put(format!("{}/v1/blobs/{h}", server.url))
+            .bearer_auth(&worker.token)
+            .body(b.clone())
+            .send()
+            .unwrap();
         assert_eq!(resp.status(), 201);
     }
     // Uploaded but referenced by no record yet: nobody can fetch it, not even the uploader.
-    let get = |dev: &Device, h: &str| client().get(format!("{}/v1/blobs/{h}", server.url)).bearer_auth(&dev.token).send().unwrap();
+    let get = |dev: &Device, h: &str| {
+        client()
+            .get(format!("{}/v1/blobs/{h}", server.url))
+            .bearer_auth(&dev.token)
+            .send()
+            .unwrap()
+    };
     assert_eq!(get(&worker, &hf).status(), 404);
 
     report_with_photo(&worker, "furong-01", &hf, &ht);
@@ -293,7 +388,10 @@ fn sixty_megabyte_upload_is_refused_before_it_is_read() {
     let resp = client()
         .put(format!("{}/v1/blobs/{hash}", server.url))
         .bearer_auth(&worker.token)
-        .header("content-range", format!("bytes 0-1023/{}", 60 * 1000 * 1000))
+        .header(
+            "content-range",
+            format!("bytes 0-1023/{}", 60 * 1000 * 1000),
+        )
         .body(vec![0u8; 1024])
         .send()
         .unwrap();
@@ -303,7 +401,11 @@ fn sixty_megabyte_upload_is_refused_before_it_is_read() {
 
     // Sent without a declared length (chunked): cut off at the limit.
     let big = std::iter::repeat_n(0u8, 60 * 1000 * 1000);
-    let chunks = big.collect::<Vec<u8>>().chunks(1 << 20).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>();
+    let chunks = big
+        .collect::<Vec<u8>>()
+        .chunks(1 << 20)
+        .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+        .collect::<Vec<_>>();
     let resp = reqwest::blocking::Client::new()
         .put(format!("{}/v1/blobs/{hash}", server.url))
         .bearer_auth(&worker.token)
@@ -314,7 +416,14 @@ fn sixty_megabyte_upload_is_refused_before_it_is_read() {
         Err(_) => {} // the server closed the connection while the body was still being sent
     }
     // The server keeps serving.
-    assert_eq!(client().get(format!("{}/healthz", server.url)).send().unwrap().status(), 200);
+    assert_eq!(
+        client()
+            .get(format!("{}/healthz", server.url))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 /// A body of unknown length (sent chunked).
@@ -326,7 +435,11 @@ struct ChunkReader {
 
 impl ChunkReader {
     fn new(chunks: Vec<std::io::Result<Vec<u8>>>) -> Self {
-        ChunkReader { chunks: chunks.into_iter(), cur: Vec::new(), pos: 0 }
+        ChunkReader {
+            chunks: chunks.into_iter(),
+            cur: Vec::new(),
+            pos: 0,
+        }
     }
 }
 

@@ -9,10 +9,13 @@ use std::time::Duration;
 use automerge::transaction::CommitOptions;
 use automerge::{ActorId, Automerge, Change};
 use gridwork_core::wire::{
-    self, ErrorBody, ErrorCode, PushDoc, RejectCode, SignInRequest, SignInResponse, SyncRequest, SyncResponse,
-    PROTOCOL_VERSION,
+    self, ErrorBody, ErrorCode, PushDoc, RejectCode, SignInRequest, SignInResponse, SyncRequest,
+    SyncResponse, PROTOCOL_VERSION,
 };
-use gridwork_core::{AnyRecord, Identity, NewReport, Report, ReportCategory, ReportStatus, Role, Store, SyncApply, Transition};
+use gridwork_core::{
+    AnyRecord, Identity, NewReport, Report, ReportCategory, ReportStatus, Role, Store, SyncApply,
+    Transition,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridwork-server");
 
@@ -37,7 +40,10 @@ impl Server {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let url = loop {
-            let line = lines.next().expect("server exited before listening").unwrap();
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .unwrap();
             if let Some(rest) = line.strip_prefix("gridwork-server listening on ") {
                 break rest.trim().to_owned();
             }
@@ -52,17 +58,30 @@ impl Server {
     }
 
     fn client() -> reqwest::blocking::Client {
-        reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
     }
 
-    fn sign_in(&self, user: &str, password: &str, actors: &[String]) -> Result<SignInResponse, (u16, ErrorBody)> {
+    fn sign_in(
+        &self,
+        user: &str,
+        password: &str,
+        actors: &[String],
+    ) -> Result<SignInResponse, (u16, ErrorBody)> {
         let req = SignInRequest {
             username: user.into(),
             password: password.into(),
             device_name: "test device".into(),
             actors: actors.to_vec(),
         };
-        let resp = Self::client().post(format!("{}/v1/sign-in", self.url)).header("content-type", "application/json").body(serde_json::to_vec(&req).unwrap()).send().unwrap();
+        let resp = Self::client()
+            .post(format!("{}/v1/sign-in", self.url))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&req).unwrap())
+            .send()
+            .unwrap();
         let status = resp.status().as_u16();
         if status == 200 {
             Ok(json_of(resp))
@@ -71,7 +90,12 @@ impl Server {
         }
     }
 
-    fn post_sync_raw(&self, token: Option<&str>, body: Vec<u8>, encoding: Option<&str>) -> reqwest::blocking::Response {
+    fn post_sync_raw(
+        &self,
+        token: Option<&str>,
+        body: Vec<u8>,
+        encoding: Option<&str>,
+    ) -> reqwest::blocking::Response {
         let mut rb = Self::client()
             .post(format!("{}/v1/sync", self.url))
             .header("content-type", wire::SYNC_CONTENT_TYPE)
@@ -98,12 +122,26 @@ impl Server {
     }
 
     fn healthy(&self) -> bool {
-        Self::client().get(format!("{}/healthz", self.url)).send().map(|r| r.status() == 200).unwrap_or(false)
+        Self::client()
+            .get(format!("{}/healthz", self.url))
+            .send()
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
     }
 
     fn admin(&self, args: &[&str]) -> String {
-        let out = Command::new(BIN).arg("admin").arg("--data-dir").arg(self.data_dir()).args(args).output().unwrap();
-        assert!(out.status.success(), "admin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(BIN)
+            .arg("admin")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "admin {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 }
@@ -137,9 +175,19 @@ impl Device {
         };
         let store = Store::open(&path, Identity::new("pending", role)).unwrap();
         let actor = store.actor_id();
-        let resp = server.sign_in(user, &format!("demo-{user}"), &[actor]).unwrap();
-        store.set_identity(Identity::new(resp.user_id.clone(), role)).unwrap();
-        Device { store, token: resp.token, user_id: resp.user_id, cursor: None, _dir: dir }
+        let resp = server
+            .sign_in(user, &format!("demo-{user}"), &[actor])
+            .unwrap();
+        store
+            .set_identity(Identity::new(resp.user_id.clone(), role))
+            .unwrap();
+        Device {
+            store,
+            token: resp.token,
+            user_id: resp.user_id,
+            cursor: None,
+            _dir: dir,
+        }
     }
 
     fn outbox(&self) -> Vec<PushDoc> {
@@ -147,17 +195,29 @@ impl Device {
             .outbox(usize::MAX)
             .unwrap()
             .into_iter()
-            .map(|d| PushDoc { doc_id: d.doc_id, changes: d.changes.into_iter().map(|c| c.bytes).collect() })
+            .map(|d| PushDoc {
+                doc_id: d.doc_id,
+                changes: d.changes.into_iter().map(|c| c.bytes).collect(),
+            })
             .collect()
     }
 
     /// One round trip: push the outbox, pull a page, apply it. Returns the response.
     fn sync_once(&mut self, server: &Server, pull_limit: Option<u32>) -> SyncResponse {
-        let req = SyncRequest { version: PROTOCOL_VERSION, cursor: self.cursor.clone(), push: self.outbox(), pull_limit };
+        let req = SyncRequest {
+            version: PROTOCOL_VERSION,
+            cursor: self.cursor.clone(),
+            push: self.outbox(),
+            pull_limit,
+        };
         let resp = server.sync(&self.token, &req).unwrap();
         self.store
             .apply_sync(SyncApply {
-                acked: resp.accepted.iter().map(|a| (a.doc_id.clone(), a.hash.clone())).collect(),
+                acked: resp
+                    .accepted
+                    .iter()
+                    .map(|a| (a.doc_id.clone(), a.hash.clone()))
+                    .collect(),
                 rejected: resp
                     .rejected
                     .iter()
@@ -168,7 +228,11 @@ impl Device {
                         reason: r.reason.clone(),
                     })
                     .collect(),
-                pulled: resp.changes.iter().map(|c| (c.doc_id.clone(), c.bytes.clone())).collect(),
+                pulled: resp
+                    .changes
+                    .iter()
+                    .map(|c| (c.doc_id.clone(), c.bytes.clone()))
+                    .collect(),
                 cursor: Some(resp.cursor.clone()),
             })
             .unwrap();
@@ -205,7 +269,8 @@ impl Device {
 
 fn json_of<T: serde::de::DeserializeOwned>(resp: reqwest::blocking::Response) -> T {
     let bytes = resp.bytes().unwrap();
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&bytes)))
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&bytes)))
 }
 
 fn now_ms() -> i64 {
@@ -220,7 +285,12 @@ fn forge_change(
     edit: impl FnOnce(Option<AnyRecord>) -> AnyRecord,
 ) -> Vec<u8> {
     let mut doc = Automerge::new();
-    doc.apply_changes(history.iter().map(|b| Change::from_bytes(b.clone()).unwrap())).unwrap();
+    doc.apply_changes(
+        history
+            .iter()
+            .map(|b| Change::from_bytes(b.clone()).unwrap()),
+    )
+    .unwrap();
     let before = if history.is_empty() {
         None
     } else {
@@ -234,7 +304,11 @@ fn forge_change(
         None => gridwork_core::doc::write_new(&mut tx, &after).unwrap(),
         Some(old) => gridwork_core::doc::write_diff(&mut tx, &old, &after).unwrap(),
     }
-    tx.commit_with(CommitOptions::default().with_message(message.to_owned()).with_time(now_ms()));
+    tx.commit_with(
+        CommitOptions::default()
+            .with_message(message.to_owned())
+            .with_time(now_ms()),
+    );
     doc.get_last_local_change().unwrap().raw_bytes().to_vec()
 }
 
@@ -259,7 +333,10 @@ fn push_one(server: &Server, dev: &Device, doc_id: &str, changes: Vec<Vec<u8>>) 
     let req = SyncRequest {
         version: PROTOCOL_VERSION,
         cursor: None,
-        push: vec![PushDoc { doc_id: doc_id.into(), changes }],
+        push: vec![PushDoc {
+            doc_id: doc_id.into(),
+            changes,
+        }],
         pull_limit: Some(1),
     };
     server.sync(&dev.token, &req).unwrap()
@@ -268,35 +345,53 @@ fn push_one(server: &Server, dev: &Device, doc_id: &str, changes: Vec<Vec<u8>>) 
 #[test]
 fn sign_in_good_and_bad_password() {
     let server = Server::start(&[]);
-    let ok = server.sign_in("worker", "demo-worker", &["aabbcc".into()]).unwrap();
+    let ok = server
+        .sign_in("worker", "demo-worker", &["aabbcc".into()])
+        .unwrap();
     assert_eq!(ok.role, "worker");
     assert_eq!(ok.scope_grids, vec!["furong-01".to_owned()]);
     assert!(ok.expires_at > chrono::Utc::now() + chrono::Duration::days(29));
-    let sup = server.sign_in("supervisor", "demo-supervisor", &[]).unwrap();
+    let sup = server
+        .sign_in("supervisor", "demo-supervisor", &[])
+        .unwrap();
     assert_eq!(sup.scope_grids.len(), 4);
 
     let (status, body) = server.sign_in("worker", "wrong password", &[]).unwrap_err();
     assert_eq!((status, body.code), (401, ErrorCode::Unauthorized));
     let (status, body2) = server.sign_in("nobody", "demo-worker", &[]).unwrap_err();
     assert_eq!((status, body2.code), (401, ErrorCode::Unauthorized));
-    assert_eq!(body.message, body2.message, "a wrong username and a wrong password look the same");
+    assert_eq!(
+        body.message, body2.message,
+        "a wrong username and a wrong password look the same"
+    );
 
     // Malformed JSON and bad actor ids are 400 with a message.
-    let resp = Server::client().post(format!("{}/v1/sign-in", server.url)).body("{not json").send().unwrap();
+    let resp = Server::client()
+        .post(format!("{}/v1/sign-in", server.url))
+        .body("{not json")
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 400);
     let e: ErrorBody = json_of(resp);
     assert_eq!(e.code, ErrorCode::BadRequest);
-    let (status, _) = server.sign_in("worker", "demo-worker", &["NOT HEX".into()]).unwrap_err();
+    let (status, _) = server
+        .sign_in("worker", "demo-worker", &["NOT HEX".into()])
+        .unwrap_err();
     assert_eq!(status, 400);
     // An actor registered by another user's device cannot be claimed.
-    let (status, e) = server.sign_in("worker2", "demo-worker2", &["aabbcc".into()]).unwrap_err();
+    let (status, e) = server
+        .sign_in("worker2", "demo-worker2", &["aabbcc".into()])
+        .unwrap_err();
     assert_eq!((status, e.code), (403, ErrorCode::Forbidden));
 }
 
 #[test]
 fn missing_revoked_and_expired_tokens_are_refused() {
     let server = Server::start(&["--token-ttl-secs", "2"]);
-    let empty = SyncRequest { version: PROTOCOL_VERSION, ..Default::default() };
+    let empty = SyncRequest {
+        version: PROTOCOL_VERSION,
+        ..Default::default()
+    };
 
     let resp = server.post_sync_raw(None, wire::encode_request(&empty), Some("zstd"));
     assert_eq!(resp.status(), 401);
@@ -306,7 +401,11 @@ fn missing_revoked_and_expired_tokens_are_refused() {
     // Sign-out revokes the token.
     let a = server.sign_in("worker", "demo-worker", &[]).unwrap();
     server.sync(&a.token, &empty).unwrap();
-    let resp = Server::client().post(format!("{}/v1/sign-out", server.url)).bearer_auth(&a.token).send().unwrap();
+    let resp = Server::client()
+        .post(format!("{}/v1/sign-out", server.url))
+        .bearer_auth(&a.token)
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 204);
     let (status, e) = server.sync(&a.token, &empty).unwrap_err();
     assert_eq!(status, 401);
@@ -330,7 +429,12 @@ fn missing_revoked_and_expired_tokens_are_refused() {
 
 #[test]
 fn bad_bodies_get_4xx_and_the_server_keeps_serving() {
-    let server = Server::start(&["--max-body-bytes", "20000", "--max-decompressed-bytes", "1000000"]);
+    let server = Server::start(&[
+        "--max-body-bytes",
+        "20000",
+        "--max-decompressed-bytes",
+        "1000000",
+    ]);
     let tok = server.sign_in("worker", "demo-worker", &[]).unwrap().token;
     let expect = |resp: reqwest::blocking::Response, status: u16, code: ErrorCode| {
         assert_eq!(resp.status().as_u16(), status);
@@ -340,44 +444,102 @@ fn bad_bodies_get_4xx_and_the_server_keeps_serving() {
         assert!(!e.retryable);
         e
     };
-    let good = wire::encode_request(&SyncRequest { version: PROTOCOL_VERSION, ..Default::default() });
+    let good = wire::encode_request(&SyncRequest {
+        version: PROTOCOL_VERSION,
+        ..Default::default()
+    });
 
     // Malformed: not zstd, or zstd of garbage.
-    expect(server.post_sync_raw(Some(&tok), b"hello, server".to_vec(), Some("zstd")), 400, ErrorCode::BadRequest);
+    expect(
+        server.post_sync_raw(Some(&tok), b"hello, server".to_vec(), Some("zstd")),
+        400,
+        ErrorCode::BadRequest,
+    );
     let garbage = zstd::bulk::compress(b"GWSQ\x01\xff\xff\xff", 3).unwrap();
-    expect(server.post_sync_raw(Some(&tok), garbage, Some("zstd")), 400, ErrorCode::BadRequest);
+    expect(
+        server.post_sync_raw(Some(&tok), garbage, Some("zstd")),
+        400,
+        ErrorCode::BadRequest,
+    );
     // Truncated.
-    expect(server.post_sync_raw(Some(&tok), good[..good.len() - 3].to_vec(), Some("zstd")), 400, ErrorCode::BadRequest);
+    expect(
+        server.post_sync_raw(Some(&tok), good[..good.len() - 3].to_vec(), Some("zstd")),
+        400,
+        ErrorCode::BadRequest,
+    );
     // Not compressed / wrong encoding declared.
-    expect(server.post_sync_raw(Some(&tok), good.clone(), None), 400, ErrorCode::BadRequest);
+    expect(
+        server.post_sync_raw(Some(&tok), good.clone(), None),
+        400,
+        ErrorCode::BadRequest,
+    );
     // Oversized as sent: refused before decompression.
     let big: Vec<u8> = (0..30_000).map(|_| rand::random::<u8>()).collect();
     let big_req = SyncRequest {
         version: PROTOCOL_VERSION,
-        push: vec![PushDoc { doc_id: "x".into(), changes: vec![big] }],
+        push: vec![PushDoc {
+            doc_id: "x".into(),
+            changes: vec![big],
+        }],
         ..Default::default()
     };
-    let e = expect(server.post_sync_raw(Some(&tok), wire::encode_request(&big_req), Some("zstd")), 413, ErrorCode::TooLarge);
+    let e = expect(
+        server.post_sync_raw(Some(&tok), wire::encode_request(&big_req), Some("zstd")),
+        413,
+        ErrorCode::TooLarge,
+    );
     assert!(e.message.contains("20000"), "{}", e.message);
     // Oversized after decompression (a zstd bomb).
     let bomb = zstd::bulk::compress(&vec![0u8; 8 << 20], 19).unwrap();
     assert!(bomb.len() < 20_000);
-    expect(server.post_sync_raw(Some(&tok), bomb, Some("zstd")), 413, ErrorCode::TooLarge);
+    expect(
+        server.post_sync_raw(Some(&tok), bomb, Some("zstd")),
+        413,
+        ErrorCode::TooLarge,
+    );
     // Wrong version.
-    let v2 = wire::encode_request(&SyncRequest { version: 2, ..Default::default() });
-    let e = expect(server.post_sync_raw(Some(&tok), v2, Some("zstd")), 400, ErrorCode::UnsupportedVersion);
+    let v2 = wire::encode_request(&SyncRequest {
+        version: 2,
+        ..Default::default()
+    });
+    let e = expect(
+        server.post_sync_raw(Some(&tok), v2, Some("zstd")),
+        400,
+        ErrorCode::UnsupportedVersion,
+    );
     assert!(e.message.contains('2'));
     // A malformed cursor.
-    let bad_cursor = SyncRequest { version: PROTOCOL_VERSION, cursor: Some("yesterday".into()), ..Default::default() };
-    assert_eq!(server.sync(&tok, &bad_cursor).unwrap_err().1.code, ErrorCode::BadRequest);
+    let bad_cursor = SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor: Some("yesterday".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        server.sync(&tok, &bad_cursor).unwrap_err().1.code,
+        ErrorCode::BadRequest
+    );
     // Unknown endpoint: JSON 404.
-    let resp = Server::client().get(format!("{}/v1/nope", server.url)).send().unwrap();
+    let resp = Server::client()
+        .get(format!("{}/v1/nope", server.url))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 404);
 
     // Still serving.
     assert!(server.healthy());
-    let resp = server.sync(&tok, &SyncRequest { version: PROTOCOL_VERSION, ..Default::default() }).unwrap();
-    assert!(!resp.changes.is_empty(), "the worker sees the demo records of their grid");
+    let resp = server
+        .sync(
+            &tok,
+            &SyncRequest {
+                version: PROTOCOL_VERSION,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(
+        !resp.changes.is_empty(),
+        "the worker sees the demo records of their grid"
+    );
 }
 
 #[test]
@@ -406,7 +568,10 @@ fn reads_stay_in_scope_and_pages_resume() {
         .iter()
         .map(|s| s.grid.clone())
         .collect();
-    assert!(!w2_grids.is_empty() && w2_grids.iter().all(|g| g == "baotu-01"), "{w2_grids:?}");
+    assert!(
+        !w2_grids.is_empty() && w2_grids.iter().all(|g| g == "baotu-01"),
+        "{w2_grids:?}"
+    );
     let seen_by_w1 = w1.sync_all(&server);
     assert!(!seen_by_w1.contains(&r2));
     assert!(w1.store.get(&r2).is_err());
@@ -427,7 +592,11 @@ fn reads_stay_in_scope_and_pages_resume() {
     assert!(paged.contains(&r1) && paged.contains(&r2));
     assert!(sup.store.get(&r1).is_ok() && sup.store.get(&r2).is_ok());
     let all_at_once = admin.sync_all(&server);
-    assert_eq!(paged.len(), all_at_once.len(), "paging neither skips nor repeats");
+    assert_eq!(
+        paged.len(),
+        all_at_once.len(),
+        "paging neither skips nor repeats"
+    );
     // Nothing new: an empty page with the same cursor.
     let again = sup.sync_once(&server, None);
     assert!(again.changes.is_empty() && !again.more);
@@ -448,7 +617,10 @@ fn cross_grid_write_is_rejected() {
         assert_eq!(r.field.as_deref(), Some("grid"));
     }
     let q = w1.store.quarantine().unwrap();
-    assert!(!q.is_empty() && q.iter().all(|c| c.doc_id == id), "kept on the device, with the reason");
+    assert!(
+        !q.is_empty() && q.iter().all(|c| c.doc_id == id),
+        "kept on the device, with the reason"
+    );
     // Nobody receives it.
     let mut w2 = Device::sign_in(&server, "worker2");
     let mut sup = Device::sign_in(&server, "supervisor");
@@ -458,7 +630,10 @@ fn cross_grid_write_is_rejected() {
     // Editing someone else's record in another grid is refused too.
     let baotu_report = sup
         .store
-        .list(&gridwork_core::ListQuery { grid: Some("baotu-01".into()), ..Default::default() })
+        .list(&gridwork_core::ListQuery {
+            grid: Some("baotu-01".into()),
+            ..Default::default()
+        })
         .unwrap()
         .items[0]
         .id
@@ -466,7 +641,9 @@ fn cross_grid_write_is_rejected() {
     let forged_history: Vec<Vec<u8>> = server_changes_of(&server, &baotu_report);
     let w1_actor = w1.store.actor_id();
     let c = forge_change(&forged_history, &w1_actor, &w1.user_id, |r| {
-        let Some(AnyRecord::Report(mut r)) = r else { panic!() };
+        let Some(AnyRecord::Report(mut r)) = r else {
+            panic!()
+        };
         r.severity = 5;
         AnyRecord::Report(r)
     });
@@ -481,9 +658,19 @@ fn server_changes_of(server: &Server, doc_id: &str) -> Vec<Vec<u8>> {
     let mut cursor = None;
     let mut out = Vec::new();
     loop {
-        let req = SyncRequest { version: PROTOCOL_VERSION, cursor: cursor.clone(), push: vec![], pull_limit: None };
+        let req = SyncRequest {
+            version: PROTOCOL_VERSION,
+            cursor: cursor.clone(),
+            push: vec![],
+            pull_limit: None,
+        };
         let resp = server.sync(&tok, &req).unwrap();
-        out.extend(resp.changes.into_iter().filter(|c| c.doc_id == doc_id).map(|c| c.bytes));
+        out.extend(
+            resp.changes
+                .into_iter()
+                .filter(|c| c.doc_id == doc_id)
+                .map(|c| c.bytes),
+        );
         cursor = Some(resp.cursor);
         if !resp.more {
             return out;
@@ -501,7 +688,9 @@ fn worker_approving_own_report_is_rejected_with_the_field() {
     assert!(resp.rejected.is_empty());
 
     let approve = forge_change(&history, &w1.store.actor_id(), &w1.user_id, |r| {
-        let Some(AnyRecord::Report(mut r)) = r else { panic!() };
+        let Some(AnyRecord::Report(mut r)) = r else {
+            panic!()
+        };
         r.transitions.push(Transition {
             from: r.status.as_str().into(),
             to: "approved".into(),
@@ -540,20 +729,29 @@ fn spoofed_actor_and_wrong_author_are_rejected() {
     let server = Server::start(&[]);
     let w1 = Device::sign_in(&server, "worker");
     let doc_id = uuid::Uuid::now_v7().to_string();
-    let spoofed = forge_change(&[], "0123456789abcdef0123456789abcdef", &w1.user_id, |_| new_report("furong-01", &w1.user_id));
+    let spoofed = forge_change(&[], "0123456789abcdef0123456789abcdef", &w1.user_id, |_| {
+        new_report("furong-01", &w1.user_id)
+    });
     let resp = push_one(&server, &w1, &doc_id, vec![spoofed]);
     assert_eq!(resp.rejected.len(), 1);
     assert_eq!(resp.rejected[0].code, RejectCode::ActorNotRegistered);
-    assert_eq!(resp.rejected[0].reason, "actor not registered to this device");
+    assert_eq!(
+        resp.rejected[0].reason,
+        "actor not registered to this device"
+    );
 
     // Another user's actor is not this device's either.
     let w2 = Device::sign_in(&server, "worker2");
-    let theirs = forge_change(&[], &w2.store.actor_id(), &w1.user_id, |_| new_report("furong-01", &w1.user_id));
+    let theirs = forge_change(&[], &w2.store.actor_id(), &w1.user_id, |_| {
+        new_report("furong-01", &w1.user_id)
+    });
     let resp = push_one(&server, &w1, &doc_id, vec![theirs]);
     assert_eq!(resp.rejected[0].code, RejectCode::ActorNotRegistered);
 
     // The right actor, but claiming to be someone else.
-    let other = forge_change(&[], &w1.store.actor_id(), &w2.user_id, |_| new_report("furong-01", &w2.user_id));
+    let other = forge_change(&[], &w1.store.actor_id(), &w2.user_id, |_| {
+        new_report("furong-01", &w2.user_id)
+    });
     let resp = push_one(&server, &w1, &doc_id, vec![other]);
     assert_eq!(resp.rejected[0].code, RejectCode::WrongAuthor);
 
@@ -562,9 +760,13 @@ fn spoofed_actor_and_wrong_author_are_rejected() {
     assert_eq!(resp.rejected[0].code, RejectCode::Corrupt);
 
     // A change whose dependency the server never got.
-    let first = forge_change(&[], &w1.store.actor_id(), &w1.user_id, |_| new_report("furong-01", &w1.user_id));
+    let first = forge_change(&[], &w1.store.actor_id(), &w1.user_id, |_| {
+        new_report("furong-01", &w1.user_id)
+    });
     let second = forge_change(&[first.clone()], &w1.store.actor_id(), &w1.user_id, |r| {
-        let Some(AnyRecord::Report(mut r)) = r else { panic!() };
+        let Some(AnyRecord::Report(mut r)) = r else {
+            panic!()
+        };
         r.severity = 2;
         AnyRecord::Report(r)
     });
@@ -583,7 +785,12 @@ fn retry_after_lost_response_is_idempotent() {
     let id = w1.report("furong-01", "重复推送");
     let push = w1.outbox();
     let n_changes: usize = push.iter().map(|d| d.changes.len()).sum();
-    let req = SyncRequest { version: PROTOCOL_VERSION, cursor: None, push, pull_limit: None };
+    let req = SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor: None,
+        push,
+        pull_limit: None,
+    };
     // The response of the first attempt is "lost": send the same request twice more.
     let a = server.sync(&w1.token, &req).unwrap();
     let b = server.sync(&w1.token, &req).unwrap();
@@ -621,7 +828,12 @@ fn first_sync_wire_bytes_are_close_to_zstd_of_raw_changes() {
     let (mut wire_bytes, mut raw) = (0usize, Vec::new());
     let mut cursor = None;
     loop {
-        let req = SyncRequest { version: PROTOCOL_VERSION, cursor: cursor.clone(), push: vec![], pull_limit: None };
+        let req = SyncRequest {
+            version: PROTOCOL_VERSION,
+            cursor: cursor.clone(),
+            push: vec![],
+            pull_limit: None,
+        };
         let resp = server.post_sync_raw(Some(&tok), wire::encode_request(&req), Some("zstd"));
         let body = resp.bytes().unwrap();
         wire_bytes += body.len();

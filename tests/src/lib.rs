@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use gridwork_core::{
-    AnyRecord, FieldConflict, ListQuery, NewReport, RecordSummary, ReportCategory, Result, Store, SyncConfig, SyncReport,
+    AnyRecord, FieldConflict, ListQuery, NewReport, RecordSummary, ReportCategory, Result, Store,
+    SyncConfig, SyncReport,
 };
 
 pub use proxy::{FaultPlan, FaultProxy};
@@ -44,9 +45,21 @@ impl Device {
         let path = dir.path().join("device.db");
         let store = Store::open_device(&path).expect("open device");
         store
-            .sign_in_with(&fast_sync(), url, username, &format!("demo-{username}"), &format!("{username}'s test phone"))
+            .sign_in_with(
+                &fast_sync(),
+                url,
+                username,
+                &format!("demo-{username}"),
+                &format!("{username}'s test phone"),
+            )
             .unwrap_or_else(|e| panic!("sign in {username}: {e}"));
-        Device { name: username.to_owned(), username: username.to_owned(), store, path, _dir: dir }
+        Device {
+            name: username.to_owned(),
+            username: username.to_owned(),
+            store,
+            path,
+            _dir: dir,
+        }
     }
 
     pub fn user_id(&self) -> String {
@@ -64,7 +77,8 @@ impl Device {
 
     /// Sync, panicking on failure.
     pub fn sync_ok(&self) -> SyncReport {
-        self.sync().unwrap_or_else(|e| panic!("{} sync: {e}", self.name))
+        self.sync()
+            .unwrap_or_else(|e| panic!("{} sync: {e}", self.name))
     }
 
     /// Close and reopen the store file (as after the app was killed).
@@ -95,7 +109,10 @@ pub type Snapshot = BTreeMap<String, (AnyRecord, RecordSummary)>;
 /// Every record on the device whose grid is in `grids` (all when `None`), with its projection.
 pub fn snapshot(store: &Store, grids: Option<&[String]>) -> Snapshot {
     let mut out = BTreeMap::new();
-    let mut q = ListQuery { limit: Some(500), ..Default::default() };
+    let mut q = ListQuery {
+        limit: Some(500),
+        ..Default::default()
+    };
     loop {
         let page = store.list(&q).expect("list");
         for s in page.items {
@@ -114,7 +131,9 @@ pub fn snapshot(store: &Store, grids: Option<&[String]>) -> Snapshot {
 
 /// Conflicts of every record in the snapshot, by id.
 pub fn conflicts_of(store: &Store, snap: &Snapshot) -> BTreeMap<String, Vec<FieldConflict>> {
-    snap.keys().map(|id| (id.clone(), store.conflicts(id).expect("conflicts"))).collect()
+    snap.keys()
+        .map(|id| (id.clone(), store.conflicts(id).expect("conflicts")))
+        .collect()
 }
 
 /// Panics with the first difference between two snapshots.
@@ -125,6 +144,9 @@ pub fn assert_same(a_name: &str, a: &Snapshot, b_name: &str, b: &Snapshot) {
     for (id, (ra, sa)) in a {
         let (rb, sb) = &b[id];
         assert_eq!(ra, rb, "record {id} differs between {a_name} and {b_name}");
-        assert_eq!(sa, sb, "list projection of {id} differs between {a_name} and {b_name}");
+        assert_eq!(
+            sa, sb,
+            "list projection of {id} differs between {a_name} and {b_name}"
+        );
     }
 }

@@ -107,8 +107,14 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub fn start(upstream: SocketAddr, seed: u64) -> FaultProxy {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
-        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind proxy");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let listener = runtime
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
         let shared = Arc::new(Shared {
             plan: Mutex::new(FaultPlan::default()),
@@ -119,14 +125,20 @@ impl FaultProxy {
         let sh = shared.clone();
         runtime.spawn(async move {
             loop {
-                let Ok((conn, _)) = listener.accept().await else { continue };
+                let Ok((conn, _)) = listener.accept().await else {
+                    continue;
+                };
                 let sh = sh.clone();
                 tokio::spawn(async move {
                     let _ = handle(conn, sh).await;
                 });
             }
         });
-        FaultProxy { url: format!("http://{addr}"), shared, runtime: Some(runtime) }
+        FaultProxy {
+            url: format!("http://{addr}"),
+            shared,
+            runtime: Some(runtime),
+        }
     }
 
     pub fn set_plan(&self, plan: FaultPlan) {
@@ -199,7 +211,9 @@ async fn read_request(conn: &mut TcpStream) -> std::io::Result<Option<(String, V
         buf.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let len = header_value(&head, "content-length").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+    let len = header_value(&head, "content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
     let mut body = buf[head_end + 4..].to_vec();
     while body.len() < len {
         let n = conn.read(&mut chunk).await?;
@@ -218,13 +232,18 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 fn header_value(head: &str, name: &str) -> Option<String> {
     head.lines().skip(1).find_map(|l| {
         let (k, v) = l.split_once(':')?;
-        k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_owned())
     })
 }
 
 /// The head with any `connection` header replaced by `connection: close`.
 fn with_close(head: &str) -> String {
-    let mut out: Vec<&str> = head.lines().filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect();
+    let mut out: Vec<&str> = head
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
     out.push("connection: close");
     out.join("\r\n") + "\r\n\r\n"
 }
@@ -268,7 +287,9 @@ fn error_503() -> Vec<u8> {
 }
 
 async fn handle(mut conn: TcpStream, sh: Arc<Shared>) -> std::io::Result<()> {
-    let Some((head, body)) = read_request(&mut conn).await? else { return Ok(()) };
+    let Some((head, body)) = read_request(&mut conn).await? else {
+        return Ok(());
+    };
     sh.stats.requests.fetch_add(1, Ordering::Relaxed);
     let fault = roll(&sh);
     let s = &sh.stats;
@@ -288,7 +309,9 @@ async fn handle(mut conn: TcpStream, sh: Arc<Shared>) -> std::io::Result<()> {
             s.truncated_responses.fetch_add(1, Ordering::Relaxed);
             let resp = response_with_close(&forward(&sh, &head, &body, false).await?);
             // Keep the head (and its content-length), cut the body.
-            let cut = find(&resp, b"\r\n\r\n").map(|i| i + 4 + (resp.len() - i - 4) / 2).unwrap_or(resp.len() / 2);
+            let cut = find(&resp, b"\r\n\r\n")
+                .map(|i| i + 4 + (resp.len() - i - 4) / 2)
+                .unwrap_or(resp.len() / 2);
             conn.write_all(&resp[..cut]).await?;
         }
         Fault::Error5xxBefore => {

@@ -18,16 +18,30 @@ pub fn server_bin() -> &'static Path {
         }
         let exe = std::env::current_exe().expect("current_exe");
         // target/<profile>/deps/<test>  →  target/<profile>
-        let profile_dir = exe.parent().and_then(Path::parent).expect("test executable lives in target/<profile>/deps").to_path_buf();
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executable lives in target/<profile>/deps")
+            .to_path_buf();
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace root")
+            .to_path_buf();
         let bin = profile_dir.join(format!("gridwork-server{}", std::env::consts::EXE_SUFFIX));
         if is_fresh(&bin, &workspace) {
             return bin;
         }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.current_dir(&workspace).args(["build", "--quiet", "-p", "gridwork-server", "--bin", "gridwork-server"]);
+        cmd.current_dir(&workspace).args([
+            "build",
+            "--quiet",
+            "-p",
+            "gridwork-server",
+            "--bin",
+            "gridwork-server",
+        ]);
         if release {
             cmd.arg("--release");
         }
@@ -49,16 +63,27 @@ fn is_fresh(bin: &Path, workspace: &Path) -> bool {
     fn newest(p: &Path) -> Option<std::time::SystemTime> {
         let meta = std::fs::metadata(p).ok()?;
         if meta.is_dir() {
-            std::fs::read_dir(p).ok()?.filter_map(|e| newest(&e.ok()?.path())).max()
+            std::fs::read_dir(p)
+                .ok()?
+                .filter_map(|e| newest(&e.ok()?.path()))
+                .max()
         } else {
             meta.modified().ok()
         }
     }
-    let Some(built) = std::fs::metadata(bin).and_then(|m| m.modified()).ok() else { return false };
-    ["core/src", "core/Cargo.toml", "sync-server/src", "sync-server/Cargo.toml", "Cargo.lock"]
-        .iter()
-        .filter_map(|p| newest(&workspace.join(p)))
-        .all(|t| t <= built)
+    let Some(built) = std::fs::metadata(bin).and_then(|m| m.modified()).ok() else {
+        return false;
+    };
+    [
+        "core/src",
+        "core/Cargo.toml",
+        "sync-server/src",
+        "sync-server/Cargo.toml",
+        "Cargo.lock",
+    ]
+    .iter()
+    .filter_map(|p| newest(&workspace.join(p)))
+    .all(|t| t <= built)
 }
 
 /// A running server. Dropping it kills the process (SIGKILL) and removes its data dir.
@@ -76,7 +101,13 @@ impl Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let (child, addr) = spawn(dir.path(), "127.0.0.1:0", &extra);
-        Server { child: Some(child), url: format!("http://{addr}"), addr, extra, dir }
+        Server {
+            child: Some(child),
+            url: format!("http://{addr}"),
+            addr,
+            extra,
+            dir,
+        }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -119,8 +150,18 @@ impl Server {
 
     /// `gridwork-server admin --data-dir DIR …`; panics on failure.
     pub fn admin(&self, args: &[&str]) -> String {
-        let out = Command::new(server_bin()).arg("admin").arg("--data-dir").arg(self.data_dir()).args(args).output().expect("run admin");
-        assert!(out.status.success(), "admin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(server_bin())
+            .arg("admin")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(args)
+            .output()
+            .expect("run admin");
+        assert!(
+            out.status.success(),
+            "admin {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
@@ -151,7 +192,10 @@ fn try_spawn(dir: &Path, listen: &str, extra: &[String]) -> Result<(Child, Socke
         match lines.next() {
             Some(Ok(line)) => {
                 if let Some(rest) = line.strip_prefix("gridwork-server listening on http://") {
-                    break rest.trim().parse::<SocketAddr>().map_err(|e| format!("bad address {rest}: {e}"))?;
+                    break rest
+                        .trim()
+                        .parse::<SocketAddr>()
+                        .map_err(|e| format!("bad address {rest}: {e}"))?;
                 }
             }
             _ => {

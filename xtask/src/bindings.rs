@@ -79,7 +79,9 @@ fn fresh_dir(dir: &Path) -> Result<(), String> {
 }
 
 fn copy(from: &Path, to: &Path) -> Result<(), String> {
-    fs::copy(from, to).map(|_| ()).map_err(|e| format!("could not copy {} to {}: {e}", from.display(), to.display()))
+    fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| format!("could not copy {} to {}: {e}", from.display(), to.display()))
 }
 
 /// Generate `languages` from `lib` into `out/<language>`; copy the cdylib to `out/lib` and next
@@ -110,15 +112,30 @@ fn generate_into(lib: &Path, bindgen: &Path, out: &Path, languages: &[&str]) -> 
 /// Swift cannot be compiled here: check that the module map, the header and the Swift source
 /// agree, so the iOS shell can use them as they are.
 fn check_swift(dir: &Path) -> Result<(), String> {
-    let read = |name: &str| fs::read_to_string(dir.join(name)).map_err(|e| format!("generated Swift is incomplete: {name}: {e}"));
+    let read = |name: &str| {
+        fs::read_to_string(dir.join(name))
+            .map_err(|e| format!("generated Swift is incomplete: {name}: {e}"))
+    };
     let swift = read(&format!("{SWIFT_MODULE}.swift"))?;
     let header = read(&format!("{SWIFT_FFI_MODULE}.h"))?;
     let modulemap = read(&format!("{SWIFT_FFI_MODULE}.modulemap"))?;
     let problems: Vec<String> = [
-        (modulemap.contains(&format!("module {SWIFT_FFI_MODULE}")), format!("the module map does not declare module {SWIFT_FFI_MODULE}")),
-        (modulemap.contains(&format!("header \"{SWIFT_FFI_MODULE}.h\"")), format!("the module map does not point at {SWIFT_FFI_MODULE}.h")),
-        (swift.contains(&format!("import {SWIFT_FFI_MODULE}")), format!("{SWIFT_MODULE}.swift does not import {SWIFT_FFI_MODULE}")),
-        (header.contains("uniffi_gridwork_ffi_fn_") || header.contains("uniffi_gridwork_fn_"), "the header declares no Gridwork functions".to_owned()),
+        (
+            modulemap.contains(&format!("module {SWIFT_FFI_MODULE}")),
+            format!("the module map does not declare module {SWIFT_FFI_MODULE}"),
+        ),
+        (
+            modulemap.contains(&format!("header \"{SWIFT_FFI_MODULE}.h\"")),
+            format!("the module map does not point at {SWIFT_FFI_MODULE}.h"),
+        ),
+        (
+            swift.contains(&format!("import {SWIFT_FFI_MODULE}")),
+            format!("{SWIFT_MODULE}.swift does not import {SWIFT_FFI_MODULE}"),
+        ),
+        (
+            header.contains("uniffi_gridwork_ffi_fn_") || header.contains("uniffi_gridwork_fn_"),
+            "the header declares no Gridwork functions".to_owned(),
+        ),
     ]
     .into_iter()
     .filter(|(ok, _)| !ok)
@@ -133,7 +150,10 @@ fn check_swift(dir: &Path) -> Result<(), String> {
     if !problems.is_empty() || !missing.is_empty() {
         let mut msg = problems.join("; ");
         if !missing.is_empty() {
-            msg.push_str(&format!(" symbols used by {SWIFT_MODULE}.swift but not in the header: {}", missing.join(", ")));
+            msg.push_str(&format!(
+                " symbols used by {SWIFT_MODULE}.swift but not in the header: {}",
+                missing.join(", ")
+            ));
         }
         return Err(format!("generated Swift is inconsistent: {msg}"));
     }
@@ -169,20 +189,27 @@ fn kotlin_lib_dir(kotlinc: &Path) -> Option<PathBuf> {
 
 fn on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
 }
 
 fn find_kotlin() -> Result<Kotlin, String> {
     let tools = target_dir().join("tools");
     let fetched = tools.join("kotlinc").join("bin").join("kotlinc");
-    let candidate = std::env::var_os("KOTLINC").map(PathBuf::from).or_else(|| on_path("kotlinc")).or_else(|| fetched.is_file().then(|| fetched.clone()));
+    let candidate = std::env::var_os("KOTLINC")
+        .map(PathBuf::from)
+        .or_else(|| on_path("kotlinc"))
+        .or_else(|| fetched.is_file().then(|| fetched.clone()));
     let kotlinc = match candidate {
         Some(k) => k,
         None => fetch_kotlin(&tools)?,
     };
     let coroutines = match std::env::var_os("KOTLINX_COROUTINES_JAR") {
         Some(j) => PathBuf::from(j),
-        None => kotlin_lib_dir(&kotlinc).map(|d| d.join("kotlinx-coroutines-core-jvm.jar")).unwrap_or_default(),
+        None => kotlin_lib_dir(&kotlinc)
+            .map(|d| d.join("kotlinx-coroutines-core-jvm.jar"))
+            .unwrap_or_default(),
     };
     if !coroutines.is_file() {
         return Err(format!(
@@ -192,7 +219,10 @@ fn find_kotlin() -> Result<Kotlin, String> {
             coroutines.display()
         ));
     }
-    Ok(Kotlin { kotlinc, coroutines })
+    Ok(Kotlin {
+        kotlinc,
+        coroutines,
+    })
 }
 
 /// `npm pack kotlin-compiler@KOTLIN_VERSION` into `tools/`, unpacked as `tools/kotlinc/`.
@@ -205,24 +235,40 @@ fn fetch_kotlin(tools: &Path) -> Result<PathBuf, String> {
     if !crate::have("npm", "--version") {
         return Err(format!("kotlinc not found and npm is missing; {how}"));
     }
-    eprintln!("xtask: kotlinc not found; fetching kotlin-compiler@{KOTLIN_VERSION} from npm into {}", tools.display());
+    eprintln!(
+        "xtask: kotlinc not found; fetching kotlin-compiler@{KOTLIN_VERSION} from npm into {}",
+        tools.display()
+    );
     fs::create_dir_all(tools).map_err(|e| format!("could not create {}: {e}", tools.display()))?;
-    run(Command::new("npm").current_dir(tools).args(["pack", "--silent", &format!("kotlin-compiler@{KOTLIN_VERSION}")]))
-        .map_err(|e| format!("{e}; {how}"))?;
+    run(Command::new("npm").current_dir(tools).args([
+        "pack",
+        "--silent",
+        &format!("kotlin-compiler@{KOTLIN_VERSION}"),
+    ]))
+    .map_err(|e| format!("{e}; {how}"))?;
     let tgz = tools.join(format!("kotlin-compiler-{KOTLIN_VERSION}.tgz"));
     let dir = tools.join("kotlinc");
     fresh_dir(&dir)?;
-    run(Command::new("tar").arg("-xzf").arg(&tgz).arg("-C").arg(&dir).arg("--strip-components=1"))?;
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(&dir)
+        .arg("--strip-components=1"))?;
     let _ = fs::remove_file(&tgz);
     let kotlinc = dir.join("bin").join("kotlinc");
     if !kotlinc.is_file() {
-        return Err(format!("the kotlin-compiler package has no bin/kotlinc; {how}"));
+        return Err(format!(
+            "the kotlin-compiler package has no bin/kotlinc; {how}"
+        ));
     }
     Ok(kotlinc)
 }
 
 fn find_jna() -> Result<PathBuf, String> {
-    let jar = std::env::var_os("JNA_JAR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/share/java/jna.jar"));
+    let jar = std::env::var_os("JNA_JAR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/share/java/jna.jar"));
     if jar.is_file() {
         Ok(jar)
     } else {
@@ -287,7 +333,9 @@ pub fn test() -> Result<(), String> {
     let java = find_java()?;
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     if !crate::have(&python, "--version") {
-        return Err(format!("{python} not found: install Python 3 (or set PYTHON)"));
+        return Err(format!(
+            "{python} not found: install Python 3 (or set PYTHON)"
+        ));
     }
 
     let (lib, bindgen) = build(&["test-hooks"], &["gridwork-server"])?;
@@ -332,10 +380,14 @@ pub fn test() -> Result<(), String> {
             .env("RUST_BACKTRACE", "0");
         c
     };
-    let mut kotlin_result = run(&mut jvm("org.gridwork.tests.MainKt", "kotlin")).map_err(|e| format!("Kotlin tests failed: {e}"));
+    let mut kotlin_result = run(&mut jvm("org.gridwork.tests.MainKt", "kotlin"))
+        .map_err(|e| format!("Kotlin tests failed: {e}"));
     if android.is_dir() && kotlin_result.is_ok() {
-        kotlin_result = run(&mut jvm("org.gridwork.android.GridworkRepositoryTestKt", "android"))
-            .map_err(|e| format!("android/core-jvm tests failed: {e}"));
+        kotlin_result = run(&mut jvm(
+            "org.gridwork.android.GridworkRepositoryTestKt",
+            "android",
+        ))
+        .map_err(|e| format!("android/core-jvm tests failed: {e}"));
     }
 
     // Python, even when Kotlin failed, so one run shows both.
@@ -355,6 +407,10 @@ pub fn test() -> Result<(), String> {
             eprintln!("xtask: binding tests passed (Kotlin on the JVM, Python)");
             Ok(())
         }
-        (k, p) => Err([k.err(), p.err()].into_iter().flatten().collect::<Vec<_>>().join("; ")),
+        (k, p) => Err([k.err(), p.err()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ")),
     }
 }

@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 pub fn cargo() -> Command {
@@ -25,7 +28,9 @@ pub fn cargo() -> Command {
 /// Run a command, echoing it; Err with a message naming it when it fails.
 pub fn run(cmd: &mut Command) -> Result<(), String> {
     eprintln!("xtask: running {cmd:?}");
-    let status = cmd.status().map_err(|e| format!("could not start {:?}: {e}", cmd.get_program()))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("could not start {:?}: {e}", cmd.get_program()))?;
     if status.success() {
         Ok(())
     } else {
@@ -34,7 +39,12 @@ pub fn run(cmd: &mut Command) -> Result<(), String> {
 }
 
 fn have(program: &str, arg: &str) -> bool {
-    Command::new(program).args(arg.split_whitespace()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new(program)
+        .args(arg.split_whitespace())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Install what the tests need and this machine lacks: Debian packages when running as root
@@ -45,7 +55,12 @@ fn setup() -> Result<(), String> {
     if std::env::var_os("JNA_JAR").is_none() && !Path::new("/usr/share/java/jna.jar").exists() {
         missing.push("libjna-java");
     }
-    let magick_ok = Command::new("dpkg").args(["-s", "imagemagick"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok_and(|s| s.success())
+    let magick_ok = Command::new("dpkg")
+        .args(["-s", "imagemagick"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
         || std::env::var_os("GRIDWORK_IMAGEMAGICK").is_some();
     if !magick_ok {
         missing.push("imagemagick");
@@ -53,12 +68,25 @@ fn setup() -> Result<(), String> {
     if missing.is_empty() {
         return Ok(());
     }
-    let root_user = Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false);
+    let root_user = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
     if !root_user || !have("apt-get", "--version") {
-        return Err(format!("missing packages: {} (install them with: sudo apt-get install -y {})", missing.join(", "), missing.join(" ")));
+        return Err(format!(
+            "missing packages: {} (install them with: sudo apt-get install -y {})",
+            missing.join(", "),
+            missing.join(" ")
+        ));
     }
-    run(Command::new("apt-get").args(["update", "-qq"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
-    run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+    run(Command::new("apt-get")
+        .args(["update", "-qq"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 fn test_all(args: &[String]) -> Result<(), String> {
@@ -66,7 +94,14 @@ fn test_all(args: &[String]) -> Result<(), String> {
     setup()?;
     // 1. Rust: build once, run every test of the workspace.
     if have("cargo-nextest", "--version") || have("cargo", "nextest --version") {
-        run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast", "--status-level", "fail"]))?;
+        run(cargo().args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--no-fail-fast",
+            "--status-level",
+            "fail",
+        ]))?;
     } else {
         eprintln!("xtask: cargo-nextest not found, using cargo test");
         run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;

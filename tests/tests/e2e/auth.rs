@@ -12,7 +12,12 @@ fn worker_approving_own_report_is_quarantined_with_the_field() {
 
     // A tampered app: the worker's device claims the supervisor role locally and approves.
     let honest = w.store.identity();
-    w.store.set_identity(Identity { role: Role::Supervisor, ..honest.clone() }).unwrap();
+    w.store
+        .set_identity(Identity {
+            role: Role::Supervisor,
+            ..honest.clone()
+        })
+        .unwrap();
     w.store.transition(&id, "approved", None).unwrap();
     w.store.set_identity(honest).unwrap();
     assert_eq!(w.store.pending_count().unwrap(), 1);
@@ -23,9 +28,16 @@ fn worker_approving_own_report_is_quarantined_with_the_field() {
     assert_eq!(q.len(), 1);
     assert_eq!(q[0].doc_id, id);
     let field = q[0].field.clone().expect("the refused field is named");
-    assert!(["status", "transitions"].contains(&field.as_str()), "field {field}");
+    assert!(
+        ["status", "transitions"].contains(&field.as_str()),
+        "field {field}"
+    );
     assert!(!q[0].reason.is_empty());
-    assert_eq!(w.store.pending_count().unwrap(), 0, "quarantined, not pending");
+    assert_eq!(
+        w.store.pending_count().unwrap(),
+        0,
+        "quarantined, not pending"
+    );
 
     // The supervisor never sees the approval.
     let s = Device::sign_in(&server.url, "supervisor");
@@ -45,12 +57,20 @@ fn reads_and_writes_stay_in_scope() {
     // Cross-grid read gives nothing.
     let held = snapshot(&w2.store, None);
     assert!(!held.is_empty(), "worker2 got the demo records of baotu-01");
-    assert!(held.values().all(|(_, s)| s.grid == "baotu-01"), "only baotu-01 on worker2's device");
+    assert!(
+        held.values().all(|(_, s)| s.grid == "baotu-01"),
+        "only baotu-01 on worker2's device"
+    );
     assert!(matches!(w2.store.get(&mine), Err(Error::NotFound { .. })));
 
     // Cross-grid write: a tampered app writes into baotu-01; the server refuses, naming the grid.
     let honest = w.store.identity();
-    w.store.set_identity(Identity { grids: None, ..honest.clone() }).unwrap();
+    w.store
+        .set_identity(Identity {
+            grids: None,
+            ..honest.clone()
+        })
+        .unwrap();
     let foreign = w.report("baotu-01", "越界上报");
     w.store.set_identity(honest).unwrap();
     let r = w.sync_ok();
@@ -59,7 +79,10 @@ fn reads_and_writes_stay_in_scope() {
     assert!(q.iter().all(|c| c.doc_id == foreign));
     assert_eq!(q[0].field.as_deref(), Some("grid"));
     w2.sync_ok();
-    assert!(matches!(w2.store.get(&foreign), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        w2.store.get(&foreign),
+        Err(Error::NotFound { .. })
+    ));
 }
 
 #[test]
@@ -76,9 +99,21 @@ fn expired_and_revoked_tokens_are_unauthorized_and_nothing_is_lost() {
     let id = w2.report("baotu-01", "撤销后上报");
     let err = w2.sync().unwrap_err();
     assert!(matches!(err, Error::Unauthorized(_)), "{err:?}");
-    assert_eq!(w2.store.pending_count().unwrap(), 2, "kept for after the next sign-in");
+    assert_eq!(
+        w2.store.pending_count().unwrap(),
+        2,
+        "kept for after the next sign-in"
+    );
     // Signing in again (same user, same store) pushes what was kept.
-    w2.store.sign_in_with(&gridwork_tests::fast_sync(), &server.url, "worker2", "demo-worker2", "again").unwrap();
+    w2.store
+        .sign_in_with(
+            &gridwork_tests::fast_sync(),
+            &server.url,
+            "worker2",
+            "demo-worker2",
+            "again",
+        )
+        .unwrap();
     let r = w2.sync_ok();
     assert_eq!(r.accepted, 2);
     assert_eq!(w2.store.pending_count().unwrap(), 0);
@@ -106,7 +141,10 @@ fn expired_and_revoked_tokens_are_unauthorized_and_nothing_is_lost() {
 }
 
 fn chrono_now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 #[test]
@@ -118,7 +156,16 @@ fn server_down_is_a_retryable_network_error_and_nothing_is_lost() {
     let id = w.report("furong-01", "断网上报");
     let pending = w.store.pending_count().unwrap();
     let err = w.sync().unwrap_err();
-    assert!(matches!(err, Error::Network { retryable: true, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Network {
+                retryable: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(w.store.pending_count().unwrap(), pending, "nothing lost");
     server.restart();
     let r = w.sync_ok();

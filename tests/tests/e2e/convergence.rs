@@ -22,10 +22,19 @@ fn five_devices_converge_after_concurrent_offline_edits() {
 
     // Progress is reported per phase, and a sync with nothing to do pulls nothing.
     let phases = std::sync::Mutex::new(Vec::new());
-    let r = fleet.dev("leader").store.sync_with(&gridwork_tests::fast_sync(), &|p| phases.lock().unwrap().push(p.phase.clone())).unwrap();
+    let r = fleet
+        .dev("leader")
+        .store
+        .sync_with(&gridwork_tests::fast_sync(), &|p| {
+            phases.lock().unwrap().push(p.phase.clone())
+        })
+        .unwrap();
     assert_eq!((r.pushed, r.pulled), (0, 0));
     let phases = phases.into_inner().unwrap();
-    assert!(phases.contains(&"push".to_owned()) && phases.contains(&"pull".to_owned()), "{phases:?}");
+    assert!(
+        phases.contains(&"push".to_owned()) && phases.contains(&"pull".to_owned()),
+        "{phases:?}"
+    );
 }
 
 #[test]
@@ -39,13 +48,19 @@ fn first_sync_resumes_after_interruption_and_pages() {
 
     // A new supervisor device pulls in pages of 5; each page's cursor is stored with its changes.
     let mut sup = gridwork_tests::Device::sign_in(&server.url, "supervisor");
-    let cfg = gridwork_core::SyncConfig { pull_limit: Some(5), ..gridwork_tests::fast_sync() };
+    let cfg = gridwork_core::SyncConfig {
+        pull_limit: Some(5),
+        ..gridwork_tests::fast_sync()
+    };
     let pages = std::sync::atomic::AtomicU32::new(0);
-    let report = sup.store.sync_with(&cfg, &|p| {
-        if p.phase == "pull" {
-            pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }).unwrap();
+    let report = sup
+        .store
+        .sync_with(&cfg, &|p| {
+            if p.phase == "pull" {
+                pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+        .unwrap();
     assert!(pages.into_inner() >= 4, "several pages");
     assert!(report.pulled >= 20);
     let before = sup.store.sync_cursor().unwrap();
@@ -55,17 +70,36 @@ fn first_sync_resumes_after_interruption_and_pages() {
     let fresh = gridwork_tests::Device::sign_in(&server.url, "leader");
     let server = std::sync::Mutex::new(server);
     let applied = std::sync::atomic::AtomicU32::new(0);
-    let err = fresh.store.sync_with(&gridwork_core::SyncConfig { max_attempts: 2, ..cfg.clone() }, &|p| {
-        if p.phase == "pull" && applied.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
-            // After the first page is stored, the "connection" dies.
-            server.lock().unwrap().kill();
-        }
-    });
-    assert!(matches!(err, Err(gridwork_core::Error::Network { retryable: true, .. })), "{err:?}");
+    let err = fresh.store.sync_with(
+        &gridwork_core::SyncConfig {
+            max_attempts: 2,
+            ..cfg.clone()
+        },
+        &|p| {
+            if p.phase == "pull" && applied.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0
+            {
+                // After the first page is stored, the "connection" dies.
+                server.lock().unwrap().kill();
+            }
+        },
+    );
+    assert!(
+        matches!(
+            err,
+            Err(gridwork_core::Error::Network {
+                retryable: true,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
     let cursor = fresh.store.sync_cursor().unwrap();
     assert!(cursor.is_some(), "the first page's cursor was kept");
     let have = gridwork_tests::snapshot(&fresh.store, None).len();
-    assert!(have > 0 && have < 20, "part of the first sync is on the device ({have})");
+    assert!(
+        have > 0 && have < 20,
+        "part of the first sync is on the device ({have})"
+    );
     server.lock().unwrap().restart();
     let rest = fresh.sync_ok();
     assert!(rest.pulled > 0);

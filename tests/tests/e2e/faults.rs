@@ -26,11 +26,19 @@ fn convergence_through_a_faulty_network() {
         failures += fleet.sync_round(true);
         // More edits between faulty rounds.
         let w = fleet.dev("worker");
-        made.created.push(w.report("furong-01", &format!("故障期间上报 {round}")));
+        made.created
+            .push(w.report("furong-01", &format!("故障期间上报 {round}")));
     }
     let stats = proxy.stats();
-    eprintln!("faulty phase: {} ({failures} syncs gave up)", stats.summary());
-    assert!(stats.faults() >= 5, "faults were injected: {}", stats.summary());
+    eprintln!(
+        "faulty phase: {} ({failures} syncs gave up)",
+        stats.summary()
+    );
+    assert!(
+        stats.faults() >= 5,
+        "faults were injected: {}",
+        stats.summary()
+    );
 
     proxy.heal();
     fleet.settle();
@@ -66,23 +74,54 @@ fn server_sigkilled_mid_push_and_restarted() {
             made.created.push(id);
         }
     }
-    let cfg = SyncConfig { max_push_bytes: 16 << 10, max_attempts: 1, ..fast_sync() };
+    let cfg = SyncConfig {
+        max_push_bytes: 16 << 10,
+        max_attempts: 1,
+        ..fast_sync()
+    };
     let mut interrupted = 0;
-    for (kill_after_ms, pushers) in [(40u64, ["worker", "supervisor"]), (120, ["supervisor", "worker"]), (250, ["worker", "supervisor"])] {
-        let before: u64 = pushers.iter().map(|n| fleet.dev(n).store.pending_count().unwrap()).sum();
+    for (kill_after_ms, pushers) in [
+        (40u64, ["worker", "supervisor"]),
+        (120, ["supervisor", "worker"]),
+        (250, ["worker", "supervisor"]),
+    ] {
+        let before: u64 = pushers
+            .iter()
+            .map(|n| fleet.dev(n).store.pending_count().unwrap())
+            .sum();
         let results: Vec<_> = std::thread::scope(|s| {
-            let handles: Vec<_> = pushers.iter().map(|n| {
-                let d = fleet.dev(n);
-                let cfg = cfg.clone();
-                s.spawn(move || d.store.sync_with(&cfg, &|_| {}))
-            }).collect();
+            let handles: Vec<_> = pushers
+                .iter()
+                .map(|n| {
+                    let d = fleet.dev(n);
+                    let cfg = cfg.clone();
+                    s.spawn(move || d.store.sync_with(&cfg, &|_| {}))
+                })
+                .collect();
             std::thread::sleep(Duration::from_millis(kill_after_ms));
             server.kill();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        let after: u64 = pushers.iter().map(|n| fleet.dev(n).store.pending_count().unwrap()).sum();
-        eprintln!("kill after {kill_after_ms} ms: pending {before} -> {after}; results {:?}", results.iter().map(|r| r.as_ref().map(|_| "ok").map_err(|e| e.to_string())).collect::<Vec<_>>());
-        if results.iter().any(|r| matches!(r, Err(gridwork_core::Error::Network { retryable: true, .. }))) {
+        let after: u64 = pushers
+            .iter()
+            .map(|n| fleet.dev(n).store.pending_count().unwrap())
+            .sum();
+        eprintln!(
+            "kill after {kill_after_ms} ms: pending {before} -> {after}; results {:?}",
+            results
+                .iter()
+                .map(|r| r.as_ref().map(|_| "ok").map_err(|e| e.to_string()))
+                .collect::<Vec<_>>()
+        );
+        if results.iter().any(|r| {
+            matches!(
+                r,
+                Err(gridwork_core::Error::Network {
+                    retryable: true,
+                    ..
+                })
+            )
+        }) {
             interrupted += 1;
         }
         server.restart();

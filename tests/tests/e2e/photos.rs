@@ -14,10 +14,16 @@ fn photo(w: u32, h: u32) -> Vec<u8> {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
-        image::Rgb([(i % 256) as u8 ^ (x as u8 & 0x3f), (j % 256) as u8, (x >> 8) as u8])
+        image::Rgb([
+            (i % 256) as u8 ^ (x as u8 & 0x3f),
+            (j % 256) as u8,
+            (x >> 8) as u8,
+        ])
     });
     let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode(&img, w, h, image::ExtendedColorType::Rgb8).expect("encode");
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode(&img, w, h, image::ExtendedColorType::Rgb8)
+        .expect("encode");
     out
 }
 
@@ -33,7 +39,11 @@ fn partial_upload(addr: std::net::SocketAddr, token: &str, hash: &str, bytes: &[
     s.write_all(&bytes[..n]).expect("write body");
     let mut answer = String::new();
     let _ = s.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 202"), "partial upload answered: {}", answer.lines().next().unwrap_or(""));
+    assert!(
+        answer.starts_with("HTTP/1.1 202"),
+        "partial upload answered: {}",
+        answer.lines().next().unwrap_or("")
+    );
 }
 
 #[test]
@@ -44,9 +54,16 @@ fn photos_travel_by_hash_resume_and_stay_in_scope() {
     let other = Device::sign_in(&server.url, "worker2");
     let grid = worker.grids()[0].clone();
     let id = worker.report(&grid, "井盖破损");
-    let p = worker.store.add_photo(&id, &photo(2600, 1900), Some("北侧".into())).expect("photo");
+    let p = worker
+        .store
+        .add_photo(&id, &photo(2600, 1900), Some("北侧".into()))
+        .expect("photo");
     let full = worker.store.photo_bytes(&p.hash).expect("full");
-    assert!(full.len() > photo_sync_chunk() * 2, "the photo spans several upload chunks ({} bytes)", full.len());
+    assert!(
+        full.len() > photo_sync_chunk() * 2,
+        "the photo spans several upload chunks ({} bytes)",
+        full.len()
+    );
 
     // The signal drops after the first chunk of the full image reached the server...
     let token = session_token(&worker);
@@ -56,20 +73,40 @@ fn photos_travel_by_hash_resume_and_stay_in_scope() {
     assert_eq!(r.photos_uploaded, 2);
     assert_eq!(r.photos_pending, 0);
     assert!(worker.store.pending_uploads().expect("pending").is_empty());
-    assert_eq!(worker.sync_ok().photos_uploaded, 0, "nothing is uploaded twice");
+    assert_eq!(
+        worker.sync_ok().photos_uploaded,
+        0,
+        "nothing is uploaded twice"
+    );
 
     // The supervisor pulls the record with its thumbnail; the full image comes on demand.
     let r = sup.sync_ok();
     assert!(r.changed_ids.contains(&id));
     assert_eq!(r.photos_downloaded, 1);
-    let thumb = sup.store.photo_bytes(&p.thumb_hash).expect("thumbnail pulled with the record");
-    assert_eq!(thumb, worker.store.photo_bytes(&p.thumb_hash).expect("thumb"));
-    assert!(matches!(sup.store.photo_bytes(&p.hash), Err(Error::NotFound { .. })));
-    assert_eq!(sup.store.fetch_photo(&p.hash).expect("fetch full"), full, "the resumed upload arrived whole");
+    let thumb = sup
+        .store
+        .photo_bytes(&p.thumb_hash)
+        .expect("thumbnail pulled with the record");
+    assert_eq!(
+        thumb,
+        worker.store.photo_bytes(&p.thumb_hash).expect("thumb")
+    );
+    assert!(matches!(
+        sup.store.photo_bytes(&p.hash),
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(
+        sup.store.fetch_photo(&p.hash).expect("fetch full"),
+        full,
+        "the resumed upload arrived whole"
+    );
 
     // A worker of another grid may not fetch it, even knowing the hash.
     other.sync_ok();
-    assert!(matches!(other.store.fetch_photo(&p.hash), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        other.store.fetch_photo(&p.hash),
+        Err(Error::NotFound { .. })
+    ));
 }
 
 #[test]
@@ -79,7 +116,10 @@ fn photo_uploads_survive_a_faulty_network() {
     let worker = Device::sign_in(&proxy.url, "worker");
     let grid = worker.grids()[0].clone();
     let id = worker.report(&grid, "违章搭建");
-    let p = worker.store.add_photo(&id, &photo(2400, 1800), None).expect("photo");
+    let p = worker
+        .store
+        .add_photo(&id, &photo(2400, 1800), None)
+        .expect("photo");
     proxy.set_plan(FaultPlan::all(0.12));
     let mut ok = false;
     for _ in 0..30 {
@@ -96,8 +136,16 @@ fn photo_uploads_survive_a_faulty_network() {
     let sup = Device::sign_in(&server.url, "supervisor");
     sup.sync_ok();
     let full = sup.store.fetch_photo(&p.hash).expect("fetch");
-    assert_eq!(photo::content_hash(&full), p.hash, "the server holds exactly the device's bytes");
-    assert!(proxy.stats().faults() > 0, "faults were injected: {}", proxy.stats().summary());
+    assert_eq!(
+        photo::content_hash(&full),
+        p.hash,
+        "the server holds exactly the device's bytes"
+    );
+    assert!(
+        proxy.stats().faults() > 0,
+        "faults were injected: {}",
+        proxy.stats().summary()
+    );
 }
 
 fn photo_sync_chunk() -> usize {

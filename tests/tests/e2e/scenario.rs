@@ -30,11 +30,17 @@ pub struct Made {
 impl Fleet {
     pub fn sign_in(url: &str, seed: u64) -> Fleet {
         eprintln!("fleet seed {seed}");
-        Fleet { devices: USERS.iter().map(|u| Device::sign_in(url, u)).collect(), rng: StdRng::seed_from_u64(seed) }
+        Fleet {
+            devices: USERS.iter().map(|u| Device::sign_in(url, u)).collect(),
+            rng: StdRng::seed_from_u64(seed),
+        }
     }
 
     pub fn dev(&self, name: &str) -> &Device {
-        self.devices.iter().find(|d| d.name == name).expect("device")
+        self.devices
+            .iter()
+            .find(|d| d.name == name)
+            .expect("device")
     }
 
     /// Every device syncs once, in a random order; `ok` decides what to do with a failure.
@@ -62,7 +68,12 @@ impl Fleet {
             self.sync_round(false);
         }
         for d in &self.devices {
-            assert_eq!(d.store.pending_count().unwrap(), 0, "{} still has pending changes", d.name);
+            assert_eq!(
+                d.store.pending_count().unwrap(),
+                0,
+                "{} still has pending changes",
+                d.name
+            );
         }
     }
 }
@@ -70,7 +81,9 @@ impl Fleet {
 /// Phase 1, online: each device files something; everyone syncs so the shared records are known.
 pub fn phase_setup(f: &mut Fleet, made: &mut Made) {
     let worker_id = f.dev("worker").user_id();
-    made.shared_report = f.dev("worker").report("furong-01", "芙蓉街20号电动车楼道充电");
+    made.shared_report = f
+        .dev("worker")
+        .report("furong-01", "芙蓉街20号电动车楼道充电");
     made.worker2_report = f.dev("worker2").report("baotu-01", "趵突泉北门路灯损坏");
     made.shared_task = f
         .dev("leader")
@@ -86,7 +99,11 @@ pub fn phase_setup(f: &mut Fleet, made: &mut Made) {
             linked_household: None,
         })
         .unwrap();
-    made.created.extend([made.shared_report.clone(), made.worker2_report.clone(), made.shared_task.clone()]);
+    made.created.extend([
+        made.shared_report.clone(),
+        made.worker2_report.clone(),
+        made.shared_task.clone(),
+    ]);
     f.sync_round(false);
     f.sync_round(false);
 }
@@ -107,14 +124,62 @@ pub fn phase_offline_edits(f: &mut Fleet, made: &mut Made) {
         _ => unreachable!(),
     };
     let d0 = desc(&w.store);
-    w.store.update_report(&r, ReportPatch { description: Some(format!("{d0}（已联系物业）")), ..Default::default() }).unwrap();
-    s.store.update_report(&r, ReportPatch { description: Some(format!("【街道已阅】{d0}")), ..Default::default() }).unwrap();
-    l.store.update_report(&r, ReportPatch { title: Some("芙蓉街20号电动车楼道充电（社区跟进）".into()), ..Default::default() }).unwrap();
+    w.store
+        .update_report(
+            &r,
+            ReportPatch {
+                description: Some(format!("{d0}（已联系物业）")),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    s.store
+        .update_report(
+            &r,
+            ReportPatch {
+                description: Some(format!("【街道已阅】{d0}")),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    l.store
+        .update_report(
+            &r,
+            ReportPatch {
+                title: Some("芙蓉街20号电动车楼道充电（社区跟进）".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
 
     // The same scalar, set differently on three devices.
-    w.store.update_report(&r, ReportPatch { severity: Some(3), ..Default::default() }).unwrap();
-    s.store.update_report(&r, ReportPatch { severity: Some(4), ..Default::default() }).unwrap();
-    a.store.update_report(&r, ReportPatch { severity: Some(1), ..Default::default() }).unwrap();
+    w.store
+        .update_report(
+            &r,
+            ReportPatch {
+                severity: Some(3),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    s.store
+        .update_report(
+            &r,
+            ReportPatch {
+                severity: Some(4),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    a.store
+        .update_report(
+            &r,
+            ReportPatch {
+                severity: Some(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
 
     // List appends from four devices.
     for d in [w, l, s, a] {
@@ -124,24 +189,47 @@ pub fn phase_offline_edits(f: &mut Fleet, made: &mut Made) {
     }
 
     // Competing transitions: the supervisor returns it while the admin approves it.
-    s.store.transition(&r, "returned", Some("请补充照片".into())).unwrap();
+    s.store
+        .transition(&r, "returned", Some("请补充照片".into()))
+        .unwrap();
     made.comments.push("请补充照片".into());
     a.store.transition(&r, "approved", None).unwrap();
 
     // The task: the worker accepts it while the leader cancels it.
-    w.store.transition(&t, TaskStatus::Accepted.as_str(), None).unwrap();
-    l.store.transition(&t, TaskStatus::Cancelled.as_str(), None).unwrap();
+    w.store
+        .transition(&t, TaskStatus::Accepted.as_str(), None)
+        .unwrap();
+    l.store
+        .transition(&t, TaskStatus::Cancelled.as_str(), None)
+        .unwrap();
     l.store.add_comment(&t, "改派他人").unwrap();
     w.store.add_comment(&t, "已到现场").unwrap();
 
     // Another grid, edited by its worker and the supervisor.
-    w2.store.update_report(&made.worker2_report, ReportPatch { title: Some("趵突泉北门两盏路灯损坏".into()), ..Default::default() }).unwrap();
-    s.store.add_comment(&made.worker2_report, "已转市政").unwrap();
+    w2.store
+        .update_report(
+            &made.worker2_report,
+            ReportPatch {
+                title: Some("趵突泉北门两盏路灯损坏".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    s.store
+        .add_comment(&made.worker2_report, "已转市政")
+        .unwrap();
 
     // New records on every device while offline.
-    for (d, grid) in [(w, "furong-01"), (w2, "baotu-01"), (l, "furong-02"), (s, "baotu-02"), (a, "furong-02")] {
+    for (d, grid) in [
+        (w, "furong-01"),
+        (w2, "baotu-01"),
+        (l, "furong-02"),
+        (s, "baotu-02"),
+        (a, "furong-02"),
+    ] {
         for i in 0..3 {
-            made.created.push(d.report(grid, &format!("{} 离线上报 {i}", d.name)));
+            made.created
+                .push(d.report(grid, &format!("{} 离线上报 {i}", d.name)));
         }
     }
 }
@@ -157,10 +245,23 @@ pub fn check_converged(f: &Fleet, url: &str, made: &Made) {
         let grids = d.grids();
         let held = snapshot(&d.store, None);
         let in_scope = snapshot(&d.store, Some(&grids));
-        assert_eq!(held.len(), in_scope.len(), "{} holds records outside its scope", d.name);
-        let expected: Snapshot = truth.iter().filter(|(_, (_, s))| grids.contains(&s.grid)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        assert_eq!(
+            held.len(),
+            in_scope.len(),
+            "{} holds records outside its scope",
+            d.name
+        );
+        let expected: Snapshot = truth
+            .iter()
+            .filter(|(_, (_, s))| grids.contains(&s.grid))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         assert_same(&d.name, &held, "server", &expected);
-        assert!(d.store.quarantine().unwrap().is_empty(), "{}: nothing was refused", d.name);
+        assert!(
+            d.store.quarantine().unwrap().is_empty(),
+            "{}: nothing was refused",
+            d.name
+        );
         assert_eq!(d.store.pending_count().unwrap(), 0);
     }
 
@@ -175,34 +276,64 @@ pub fn check_converged(f: &Fleet, url: &str, made: &Made) {
     let titles: Vec<&str> = truth.values().map(|(_, s)| s.title.as_str()).collect();
     for t in &titles {
         if t.contains("离线上报") {
-            assert_eq!(titles.iter().filter(|x| *x == t).count(), 1, "duplicate record {t}");
+            assert_eq!(
+                titles.iter().filter(|x| *x == t).count(),
+                1,
+                "duplicate record {t}"
+            );
         }
     }
 
     // Every edit of the shared report is there.
     let (rec, _) = &truth[&made.shared_report];
-    let gridwork_core::AnyRecord::Report(rep) = rec else { panic!("not a report") };
-    assert!(rep.description.contains("（已联系物业）"), "worker's typing kept: {}", rep.description);
-    assert!(rep.description.contains("【街道已阅】"), "supervisor's typing kept: {}", rep.description);
+    let gridwork_core::AnyRecord::Report(rep) = rec else {
+        panic!("not a report")
+    };
+    assert!(
+        rep.description.contains("（已联系物业）"),
+        "worker's typing kept: {}",
+        rep.description
+    );
+    assert!(
+        rep.description.contains("【街道已阅】"),
+        "supervisor's typing kept: {}",
+        rep.description
+    );
     assert!(rep.title.contains("社区跟进"));
     assert!([1, 3, 4].contains(&rep.severity));
     let texts: Vec<&str> = rep.comments.iter().map(|c| c.text.as_str()).collect();
     for c in &made.comments {
-        assert_eq!(texts.iter().filter(|t| *t == c).count(), 1, "comment {c} exactly once in {texts:?}");
+        assert_eq!(
+            texts.iter().filter(|t| *t == c).count(),
+            1,
+            "comment {c} exactly once in {texts:?}"
+        );
     }
     let tos: Vec<&str> = rep.transitions.iter().map(|t| t.to.as_str()).collect();
-    assert!(tos.contains(&"returned") && tos.contains(&"approved"), "both competing transitions kept: {tos:?}");
+    assert!(
+        tos.contains(&"returned") && tos.contains(&"approved"),
+        "both competing transitions kept: {tos:?}"
+    );
     assert!(["returned", "approved"].contains(&rep.status.as_str()));
 
     let (task, _) = &truth[&made.shared_task];
     let tos: Vec<&str> = task.transitions().iter().map(|t| t.to.as_str()).collect();
-    assert!(tos.contains(&"accepted") && tos.contains(&"cancelled"), "{tos:?}");
+    assert!(
+        tos.contains(&"accepted") && tos.contains(&"cancelled"),
+        "{tos:?}"
+    );
 
     // Conflicts: reported, and the same on every device that holds the record.
     let conflicts = truth_dev.store.conflicts(&made.shared_report).unwrap();
     let fields: Vec<&str> = conflicts.iter().map(|c| c.field.as_str()).collect();
-    assert!(fields.contains(&"severity"), "severity conflict reported: {fields:?}");
-    assert!(fields.contains(&"status"), "status conflict reported: {fields:?}");
+    assert!(
+        fields.contains(&"severity"),
+        "severity conflict reported: {fields:?}"
+    );
+    assert!(
+        fields.contains(&"status"),
+        "status conflict reported: {fields:?}"
+    );
     let sev = conflicts.iter().find(|c| c.field == "severity").unwrap();
     assert_eq!(sev.values.len(), 3, "all three severities readable");
     let truth_conflicts = conflicts_of(&truth_dev.store, &truth);
@@ -210,15 +341,40 @@ pub fn check_converged(f: &Fleet, url: &str, made: &Made) {
         let held = snapshot(&d.store, None);
         let mine: BTreeMap<_, _> = conflicts_of(&d.store, &held);
         for (id, c) in &mine {
-            assert_eq!(c, &truth_conflicts[id], "conflicts of {id} differ on {}", d.name);
+            assert_eq!(
+                c, &truth_conflicts[id],
+                "conflicts of {id} differ on {}",
+                d.name
+            );
         }
     }
 
     // The projections answer queries the same way everywhere (spot check: open reports in furong-01).
-    let q = ListQuery { kind: Some(RecordKind::Report), grid: Some("furong-01".into()), open_only: true, limit: Some(500), ..Default::default() };
-    let want: Vec<String> = truth_dev.store.list(&q).unwrap().items.into_iter().map(|s| s.id).collect();
+    let q = ListQuery {
+        kind: Some(RecordKind::Report),
+        grid: Some("furong-01".into()),
+        open_only: true,
+        limit: Some(500),
+        ..Default::default()
+    };
+    let want: Vec<String> = truth_dev
+        .store
+        .list(&q)
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
     for name in ["worker", "leader", "supervisor", "admin"] {
-        let got: Vec<String> = f.dev(name).store.list(&q).unwrap().items.into_iter().map(|s| s.id).collect();
+        let got: Vec<String> = f
+            .dev(name)
+            .store
+            .list(&q)
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
         assert_eq!(got, want, "{name} lists furong-01 differently");
     }
 }
