@@ -1,9 +1,8 @@
 //! Photo blob endpoints against the real `gridwork-server` binary on loopback: resumable upload
 //! after an interrupted request, hash verification, the scope check on download, size limits.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use gridwork_core::wire::{
@@ -14,58 +13,8 @@ use gridwork_core::{
 };
 use sha2::{Digest, Sha256};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gridwork-server");
-
-struct Server {
-    child: Child,
-    url: String,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("gridwork-server listening on ") {
-            break rest.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let addr = url.trim_start_matches("http://").to_owned();
-    Server {
-        child,
-        url,
-        addr,
-        _dir: dir,
-    }
-}
-
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
+mod common;
+use common::Server;
 
 /// A signed-in device with a core store.
 struct Device {
@@ -87,7 +36,7 @@ fn device(server: &Server, user: &str) -> Device {
         device_name: "blob test".into(),
         actors: vec![store.actor_id()],
     };
-    let resp = client()
+    let resp = Server::client()
         .post(format!("{}/v1/sign-in", server.url))
         .header("content-type", "application/json")
         .body(serde_json::to_vec(&req).unwrap())
@@ -124,7 +73,7 @@ fn push_all(server: &Server, dev: &Device) {
             .collect(),
         pull_limit: Some(1),
     };
-    let resp = client()
+    let resp = Server::client()
         .post(format!("{}/v1/sync", server.url))
         .bearer_auth(&dev.token)
         .header("content-type", wire::SYNC_CONTENT_TYPE)
@@ -180,7 +129,7 @@ fn report_with_photo(dev: &Device, grid: &str, hash: &str, thumb: &str) -> Strin
 }
 
 fn head_offset(server: &Server, token: &str, hash: &str) -> (u16, u64) {
-    let resp = client()
+    let resp = Server::client()
         .head(format!("{}/v1/blobs/{hash}", server.url))
         .bearer_auth(token)
         .send()
@@ -196,11 +145,11 @@ fn head_offset(server: &Server, token: &str, hash: &str) -> (u16, u64) {
 /// Sends a request's head and only part of its body, then drops the connection: what a phone
 /// losing signal mid-upload does.
 fn interrupted_put(server: &Server, token: &str, hash: &str, total: usize, part: &[u8]) {
-    let mut s = TcpStream::connect(&server.addr).unwrap();
+    let mut s = TcpStream::connect(&server.addr()).unwrap();
     write!(
         s,
         "PUT /v1/blobs/{hash} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\nContent-Length: {total}\r\n\r\n",
-        server.addr
+        server.addr()
     )
     .unwrap();
     s.write_all(part).unwrap();
@@ -217,7 +166,7 @@ fn photo_bytes(n: usize, seed: u8) -> Vec<u8> {
 
 #[test]
 fn interrupted_upload_resumes_and_completes() {
-    let server = start();
+    let server = Server::start(&[]);
     let worker = device(&server, "worker");
     let data = photo_bytes(3 << 20, 1);
     let hash = sha(&data);
@@ -239,7 +188,7 @@ fn interrupted_upload_resumes_and_completes() {
     assert_eq!(held, half as u64, "bytes held after the interrupted upload");
 
     // Resume from the offset the server reports.
-    let resp = client()
+    let resp = Server::client()
         .put(format!("{}/v1/blobs/{hash}", server.url))
         .bearer_auth(&worker.token)
         .header(
@@ -256,7 +205,7 @@ fn interrupted_upload_resumes_and_completes() {
     );
 
     // Uploading again is harmless and reads nothing.
-    let resp = client()
+    let resp = Server::client()
         .put(format!("{}/v1/blobs/{hash}", server.url))
         .bearer_auth(&worker.token)
         .body(data.clone())
@@ -267,7 +216,7 @@ fn interrupted_upload_resumes_and_completes() {
     // A chunk starting beyond what is held is refused with the offset to resume from.
     let other = photo_bytes(1000, 2);
     let h2 = sha(&other);
-    let resp = client()
+    let resp = Server::client()
         .put(format!("{}/v1/blobs/{h2}", server.url))
         .bearer_auth(&worker.token)
         .header("content-range", "bytes 500-999/1000")
@@ -280,7 +229,7 @@ fn interrupted_upload_resumes_and_completes() {
     // Once a record references it, the author downloads the same bytes.
     report_with_photo(&worker, "furong-01", &hash, &h2);
     push_all(&server, &worker);
-    let resp = client()
+    let resp = Server::client()
         .get(format!("{}/v1/blobs/{hash}", server.url))
         .bearer_auth(&worker.token)
         .send()
@@ -291,11 +240,11 @@ fn interrupted_upload_resumes_and_completes() {
 
 #[test]
 fn hash_mismatch_is_rejected() {
-    let server = start();
+    let server = Server::start(&[]);
     let worker = device(&server, "worker");
     let data = photo_bytes(10_000, 3);
     let wrong = sha(b"not these bytes");
-    let resp = client()
+    let resp = Server::client()
         .put(format!("{}/v1/blobs/{wrong}", server.url))
         .bearer_auth(&worker.token)
         .body(data.clone())
@@ -307,7 +256,7 @@ fn hash_mismatch_is_rejected() {
     // Nothing kept, nothing stored.
     assert_eq!(head_offset(&server, &worker.token, &wrong), (404, 0));
     // Not a hash at all.
-    let resp = client()
+    let resp = Server::client()
         .put(format!("{}/v1/blobs/photo.jpg", server.url))
         .bearer_auth(&worker.token)
         .body(data)
@@ -315,7 +264,7 @@ fn hash_mismatch_is_rejected() {
         .unwrap();
     assert_eq!(resp.status(), 400);
     // No token.
-    let resp = client()
+    let resp = Server::client()
         .put(format!("{}/v1/blobs/{wrong}", server.url))
         .body(vec![1, 2, 3])
         .send()
@@ -325,7 +274,7 @@ fn hash_mismatch_is_rejected() {
 
 #[test]
 fn device_outside_the_scope_cannot_fetch() {
-    let server = start();
+    let server = Server::start(&[]);
     let worker = device(&server, "worker"); // furong-01
     let worker2 = device(&server, "worker2"); // baotu-01
     let leader = device(&server, "leader"); // furong community: furong-01, furong-02
@@ -333,7 +282,7 @@ fn device_outside_the_scope_cannot_fetch() {
     let thumb = photo_bytes(5_000, 5);
     let (hf, ht) = (sha(&full), sha(&thumb));
     for (h, b) in [(&hf, &full), (&ht, &thumb)] {
-        let resp = client()
+        let resp = Server::client()
             .put(format!("{}/v1/blobs/{h}", server.url))
             .bearer_auth(&worker.token)
             .body(b.clone())
@@ -343,7 +292,7 @@ fn device_outside_the_scope_cannot_fetch() {
     }
     // Uploaded but referenced by no record yet: nobody can fetch it, not even the uploader.
     let get = |dev: &Device, h: &str| {
-        client()
+        Server::client()
             .get(format!("{}/v1/blobs/{h}", server.url))
             .bearer_auth(&dev.token)
             .send()
@@ -363,16 +312,16 @@ fn device_outside_the_scope_cannot_fetch() {
 
 #[test]
 fn sixty_megabyte_upload_is_refused_before_it_is_read() {
-    let server = start();
+    let server = Server::start(&[]);
     let worker = device(&server, "worker");
     let hash = sha(b"big");
     // Declared in Content-Length: the answer comes before the body is sent.
-    let mut s = TcpStream::connect(&server.addr).unwrap();
+    let mut s = TcpStream::connect(&server.addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         s,
         "PUT /v1/blobs/{hash} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
-        server.addr,
+        server.addr(),
         worker.token,
         60 * 1000 * 1000
     )
@@ -385,7 +334,7 @@ fn sixty_megabyte_upload_is_refused_before_it_is_read() {
     drop(s);
 
     // Declared in Content-Range.
-    let resp = client()
+    let resp = Server::client()
         .put(format!("{}/v1/blobs/{hash}", server.url))
         .bearer_auth(&worker.token)
         .header(
@@ -417,7 +366,7 @@ fn sixty_megabyte_upload_is_refused_before_it_is_read() {
     }
     // The server keeps serving.
     assert_eq!(
-        client()
+        Server::client()
             .get(format!("{}/healthz", server.url))
             .send()
             .unwrap()

@@ -1,9 +1,8 @@
 //! End-to-end tests: the real `gridwork-server` binary on a free loopback port, real device stores
 //! from core, and hand-made changes for the attacks.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
 use automerge::transaction::CommitOptions;
@@ -17,53 +16,10 @@ use gridwork_core::{
     Transition,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_gridwork-server");
-
-struct Server {
-    child: Child,
-    url: String,
-    dir: tempfile::TempDir,
-}
+mod common;
+use common::{Server, BIN};
 
 impl Server {
-    /// Starts the server with the demo organisation on a free port.
-    fn start(extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(BIN)
-            .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .unwrap();
-            if let Some(rest) = line.strip_prefix("gridwork-server listening on ") {
-                break rest.trim().to_owned();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, url, dir }
-    }
-
-    fn data_dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn client() -> reqwest::blocking::Client {
-        reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap()
-    }
-
     fn sign_in(
         &self,
         user: &str,
@@ -143,13 +99,6 @@ impl Server {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
