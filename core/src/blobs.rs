@@ -76,7 +76,10 @@ impl Store {
             check_text("caption", c, 0, MAX_SHORT_CHARS)?;
         }
         // Refuse early for records that cannot hold photos, before the expensive decode.
-        if self.get(record_id)?.record.photos_mut_probe().is_none() {
+        if !matches!(
+            self.get(record_id)?.record,
+            AnyRecord::Report(_) | AnyRecord::Visit(_)
+        ) {
             return Err(Error::invalid(
                 "record_id",
                 "only reports and visits have photos",
@@ -198,11 +201,5 @@ impl Store {
             )?;
             Ok(())
         })
-    }
-}
-
-impl AnyRecord {
-    fn photos_mut_probe(&self) -> Option<()> {
-        matches!(self, AnyRecord::Report(_) | AnyRecord::Visit(_)).then_some(())
     }
 }

@@ -24,11 +24,6 @@ pub fn read_json(doc: &impl ReadDoc) -> J {
     read_obj(doc, &ROOT, ObjType::Map)
 }
 
-/// Read the document as it was at `heads`.
-pub fn read_json_at(doc: &impl ReadDoc, heads: &[ChangeHash]) -> J {
-    read_obj_at(doc, &ROOT, ObjType::Map, heads)
-}
-
 fn read_obj(doc: &impl ReadDoc, obj: &ObjId, typ: ObjType) -> J {
     match typ {
         ObjType::Map | ObjType::Table => {
@@ -57,35 +52,6 @@ fn read_value(doc: &impl ReadDoc, v: Value<'_>, id: &ObjId) -> J {
     match v {
         Value::Object(t) => read_obj(doc, id, t),
         Value::Scalar(s) => scalar_to_json(&s),
-    }
-}
-
-fn read_obj_at(doc: &impl ReadDoc, obj: &ObjId, typ: ObjType, heads: &[ChangeHash]) -> J {
-    match typ {
-        ObjType::Map | ObjType::Table => {
-            let mut m = Map::new();
-            for item in doc.map_range_at(obj, .., heads) {
-                let id = item.id();
-                let v = match Value::from(item.value) {
-                    Value::Object(t) => read_obj_at(doc, &id, t, heads),
-                    Value::Scalar(s) => scalar_to_json(&s),
-                };
-                m.insert(item.key.to_string(), v);
-            }
-            J::Object(m)
-        }
-        ObjType::List => J::Array(
-            doc.list_range_at(obj, .., heads)
-                .map(|item| {
-                    let id = item.id();
-                    match Value::from(item.value) {
-                        Value::Object(t) => read_obj_at(doc, &id, t, heads),
-                        Value::Scalar(s) => scalar_to_json(&s),
-                    }
-                })
-                .collect(),
-        ),
-        ObjType::Text => J::String(doc.text_at(obj, heads).unwrap_or_default()),
     }
 }
 

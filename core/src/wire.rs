@@ -441,9 +441,10 @@ fn compress(raw: &[u8]) -> Vec<u8> {
         }
         c.as_mut()?.compress(raw).ok()
     });
-    // Compressing an in-memory buffer only fails on allocation failure.
     reused.unwrap_or_else(|| {
-        zstd::bulk::compress(raw, ZSTD_LEVEL).expect("zstd compression of an in-memory buffer")
+        // Only allocation failure makes in-memory compression fail; an empty body then fails to
+        // decode on the other side as a retryable error instead of a panic here.
+        zstd::bulk::compress(raw, ZSTD_LEVEL).unwrap_or_default()
     })
 }
 
