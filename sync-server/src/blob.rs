@@ -33,7 +33,7 @@ pub struct Blobs {
 /// What a `PUT` chunk led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
-    /// The blob was already stored (nothing read).
+    /// The blob was already stored (the body was read and dropped).
     AlreadyStored,
     /// The blob is now complete and verified.
     Stored,
@@ -199,6 +199,14 @@ impl Blobs {
             .map_err(PutError::Storage)?
             .is_some()
         {
+            // Read (and drop) the body before answering: answering mid-upload makes the server
+            // close the connection under a client still writing, which sees a broken pipe
+            // instead of this success. The body is already bounded by the size checks.
+            while let Some(chunk) = chunks.next().await {
+                if chunk.is_err() {
+                    break;
+                }
+            }
             return Ok(PutOutcome::AlreadyStored);
         }
         if !self

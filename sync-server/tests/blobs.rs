@@ -204,7 +204,7 @@ fn interrupted_upload_resumes_and_completes() {
         (200, data.len() as u64)
     );
 
-    // Uploading again is harmless and reads nothing.
+    // Uploading again is harmless: answered 200, nothing stored twice.
     let resp = Server::client()
         .put(format!("{}/v1/blobs/{hash}", server.url))
         .bearer_auth(&worker.token)
