@@ -8,6 +8,7 @@ pub mod api;
 pub mod blobs;
 pub mod doc;
 pub mod error;
+pub mod gate;
 pub mod idnum;
 pub mod model;
 pub mod photo;

@@ -143,6 +143,17 @@ pub enum RejectCode {
     InvalidRecord,
     /// The change depends on a change the server does not have (for example a rejected one).
     MissingDeps,
+    /// The document id does not follow the id rule ([`crate::model::check_id`]).
+    InvalidId,
+    /// The change (or the document it would make) is over a size limit: bytes, operations,
+    /// objects, text length (see `docs/protocol.md`, "Limits"). Not retryable as it is.
+    TooLarge,
+    /// A per-device quota (per request or per day) is used up. **Retryable**: the device keeps
+    /// the change pending and sends it again later (the next day for a daily quota).
+    Quota,
+    /// An administrator set this document aside (`gridwork-server admin quarantine-doc`); no
+    /// change to it is accepted until it is restored.
+    Quarantined,
     /// A code this build does not know (sent by a newer server).
     Unknown,
 }
@@ -157,11 +168,21 @@ impl RejectCode {
             RejectCode::Denied => "denied",
             RejectCode::InvalidRecord => "invalid_record",
             RejectCode::MissingDeps => "missing_deps",
+            RejectCode::InvalidId => "invalid_id",
+            RejectCode::TooLarge => "too_large",
+            RejectCode::Quota => "quota",
+            RejectCode::Quarantined => "quarantined",
             RejectCode::Unknown => "unknown",
         }
     }
 
     /// Parses a code; unknown strings map to [`RejectCode::Unknown`].
+    /// Whether the device should keep the change pending and send it again later (rather than
+    /// quarantining it).
+    pub fn retryable(self) -> bool {
+        matches!(self, RejectCode::Quota)
+    }
+
     pub fn parse(s: &str) -> RejectCode {
         match s {
             "corrupt" => RejectCode::Corrupt,
@@ -171,6 +192,10 @@ impl RejectCode {
             "denied" => RejectCode::Denied,
             "invalid_record" => RejectCode::InvalidRecord,
             "missing_deps" => RejectCode::MissingDeps,
+            "invalid_id" => RejectCode::InvalidId,
+            "too_large" => RejectCode::TooLarge,
+            "quota" => RejectCode::Quota,
+            "quarantined" => RejectCode::Quarantined,
             _ => RejectCode::Unknown,
         }
     }

@@ -302,7 +302,14 @@ async fn sync(
     let encoded = blocking(move || {
         let req = wire::decode_request(&body, limits)?;
         let pushed: usize = req.push.iter().map(|d| d.changes.len()).sum();
-        let resp = handle_sync(store.as_ref(), &authed.device, &authed.scope, req, pull)?;
+        let resp = handle_sync(
+            store.as_ref(),
+            &authed.device,
+            &authed.scope,
+            req,
+            pull,
+            &crate::cancel::Cancel::never(),
+        )?;
         tracing::info!(
             device_id = %authed.device.device_id,
             pushed,

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod auth;
 pub mod blob;
+pub mod cancel;
 pub mod demo;
 pub mod error;
 pub mod http;

@@ -151,6 +151,14 @@ pub struct DocUpdate {
     pub loaded: Option<std::sync::Arc<LoadedDoc>>,
 }
 
+/// What one device pushed on one UTC day (quotas).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceUsage {
+    pub new_docs: u64,
+    pub changes: u64,
+    pub bytes: u64,
+}
+
 /// One page of pulled changes.
 #[derive(Debug, Clone, Default)]
 pub struct PullPage {
@@ -248,6 +256,19 @@ pub trait ServerStore: Send + Sync + 'static {
 
     /// Grids of the records that currently reference photo blob `hash`.
     fn blob_grids(&self, hash: &str) -> Result<Vec<String>>;
+
+    // --- quotas and admin quarantine ------------------------------------------------------------
+    /// What `device_id` has pushed today (UTC day): new documents, accepted changes, their bytes.
+    /// A store counts every accepted change of [`ServerStore::push`] here, in the same
+    /// transaction.
+    fn usage_today(&self, _device_id: &str) -> Result<DeviceUsage> {
+        Ok(DeviceUsage::default())
+    }
+    /// Whether an administrator set the document aside (`admin quarantine-doc`): its changes are
+    /// left out of every pull and pushes to it are refused.
+    fn doc_quarantined(&self, _doc_id: &str) -> Result<bool> {
+        Ok(false)
+    }
 
     /// Cheap liveness check of the database.
     fn health(&self) -> Result<()>;

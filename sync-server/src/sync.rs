@@ -151,6 +151,7 @@ pub fn handle_sync(
     scope: &Scope,
     req: SyncRequest,
     pull: PullConfig,
+    cancel: &crate::cancel::Cancel,
 ) -> Result<SyncResponse, ApiError> {
     let fingerprint = scope_fingerprint(scope);
     let after = parse_cursor(req.cursor.as_deref(), &fingerprint)?;
@@ -234,6 +235,12 @@ pub fn handle_sync(
         }
         let mut pre: BTreeMap<String, Pre> = BTreeMap::new();
         for doc_id in &order {
+            if cancel.is_cancelled() {
+                return Err(ApiError::new(
+                    gridwork_core::wire::ErrorCode::Unavailable,
+                    "the request ran past its deadline and was stopped; nothing was stored",
+                ));
+            }
             let cands = candidates.remove(doc_id).unwrap_or_default();
             let stored = store.peek_doc(doc_id)?;
             let base = BaseKey::of(&stored);
