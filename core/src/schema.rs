@@ -83,6 +83,21 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX blobs_missing ON blobs(thumb DESC) WHERE bytes IS NULL;
     INSERT INTO meta(key, value) VALUES('reproject', '1') ON CONFLICT(key) DO UPDATE SET value = '1';
     "#,
+    // 4: the trust boundary. Documents a pull brought that this device could not store (set
+    // aside, with the refusal; doc_id is the id, or `invalid:<sha256 prefix>` when the id itself
+    // breaks the id rule), and the record each local photo is uploaded for.
+    r#"
+    CREATE TABLE set_aside(
+        doc_id TEXT PRIMARY KEY,
+        code TEXT NOT NULL,
+        field TEXT,
+        reason TEXT NOT NULL,
+        changes INTEGER NOT NULL,
+        first_at INTEGER NOT NULL,
+        last_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ALTER TABLE blobs ADD COLUMN record_id TEXT;
+    "#,
 ];
 
 pub fn latest_version() -> i64 {

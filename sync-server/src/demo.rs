@@ -186,6 +186,7 @@ pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
             &scope,
             req,
             crate::sync::PullConfig::default(),
+            &crate::quota::Quotas::default(),
             &crate::cancel::Cancel::never(),
         )
         .map_err(|e| Error::Other(format!("demo seed push: {}", e.body.message)))?;

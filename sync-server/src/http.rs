@@ -31,6 +31,8 @@ pub struct ApiConfig {
     /// Sync request body limits (compressed / decompressed).
     pub sync_limits: Limits,
     pub pull: PullConfig,
+    /// Per-device push quotas (per request, per day).
+    pub quotas: crate::quota::Quotas,
 }
 
 impl Default for ApiConfig {
@@ -40,6 +42,7 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(30),
             sync_limits: wire::REQUEST_LIMITS,
             pull: PullConfig::default(),
+            quotas: crate::quota::Quotas::default(),
         }
     }
 }
@@ -298,6 +301,7 @@ async fn sync(
     let body = read_body(&headers, body, limits.max_compressed).await?;
     let store = st.store.clone();
     let pull = st.config.pull;
+    let quotas = st.config.quotas;
     let started = std::time::Instant::now();
     let encoded = blocking(move || {
         let req = wire::decode_request(&body, limits)?;
@@ -308,6 +312,7 @@ async fn sync(
             &authed.scope,
             req,
             pull,
+            &quotas,
             &crate::cancel::Cancel::never(),
         )?;
         tracing::info!(

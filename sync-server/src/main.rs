@@ -236,6 +236,7 @@ fn run_serve(args: ServeArgs) -> gridwork_server::Result<()> {
                 max_limit: args.pull_limit.max(1).max(10_000),
                 max_bytes: args.pull_max_bytes,
             },
+            quotas: gridwork_server::quota::Quotas::default(),
         };
         let blobs = Arc::new(gridwork_server::blob::Blobs::open(args.blob_url.as_deref(), &args.data_dir, args.max_blob_bytes)?);
         let app = gridwork_server::router(AppState { store: store.clone(), config: Arc::new(config), blobs });

@@ -151,8 +151,10 @@ pub fn handle_sync(
     scope: &Scope,
     req: SyncRequest,
     pull: PullConfig,
+    quotas: &crate::quota::Quotas,
     cancel: &crate::cancel::Cancel,
 ) -> Result<SyncResponse, ApiError> {
+    let _ = quotas;
     let fingerprint = scope_fingerprint(scope);
     let after = parse_cursor(req.cursor.as_deref(), &fingerprint)?;
     let mut out = Outcome::default();
