@@ -19,19 +19,27 @@ fn is_text_key(key: &str) -> bool {
     TEXT_KEYS.contains(&key)
 }
 
+/// Deepest nesting [`read_json`] descends into. Records need 3 levels; documents from the network
+/// are read against their schema ([`crate::shape`]) before they are read here, and anything deeper
+/// than this reads as `null`, so no document can make this recursion overflow the stack.
+pub const READ_DEPTH: usize = 16;
+
 /// Read the whole document as JSON (text objects become strings).
 pub fn read_json(doc: &impl ReadDoc) -> J {
-    read_obj(doc, &ROOT, ObjType::Map)
+    read_obj(doc, &ROOT, ObjType::Map, 0)
 }
 
-fn read_obj(doc: &impl ReadDoc, obj: &ObjId, typ: ObjType) -> J {
+fn read_obj(doc: &impl ReadDoc, obj: &ObjId, typ: ObjType, depth: usize) -> J {
+    if depth > READ_DEPTH {
+        return J::Null;
+    }
     match typ {
         ObjType::Map | ObjType::Table => {
             let mut m = Map::new();
             for item in doc.map_range(obj, ..) {
                 m.insert(item.key.to_string(), {
                     let id = item.id();
-                    read_value(doc, Value::from(item.value), &id)
+                    read_value(doc, Value::from(item.value), &id, depth)
                 });
             }
             J::Object(m)
@@ -40,7 +48,7 @@ fn read_obj(doc: &impl ReadDoc, obj: &ObjId, typ: ObjType) -> J {
             doc.list_range(obj, ..)
                 .map(|item| {
                     let id = item.id();
-                    read_value(doc, Value::from(item.value), &id)
+                    read_value(doc, Value::from(item.value), &id, depth)
                 })
                 .collect(),
         ),
@@ -48,9 +56,9 @@ fn read_obj(doc: &impl ReadDoc, obj: &ObjId, typ: ObjType) -> J {
     }
 }
 
-fn read_value(doc: &impl ReadDoc, v: Value<'_>, id: &ObjId) -> J {
+fn read_value(doc: &impl ReadDoc, v: Value<'_>, id: &ObjId, depth: usize) -> J {
     match v {
-        Value::Object(t) => read_obj(doc, id, t),
+        Value::Object(t) => read_obj(doc, id, t, depth + 1),
         Value::Scalar(s) => scalar_to_json(&s),
     }
 }
@@ -343,7 +351,7 @@ pub fn conflicts(doc: &Automerge) -> Vec<FieldConflict> {
             .or_insert_with(|| c.message().map(str::to_owned).unwrap_or_default());
     }
     let mut out = Vec::new();
-    collect_conflicts(doc, &ROOT, "", &actor_user, &mut out);
+    collect_conflicts(doc, &ROOT, "", &actor_user, &mut out, 0);
     out
 }
 
@@ -353,7 +361,11 @@ fn collect_conflicts(
     prefix: &str,
     actor_user: &std::collections::HashMap<ActorId, String>,
     out: &mut Vec<FieldConflict>,
+    depth: usize,
 ) {
+    if depth > READ_DEPTH {
+        return;
+    }
     for key in doc.keys(obj) {
         let path = if prefix.is_empty() {
             key.clone()
@@ -372,7 +384,7 @@ fn collect_conflicts(
                         ObjId::Root => ActorId::from(&[][..]),
                     };
                     ConflictValue {
-                        value: read_value(doc, v.clone(), id),
+                        value: read_value(doc, v.clone(), id, depth),
                         user_id: actor_user.get(&actor).cloned().unwrap_or_default(),
                         actor: actor.to_hex_string(),
                     }
@@ -383,7 +395,7 @@ fn collect_conflicts(
                 values,
             });
         } else if let Ok(Some((Value::Object(ObjType::Map), id))) = doc.get(obj, key.as_str()) {
-            collect_conflicts(doc, &id, &path, actor_user, out);
+            collect_conflicts(doc, &id, &path, actor_user, out, depth + 1);
         }
     }
 }

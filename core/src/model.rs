@@ -322,6 +322,13 @@ impl AnyRecord {
             _ => &[],
         }
     }
+    pub fn comments(&self) -> &[Comment] {
+        match self {
+            AnyRecord::Report(r) => &r.comments,
+            AnyRecord::Task(r) => &r.comments,
+            _ => &[],
+        }
+    }
     pub fn comments_mut(&mut self) -> Option<&mut Vec<Comment>> {
         match self {
             AnyRecord::Report(r) => Some(&mut r.comments),

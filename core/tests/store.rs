@@ -451,7 +451,7 @@ fn bad_input_is_refused_and_changes_nothing() {
 fn merge_two_stores_and_report_conflicts() {
     let dir = tempfile::tempdir().expect("tmp");
     let a = store_in(dir.path(), "a.db", worker());
-    let b = store_in(dir.path(), "b.db", Identity::new("w2", Role::Worker));
+    let b = store_in(dir.path(), "b.db", Identity::new("l1", Role::Leader));
     let id = a.create_report(report("G1", "路灯损坏")).expect("create");
     let (x, _) = a.export_changes(0).expect("export");
     b.import_changes(&x).expect("import");
@@ -499,13 +499,13 @@ fn merge_two_stores_and_report_conflicts() {
     assert_eq!(c[0].field, "severity");
     let mut users: Vec<&str> = c[0].values.iter().map(|v| v.user_id.as_str()).collect();
     users.sort();
-    assert_eq!(users, vec!["w1", "w2"]);
+    assert_eq!(users, vec!["l1", "w1"]);
     assert_eq!(c[0].values[0].value, serde_json::json!(r.severity));
     assert_eq!(b.conflicts(&id).expect("conflicts"), c);
     // history: who changed what from which device
     let h = a.history(&id).expect("history");
     assert!(
-        h.iter().any(|e| e.user_id == "w2"
+        h.iter().any(|e| e.user_id == "l1"
             && e.fields == vec!["severity", "title"]
             && e.actor == b.actor_id()),
         "{h:?}"
@@ -562,7 +562,7 @@ fn compaction_and_reopen_keep_everything() {
 fn sync_apply_acks_quarantines_and_pulls() {
     let dir = tempfile::tempdir().expect("tmp");
     let a = store_in(dir.path(), "a.db", worker());
-    let b = store_in(dir.path(), "b.db", Identity::new("w2", Role::Worker));
+    let b = store_in(dir.path(), "b.db", Identity::new("l1", Role::Leader));
     let id = a.create_report(report("G1", "占道经营")).expect("create");
     a.update_report(
         &id,

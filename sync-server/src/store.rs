@@ -128,12 +128,9 @@ pub struct StoredDoc {
     pub loaded: Option<std::sync::Arc<LoadedDoc>>,
 }
 
-/// A loaded document and the typed record it holds.
-#[derive(Debug, Clone)]
-pub struct LoadedDoc {
-    pub doc: automerge::Automerge,
-    pub record: gridwork_core::AnyRecord,
-}
+/// A loaded document with the typed record it holds and its shape: exactly what the gate
+/// ([`gridwork_core::gate`]) admitted.
+pub type LoadedDoc = gridwork_core::gate::Admitted;
 
 /// What the validator decided to persist for one document.
 #[derive(Debug, Clone)]

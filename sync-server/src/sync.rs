@@ -1,14 +1,19 @@
 //! `POST /v1/sync`: check and store pushed changes, then pull changes in scope.
 //!
-//! Write checks, in order, for every pushed change:
-//! 1. the bytes parse as an Automerge change (`corrupt`);
-//! 2. its actor id was registered by this device at sign-in (`actor_not_registered`);
-//! 3. its message, which core sets to the author's user id, is the signed-in user (`wrong_author`);
-//! 4. the server's copy of the record is in the user's scope (`out_of_scope`);
-//! 5. applied to a fork of the server's copy, all its dependencies are known (`missing_deps`);
-//! 6. the typed record hydrated after it is valid, in scope, and a change the role may make from
-//!    the record before it ([`gridwork_core::policy::check_write`]; `denied` / `out_of_scope` /
-//!    `invalid_record`, with the field named).
+//! Checks, in order, for every pushed document and change (the limits are in
+//! [`gridwork_core::gate`] and `docs/protocol.md`):
+//! 1. the document id follows the id rule (`invalid_id`); an admin has not quarantined the
+//!    document (`quarantined`);
+//! 2. the bytes are a raw Automerge change within the size and operation limits, read without
+//!    expanding them ([`gridwork_core::gate::parse_change`]: `corrupt` / `too_large`);
+//! 3. its actor id was registered by this device at sign-in (`actor_not_registered`);
+//! 4. its message, which core sets to the author's user id, is the signed-in user (`wrong_author`);
+//! 5. the device's quotas, per request and per day, hold (`quota`, retryable);
+//! 6. the server's copy of the record is in the user's scope (`out_of_scope`);
+//! 7. the gate ([`gridwork_core::gate::admit_push`]): applied to a fork of the server's copy, its
+//!    dependencies are known (`missing_deps`), it touches only objects of the record, the document
+//!    fits its kind's schema and limits (`invalid_record` / `too_large`, with the field), and the
+//!    policy and workflow allow it for the user's role (`denied` / `out_of_scope`, with the field).
 //!
 //! A document's new changes are first checked as one batch; only when the batch is refused are
 //! they checked one by one, so the valid prefix of a device's edits is kept and the first
@@ -16,16 +21,19 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use automerge::{Automerge, Change, ChangeHash, ReadDoc};
-use gridwork_core::policy::{check_write, Principal};
+use std::sync::Arc;
+
+use automerge::{Automerge, Change, ChangeHash};
+use gridwork_core::gate::{self, Admitted, Refusal};
+use gridwork_core::policy::Principal;
 use gridwork_core::wire::{
-    ChangeRef, PulledChange, RejectCode, Rejected, SyncRequest, SyncResponse, PROTOCOL_VERSION,
+    ChangeRef, ErrorCode, PulledChange, RejectCode, Rejected, SyncRequest, SyncResponse,
+    PROTOCOL_VERSION,
 };
-use gridwork_core::AnyRecord;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, Result};
-use crate::store::{DeviceAuth, DocUpdate, LoadedDoc, Scope, ServerStore, StoredDoc};
+use crate::store::{DeviceAuth, DocUpdate, Scope, ServerStore, StoredDoc};
 
 /// Paging of pulls.
 #[derive(Debug, Clone, Copy)]
@@ -47,9 +55,6 @@ impl Default for PullConfig {
         }
     }
 }
-
-/// Longest accepted document id.
-const MAX_DOC_ID_LEN: usize = 128;
 
 // ------------------------------------------------------------------------------------------------
 // Cursor
@@ -103,9 +108,10 @@ pub fn parse_cursor(cursor: Option<&str>, fingerprint: &str) -> Result<u64, ApiE
 // ------------------------------------------------------------------------------------------------
 
 struct Candidate {
-    hash: ChangeHash,
     hash_hex: String,
     change: Change,
+    ops: u64,
+    bytes: usize,
 }
 
 #[derive(Default)]
@@ -131,17 +137,15 @@ impl Outcome {
             code,
         });
     }
+    fn refuse(&mut self, doc_id: &str, hash: &str, r: &Refusal) {
+        self.reject(doc_id, hash, r.code, r.field.as_deref(), r.reason.clone());
+    }
     fn accept(&mut self, doc_id: &str, hash: &str) {
         self.accepted.push(ChangeRef {
             doc_id: doc_id.to_owned(),
             hash: hash.to_owned(),
         });
     }
-}
-
-/// Hydrates the typed record held by a document.
-pub fn hydrate(doc: &Automerge) -> gridwork_core::Result<AnyRecord> {
-    AnyRecord::from_json(gridwork_core::doc::read_json(doc))
 }
 
 /// Handles one sync request (blocking: call it from `spawn_blocking`).
@@ -154,38 +158,69 @@ pub fn handle_sync(
     quotas: &crate::quota::Quotas,
     cancel: &crate::cancel::Cancel,
 ) -> Result<SyncResponse, ApiError> {
-    let _ = quotas;
     let fingerprint = scope_fingerprint(scope);
     let after = parse_cursor(req.cursor.as_deref(), &fingerprint)?;
     let mut out = Outcome::default();
+    let stopped = || {
+        ApiError::new(
+            ErrorCode::Unavailable,
+            "the request ran past its deadline and was stopped; nothing was stored",
+        )
+    };
 
-    // Checks 1–3 need no database: done before taking the write lock.
+    // Checks 1–5 need no write lock.
     let actors: HashSet<&str> = device.actors.iter().map(String::as_str).collect();
     let mut candidates: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
+    let mut peeked: BTreeMap<String, Option<StoredDoc>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
+    let usage = store.usage_today(&device.device_id)?;
+    let mut budget = QuotaBudget::new(quotas, usage);
     for doc in req.push {
-        if doc.doc_id.is_empty() || doc.doc_id.len() > MAX_DOC_ID_LEN {
-            return Err(ApiError::bad_request(format!(
-                "document id must be 1 to {MAX_DOC_ID_LEN} bytes"
-            )));
+        if cancel.is_cancelled() {
+            return Err(stopped());
         }
-        for bytes in doc.changes {
-            let change = match Change::try_from(&bytes[..]) {
+        let refuse_doc = |out: &mut Outcome, code, field: Option<&str>, reason: &str| {
+            for bytes in &doc.changes {
+                out.reject(&doc.doc_id, &raw_hash(bytes), code, field, reason);
+            }
+        };
+        if gridwork_core::model::check_id("doc_id", &doc.doc_id).is_err() {
+            refuse_doc(
+                &mut out,
+                RejectCode::InvalidId,
+                Some("doc_id"),
+                "a record id is 1 to 64 ASCII letters, digits or - _ . : @",
+            );
+            continue;
+        }
+        if candidates.contains_key(&doc.doc_id) {
+            refuse_doc(
+                &mut out,
+                RejectCode::Corrupt,
+                Some("doc_id"),
+                "the same record appears twice in one request",
+            );
+            continue;
+        }
+        if store.doc_quarantined(&doc.doc_id)? {
+            refuse_doc(
+                &mut out,
+                RejectCode::Quarantined,
+                None,
+                "an administrator set this record aside; no change to it is accepted",
+            );
+            continue;
+        }
+        let mut cands = Vec::with_capacity(doc.changes.len());
+        for bytes in &doc.changes {
+            let (change, scanned) = match gate::parse_change(bytes) {
                 Ok(c) => c,
-                Err(e) => {
-                    let h = hex::encode(Sha256::digest(&bytes));
-                    out.reject(
-                        &doc.doc_id,
-                        &h,
-                        RejectCode::Corrupt,
-                        None,
-                        format!("not an Automerge change: {e}"),
-                    );
+                Err(r) => {
+                    out.refuse(&doc.doc_id, &raw_hash(bytes), &r);
                     continue;
                 }
             };
-            let hash = change.hash();
-            let hash_hex = hash.to_string();
+            let hash_hex = change.hash().to_string();
             if !actors.contains(change.actor_id().to_hex_string().as_str()) {
                 out.reject(
                     &doc.doc_id,
@@ -206,18 +241,32 @@ pub fn handle_sync(
                 );
                 continue;
             }
-            if !candidates.contains_key(&doc.doc_id) {
-                order.push(doc.doc_id.clone());
-            }
-            candidates
-                .entry(doc.doc_id.clone())
-                .or_default()
-                .push(Candidate {
-                    hash,
-                    hash_hex,
-                    change,
-                });
+            cands.push(Candidate {
+                hash_hex,
+                change,
+                ops: scanned.ops,
+                bytes: scanned.bytes,
+            });
         }
+        if cands.is_empty() {
+            continue;
+        }
+        let stored = store.peek_doc(&doc.doc_id)?;
+        if let Err(why) = budget.take(stored.is_none(), &cands) {
+            for c in &cands {
+                out.reject(
+                    &doc.doc_id,
+                    &c.hash_hex,
+                    RejectCode::Quota,
+                    None,
+                    why.clone(),
+                );
+            }
+            continue;
+        }
+        order.push(doc.doc_id.clone());
+        peeked.insert(doc.doc_id.clone(), stored);
+        candidates.insert(doc.doc_id, cands);
     }
 
     let principal = Principal {
@@ -238,13 +287,10 @@ pub fn handle_sync(
         let mut pre: BTreeMap<String, Pre> = BTreeMap::new();
         for doc_id in &order {
             if cancel.is_cancelled() {
-                return Err(ApiError::new(
-                    gridwork_core::wire::ErrorCode::Unavailable,
-                    "the request ran past its deadline and was stopped; nothing was stored",
-                ));
+                return Err(stopped());
             }
             let cands = candidates.remove(doc_id).unwrap_or_default();
-            let stored = store.peek_doc(doc_id)?;
+            let stored = peeked.remove(doc_id).flatten();
             let base = BaseKey::of(&stored);
             let mut outcome = Outcome::default();
             let update = decide_doc(&principal, scope, doc_id, stored, &cands, &mut outcome);
@@ -257,6 +303,9 @@ pub fn handle_sync(
                     update,
                 },
             );
+        }
+        if cancel.is_cancelled() {
+            return Err(stopped());
         }
         let mut decide = |doc_id: &str, stored: Option<StoredDoc>| -> Result<Option<DocUpdate>> {
             let Some(p) = pre.remove(doc_id) else {
@@ -313,6 +362,74 @@ impl BaseKey {
     }
 }
 
+fn raw_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// What is left of a device's quotas while a request is read.
+struct QuotaBudget<'a> {
+    q: &'a crate::quota::Quotas,
+    day: crate::store::DeviceUsage,
+    docs: usize,
+    new_docs: usize,
+    changes: usize,
+    ops: u64,
+}
+
+impl<'a> QuotaBudget<'a> {
+    fn new(q: &'a crate::quota::Quotas, day: crate::store::DeviceUsage) -> Self {
+        QuotaBudget {
+            q,
+            day,
+            docs: 0,
+            new_docs: 0,
+            changes: 0,
+            ops: 0,
+        }
+    }
+
+    /// Takes one document's candidates, or says which quota they would break (nothing taken).
+    fn take(&mut self, is_new: bool, cands: &[Candidate]) -> Result<(), String> {
+        let n = cands.len();
+        let ops: u64 = cands.iter().map(|c| c.ops).sum();
+        let bytes: u64 = cands.iter().map(|c| c.bytes as u64).sum();
+        let q = self.q;
+        let new = usize::from(is_new);
+        let over = |what: &str, limit: u64, per: &str| {
+            format!("over the quota of {limit} {what} per {per}; the change is kept on the device and sent again later")
+        };
+        if self.docs + 1 > q.request_docs {
+            return Err(over("records", q.request_docs as u64, "request"));
+        }
+        if self.changes + n > q.request_changes {
+            return Err(over("changes", q.request_changes as u64, "request"));
+        }
+        if self.ops + ops > q.request_ops {
+            return Err(over("operations", q.request_ops, "request"));
+        }
+        if self.new_docs + new > q.request_new_docs {
+            return Err(over("new records", q.request_new_docs as u64, "request"));
+        }
+        if self.day.new_docs + new as u64 > q.day_new_docs {
+            return Err(over("new records", q.day_new_docs, "day"));
+        }
+        if self.day.changes + n as u64 > q.day_changes {
+            return Err(over("changes", q.day_changes, "day"));
+        }
+        if self.day.bytes + bytes > q.day_bytes {
+            return Err(over("bytes of changes", q.day_bytes, "day"));
+        }
+        self.docs += 1;
+        self.new_docs += new;
+        self.changes += n;
+        self.ops += ops;
+        self.day.new_docs += new as u64;
+        self.day.changes += n as u64;
+        self.day.bytes += bytes;
+        Ok(())
+    }
+}
+
 fn decide_doc(
     principal: &Principal,
     scope: &Scope,
@@ -322,213 +439,87 @@ fn decide_doc(
     out: &mut Outcome,
 ) -> Option<DocUpdate> {
     let in_scope = |g: &str| scope.contains(g);
-    let reject_all =
-        |out: &mut Outcome, cands: &[&Candidate], code, field: Option<&str>, reason: &str| {
-            for c in cands {
-                out.reject(doc_id, &c.hash_hex, code, field, reason);
-            }
-        };
-    let is_new = stored.is_none();
-    let cands: Vec<&Candidate> = cands.iter().collect();
-    let cands = &cands[..];
-    let mut cached_before = None;
-    let doc = match stored {
-        None => Automerge::new(),
+    let reject_all = |out: &mut Outcome, cands: &[&Candidate], r: &Refusal| {
+        for c in cands {
+            out.refuse(doc_id, &c.hash_hex, r);
+        }
+    };
+    let all: Vec<&Candidate> = cands.iter().collect();
+    let before: Option<Arc<Admitted>> = match stored {
+        None => None,
         Some(s) => {
             if !in_scope(&s.grid) {
-                reject_all(
-                    out,
-                    cands,
+                let r = Refusal::new(
                     RejectCode::OutOfScope,
                     Some("grid"),
                     "the record's grid is outside the user's scope",
                 );
+                reject_all(out, &all, &r);
                 return None;
             }
-            if let Some(l) = s.loaded {
-                cached_before = Some(l.record.clone());
-                l.doc.clone()
-            } else {
-                match Automerge::load(&s.snapshot) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        tracing::error!(doc_id, error = %e, "stored document does not load");
-                        reject_all(
-                            out,
-                            cands,
-                            RejectCode::InvalidRecord,
-                            None,
-                            "the server's copy of this record is unreadable",
-                        );
-                        return None;
+            match s.loaded {
+                Some(l) => Some(l),
+                None => {
+                    let loaded = Automerge::load(&s.snapshot)
+                        .map_err(|_| {
+                            Refusal::new(
+                                RejectCode::InvalidRecord,
+                                None,
+                                "the server's copy of this record is unreadable",
+                            )
+                        })
+                        .and_then(Admitted::load);
+                    match loaded {
+                        Ok(a) => Some(Arc::new(a)),
+                        Err(r) => {
+                            tracing::error!(doc_id, code = r.code.as_str(), field = ?r.field, "the stored record breaks the schema; pushes to it are refused");
+                            let r = Refusal::new(
+                                r.code,
+                                r.field.as_deref(),
+                                format!("the server's copy of this record does not fit today's schema ({}); an administrator must set it aside", r.reason),
+                            );
+                            reject_all(out, &all, &r);
+                            return None;
+                        }
                     }
                 }
             }
         }
     };
 
-    // Idempotent retries: changes the server already holds are accepted again.
-    let mut new: Vec<&Candidate> = Vec::new();
-    for &c in cands {
-        if doc.get_change_by_hash(&c.hash).is_some() {
-            out.accept(doc_id, &c.hash_hex);
-        } else if !new.iter().any(|n| n.hash == c.hash) {
-            new.push(c);
+    let old_heads = before
+        .as_ref()
+        .map(|b| b.doc.get_heads())
+        .unwrap_or_default();
+    let changes: Vec<Change> = cands.iter().map(|c| c.change.clone()).collect();
+    let outcome = gate::admit_push_changes(principal, &in_scope, before.as_deref(), &changes);
+    for (c, r) in cands.iter().zip(&outcome.results) {
+        match r {
+            Ok(()) => out.accept(doc_id, &c.hash_hex),
+            Err(r) => out.refuse(doc_id, &c.hash_hex, r),
         }
     }
-    if new.is_empty() {
-        return None;
-    }
-    let before = if let Some(r) = cached_before {
-        Some(r)
-    } else if !is_new {
-        match hydrate(&doc) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                tracing::error!(doc_id, error = %e, "stored document does not hydrate");
-                reject_all(
-                    out,
-                    &new,
-                    RejectCode::InvalidRecord,
-                    None,
-                    "the server's copy of this record is unreadable",
-                );
-                return None;
-            }
-        }
-    } else {
-        None
-    };
-    let old_heads = doc.get_heads();
-
-    // Whole batch first.
-    let mut fork = doc.clone();
-    let batch_ok = fork
-        .apply_changes(new.iter().map(|c| c.change.clone()))
-        .is_ok()
-        && new
-            .iter()
-            .all(|c| fork.get_change_by_hash(&c.hash).is_some())
-        && match hydrate(&fork) {
-            Ok(after) => check_write(principal, &in_scope, before.as_ref(), &after).is_ok(),
-            Err(_) => false,
-        };
-
-    let (final_doc, final_rec) = if batch_ok {
-        let rec = hydrate(&fork).ok()?;
-        for c in &new {
-            out.accept(doc_id, &c.hash_hex);
-        }
-        (fork, rec)
-    } else {
-        // One by one, keeping the valid prefix.
-        let mut cur = doc;
-        let mut cur_rec = before.clone();
-        let mut pending: Vec<&Candidate> = new;
-        let mut first_refusal: Option<(RejectCode, Option<String>, String)> = None;
-        // A change may arrive before one it depends on: retry the queue until no progress.
-        loop {
-            let mut progressed = false;
-            let mut still = Vec::new();
-            for c in pending {
-                let mut next = cur.clone();
-                if next.apply_changes([c.change.clone()]).is_err()
-                    || next.get_change_by_hash(&c.hash).is_none()
-                {
-                    still.push(c);
-                    continue;
-                }
-                progressed = true;
-                let rec = match hydrate(&next) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        first_refusal.get_or_insert((
-                            RejectCode::InvalidRecord,
-                            None,
-                            e.to_string(),
-                        ));
-                        out.reject(
-                            doc_id,
-                            &c.hash_hex,
-                            RejectCode::InvalidRecord,
-                            None,
-                            e.to_string(),
-                        );
-                        continue;
-                    }
-                };
-                match check_write(principal, &in_scope, cur_rec.as_ref(), &rec) {
-                    Ok(()) => {
-                        out.accept(doc_id, &c.hash_hex);
-                        cur = next;
-                        cur_rec = Some(rec);
-                    }
-                    Err(d) => {
-                        let code = if d.field == "grid" && !in_scope(rec.grid()) {
-                            RejectCode::OutOfScope
-                        } else {
-                            RejectCode::Denied
-                        };
-                        first_refusal.get_or_insert((
-                            code,
-                            Some(d.field.clone()),
-                            d.reason.clone(),
-                        ));
-                        out.reject(doc_id, &c.hash_hex, code, Some(&d.field), d.reason);
-                    }
-                }
-            }
-            pending = still;
-            if !progressed || pending.is_empty() {
-                break;
-            }
-        }
-        // What is left depends on a change that was refused (report that cause) or on one the
-        // server never got.
-        for c in &pending {
-            match &first_refusal {
-                Some((code, field, reason)) => out.reject(
-                    doc_id,
-                    &c.hash_hex,
-                    *code,
-                    field.as_deref(),
-                    format!("depends on a refused change: {reason}"),
-                ),
-                None => out.reject(
-                    doc_id,
-                    &c.hash_hex,
-                    RejectCode::MissingDeps,
-                    None,
-                    "depends on a change the server does not have",
-                ),
-            }
-        }
-        match cur_rec {
-            Some(rec) if cur.get_heads() != old_heads => (cur, rec),
-            _ => return None,
-        }
-    };
+    let admitted = outcome.admitted?;
 
     // Store the accepted changes in causal order.
-    let new_changes: Vec<(String, Vec<u8>)> = final_doc
+    let new_changes: Vec<(String, Vec<u8>)> = admitted
+        .doc
         .get_changes(&old_heads)
         .into_iter()
         .map(|c| (c.hash().to_string(), c.raw_bytes().to_vec()))
         .collect();
     Some(DocUpdate {
         new_changes,
-        snapshot: final_doc.save(),
-        grid: final_rec.grid().to_owned(),
-        kind: final_rec.kind().as_str().to_owned(),
-        blob_refs: final_rec
+        snapshot: admitted.doc.save(),
+        grid: admitted.record.grid().to_owned(),
+        kind: admitted.record.kind().as_str().to_owned(),
+        blob_refs: admitted
+            .record
             .photos()
             .iter()
             .flat_map(|p| [p.hash.clone(), p.thumb_hash.clone()])
             .collect(),
-        loaded: Some(std::sync::Arc::new(LoadedDoc {
-            doc: final_doc,
-            record: final_rec,
-        })),
+        loaded: Some(Arc::new(admitted)),
     })
 }
 
