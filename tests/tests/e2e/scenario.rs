@@ -188,11 +188,17 @@ pub fn phase_offline_edits(f: &mut Fleet, made: &mut Made) {
         made.comments.push(text);
     }
 
-    // Competing transitions: the supervisor returns it while the admin approves it.
+    // The task's comments, before the competing steps below (a change made on top of a refused
+    // one is refused with it).
+    l.store.add_comment(&t, "改派他人").unwrap();
+    w.store.add_comment(&t, "已到现场").unwrap();
+
+    // Competing transitions: the supervisor returns it while the admin approves it. The workflow
+    // is a state machine over history: whichever reaches the server first wins, the other is
+    // refused (and quarantined on its device, see `resolve_workflow_refusals`).
     s.store
         .transition(&r, "returned", Some("请补充照片".into()))
         .unwrap();
-    made.comments.push("请补充照片".into());
     a.store.transition(&r, "approved", None).unwrap();
 
     // The task: the worker accepts it while the leader cancels it.
@@ -202,8 +208,6 @@ pub fn phase_offline_edits(f: &mut Fleet, made: &mut Made) {
     l.store
         .transition(&t, TaskStatus::Cancelled.as_str(), None)
         .unwrap();
-    l.store.add_comment(&t, "改派他人").unwrap();
-    w.store.add_comment(&t, "已到现场").unwrap();
 
     // Another grid, edited by its worker and the supervisor.
     w2.store
@@ -234,8 +238,54 @@ pub fn phase_offline_edits(f: &mut Fleet, made: &mut Made) {
     }
 }
 
+/// Of two competing workflow steps made offline, the one that reached the server second is
+/// refused (`denied`, field `status` or `transitions`) and quarantined on its device, never
+/// dropped silently. Each such device's user sees why and discards the step; then everyone syncs
+/// again. Returns how many steps were refused.
+pub fn resolve_workflow_refusals(f: &Fleet, made: &Made) -> usize {
+    let mut refused = 0;
+    for d in &f.devices {
+        let q = d.store.quarantine().unwrap();
+        let mut records: Vec<&str> = Vec::new();
+        for c in &q {
+            assert!(
+                c.doc_id == made.shared_report || c.doc_id == made.shared_task,
+                "{}: unexpected refusal of {}: {:?} {}",
+                d.name,
+                c.doc_id,
+                c.field,
+                c.reason
+            );
+            assert!(
+                matches!(c.field.as_deref(), Some("status" | "transitions")),
+                "{}: {:?} {}",
+                d.name,
+                c.field,
+                c.reason
+            );
+            if !records.contains(&c.doc_id.as_str()) {
+                records.push(&c.doc_id);
+            }
+        }
+        for id in records {
+            refused += d.store.discard_quarantined(id).unwrap();
+        }
+    }
+    for _ in 0..2 {
+        for d in &f.devices {
+            d.sync_ok();
+        }
+    }
+    refused
+}
+
 /// The fleet and the server agree, every edit is present, conflicts are reported.
 pub fn check_converged(f: &Fleet, url: &str, made: &Made) {
+    let refused = resolve_workflow_refusals(f, made);
+    assert!(
+        (2..=4).contains(&refused),
+        "one of each pair of competing steps is refused: {refused}"
+    );
     // The server's state, as a fresh admin device pulls it from scratch.
     let truth_dev = Device::sign_in(url, "admin");
     truth_dev.sync_ok();
@@ -309,19 +359,29 @@ pub fn check_converged(f: &Fleet, url: &str, made: &Made) {
             "comment {c} exactly once in {texts:?}"
         );
     }
+    // Exactly one of the competing steps won, and the status is where it leads.
     let tos: Vec<&str> = rep.transitions.iter().map(|t| t.to.as_str()).collect();
-    assert!(
-        tos.contains(&"returned") && tos.contains(&"approved"),
-        "both competing transitions kept: {tos:?}"
+    assert_eq!(
+        tos.iter()
+            .filter(|t| ["returned", "approved"].contains(t))
+            .count(),
+        1,
+        "one competing transition won: {tos:?}"
     );
     assert!(["returned", "approved"].contains(&rep.status.as_str()));
+    assert_eq!(tos.last(), Some(&rep.status.as_str()));
+    let return_comment = texts.iter().filter(|t| **t == "请补充照片").count();
+    assert_eq!(
+        return_comment,
+        usize::from(rep.status.as_str() == "returned"),
+        "the return's comment travels with the return"
+    );
 
     let (task, _) = &truth[&made.shared_task];
     let tos: Vec<&str> = task.transitions().iter().map(|t| t.to.as_str()).collect();
-    assert!(
-        tos.contains(&"accepted") && tos.contains(&"cancelled"),
-        "{tos:?}"
-    );
+    assert_eq!(tos.len(), 1, "{tos:?}");
+    assert!(["accepted", "cancelled"].contains(&tos[0]), "{tos:?}");
+    assert_eq!(task.status(), Some(tos[0]));
 
     // Conflicts: reported, and the same on every device that holds the record.
     let conflicts = truth_dev.store.conflicts(&made.shared_report).unwrap();
@@ -331,8 +391,8 @@ pub fn check_converged(f: &Fleet, url: &str, made: &Made) {
         "severity conflict reported: {fields:?}"
     );
     assert!(
-        fields.contains(&"status"),
-        "status conflict reported: {fields:?}"
+        !fields.contains(&"status"),
+        "the status never holds two values: {fields:?}"
     );
     let sev = conflicts.iter().find(|c| c.field == "severity").unwrap();
     assert_eq!(sev.values.len(), 3, "all three severities readable");
