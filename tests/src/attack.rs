@@ -674,6 +674,13 @@ pub fn fill_sequence(
     change_chunk(1, &body)
 }
 
+/// Recomputes the checksum of a change chunk whose body was edited in place (same length).
+pub fn rechecksum(chunk: &mut [u8]) {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(&chunk[8..]);
+    chunk[4..8].copy_from_slice(&hash[..4]);
+}
+
 /// A chunk: magic bytes, the first 4 bytes of the SHA-256 of (type, length, body), type, length,
 /// body.
 fn change_chunk(chunk_type: u8, body: &[u8]) -> Vec<u8> {

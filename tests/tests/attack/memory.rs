@@ -154,8 +154,8 @@ fn notes_over_the_field_limit_but_under_the_operation_limit_are_an_invalid_recor
 fn foo_change(att: &Attacker) -> (String, Vec<u8>) {
     let (id, mut doc) = att.create_accepted(&draft_report("furong-01", &att.user_id, "未知字段"));
     let change = att.change(&mut doc, |tx| {
-        let foo = tx.put_object(ROOT, "foo", ObjType::Text)?;
-        tx.splice_text(&foo, 0, 0, &"a".repeat(50_000))
+        let text = tx.put_object(ROOT, "foo", ObjType::Text)?;
+        tx.splice_text(&text, 0, 0, &"a".repeat(50_000))
     });
     (id, change)
 }

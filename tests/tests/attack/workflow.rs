@@ -69,7 +69,7 @@ fn worker_cannot_set_a_closed_report_back_to_an_earlier_status_without_a_transit
     // "submitted" is in the history (draft → submitted), so the landed check found it recorded.
     let change = att.change(&mut doc, |tx| tx.put(ROOT, "status", "submitted"));
     let resp = g.must("push the status rollback", att.push_one(&id, change));
-    assert_refused(&resp, &id, RejectCode::Denied, Some(&["status"]));
+    assert_refused(&resp, &id, RejectCode::Denied, Some(STATUS));
     assert_eq!(as_supervisor_sees_it(&url, &id), before);
     g.check("reopen_closed_report");
 }
