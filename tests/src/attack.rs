@@ -34,9 +34,11 @@ use crate::Server;
 /// work; an unbounded allocation hits it and aborts the server instead of exhausting this machine.
 pub const ADDRESS_SPACE_CAP: u64 = 3 << 30;
 
-/// Peak resident memory (`VmHWM`) the server may reach during any attack. A fresh debug server
-/// with `--demo` peaks around 75 MB (seeding hashes five passwords with argon2, 19 MiB each).
-/// Before the fix, 200 parallel wrong sign-ins reached 3.8 GB and a 1 KB change gigabytes.
+/// Peak resident memory (`VmHWM`) the server may reach during any attack: 400 MiB. A fresh debug
+/// server with `--demo` peaks around 70 MiB (seeding hashes five passwords with argon2, 19 MiB
+/// each). Before the fix, 200 parallel wrong sign-ins reached 3.8 GB (under the cap: aborted on a
+/// failed allocation), a 252-byte request for a million-character text 640 MiB, and a 1 KB request
+/// for 20 million characters tried to allocate 2.9 GB at once (aborted).
 pub const RSS_BOUND: u64 = 400 << 20;
 
 /// Strings the tests send inside refused values. No refusal reason or error message may contain
@@ -810,7 +812,7 @@ pub fn record_peak_rss(class: &str, test: &str, bytes: u64) {
     write("peak-rss.json", &classes);
     let mut table = String::from("\nserver peak RSS (VmHWM) after each attack:\n");
     for (k, v) in &tests {
-        table.push_str(&format!("  {k:<58} {:>8.1} MB\n", *v as f64 / 1e6));
+        table.push_str(&format!("  {k:<58} {:>8.1} MiB\n", mib(*v)));
     }
     let _ = std::io::stderr().write_all(table.as_bytes());
     let _ = lock.unlock();
@@ -880,12 +882,17 @@ impl Guard {
         record_peak_rss(self.class, test, peak);
         assert!(
             peak < RSS_BOUND,
-            "{test}: the server's peak RSS reached {:.1} MB (bound {:.0} MB)",
-            peak as f64 / 1e6,
-            RSS_BOUND as f64 / 1e6
+            "{test}: the server's peak RSS reached {:.1} MiB (bound {:.0} MiB)",
+            mib(peak),
+            mib(RSS_BOUND)
         );
         peak
     }
+}
+
+/// Bytes in MiB, for messages.
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 20) as f64
 }
 
 /// Times `f` and prints how long it took (to stderr; never asserted: speed is for benchmarks).

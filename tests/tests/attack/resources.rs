@@ -156,7 +156,7 @@ fn a_flood_of_wrong_sign_ins_is_rate_limited_in_bounded_memory() {
     }
     eprintln!("{N} wrong sign-ins answered: {by_status:?}; honest sign-in: {honest:?}");
     let peak = g.check("sign_in_flood_200");
-    eprintln!("peak RSS after the flood: {:.1} MB", peak as f64 / 1e6);
+    eprintln!("peak RSS after the flood: {:.1} MiB", mib(peak));
     assert!(
         limited >= N / 2,
         "only {limited} of {N} wrong sign-ins were rate limited: {by_status:?}"
