@@ -8,7 +8,12 @@
 //! sign-in, actor and author checks (`gridwork_tests::attack`). The expected answers are the
 //! refusal contract of issue 8 (code and field per attack; reasons never quote a value).
 //!
-//! The server's peak RSS after each attack is written to `target/attack/peak-rss.json`.
+//! After each attack the server must be alive, answer `/healthz`, and have peaked under
+//! `attack::RSS_BOUND` (400 MiB, `VmHWM`); the peaks are written to `target/attack/peak-rss.json`
+//! (class → bytes) and `peak-rss-tests.json` (per attack). Tests whose attack made the landed server
+//! allocate gigabytes hold a lock file so that only one runs at a time on a shared machine.
+//!
+//! Run: `cargo nextest run -p gridwork-tests --test attack`.
 
 mod comments;
 mod encoder;
