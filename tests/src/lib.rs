@@ -2,6 +2,7 @@
 //! fault-injecting proxy ([`proxy`]), and devices (core stores signed in through the sync client)
 //! with helpers to compare what they hold.
 
+pub mod attack;
 pub mod proxy;
 pub mod server;
 

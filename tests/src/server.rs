@@ -92,22 +92,50 @@ pub struct Server {
     pub url: String,
     pub addr: SocketAddr,
     extra: Vec<String>,
+    /// `RLIMIT_AS` of the process, in bytes, when capped ([`Server::start_capped`]).
+    address_space: Option<u64>,
     dir: tempfile::TempDir,
 }
 
 impl Server {
     /// Starts `gridwork-server serve --demo` on a free loopback port with a new data dir.
     pub fn start(extra: &[&str]) -> Server {
+        Self::start_with(extra, None)
+    }
+
+    /// [`Server::start`] with the process's address space capped at `address_space` bytes
+    /// (`RLIMIT_AS`, set between fork and exec): an attack that makes the server allocate without
+    /// bound then makes it fail (allocation failure aborts it) instead of exhausting the machine.
+    pub fn start_capped(extra: &[&str], address_space: u64) -> Server {
+        Self::start_with(extra, Some(address_space))
+    }
+
+    fn start_with(extra: &[&str], address_space: Option<u64>) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, addr) = spawn(dir.path(), "127.0.0.1:0", &extra);
+        let (child, addr) = try_spawn(dir.path(), "127.0.0.1:0", &extra, address_space)
+            .unwrap_or_else(|e| panic!("{e}"));
         Server {
             child: Some(child),
             url: format!("http://{addr}"),
             addr,
             extra,
+            address_space,
             dir,
         }
+    }
+
+    /// Process id of the running server (`None` after [`Server::kill`]).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// How the process ended, if it did (a crash, an abort on a failed allocation); `None` while
+    /// it runs.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -133,7 +161,7 @@ impl Server {
         // The port may take a moment to be free again.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match try_spawn(self.dir.path(), &listen, &self.extra) {
+            match try_spawn(self.dir.path(), &listen, &self.extra, self.address_space) {
                 Ok((child, addr)) => {
                     assert_eq!(addr, self.addr);
                     self.child = Some(child);
@@ -172,19 +200,24 @@ impl Drop for Server {
     }
 }
 
-fn spawn(dir: &Path, listen: &str, extra: &[String]) -> (Child, SocketAddr) {
-    try_spawn(dir, listen, extra).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn try_spawn(dir: &Path, listen: &str, extra: &[String]) -> Result<(Child, SocketAddr), String> {
-    let mut child = Command::new(server_bin())
-        .args(["serve", "--demo", "--listen", listen, "--data-dir"])
+fn try_spawn(
+    dir: &Path,
+    listen: &str,
+    extra: &[String],
+    address_space: Option<u64>,
+) -> Result<(Child, SocketAddr), String> {
+    let mut cmd = Command::new(server_bin());
+    cmd.args(["serve", "--demo", "--listen", listen, "--data-dir"])
         .arg(dir)
         .args(extra)
         .env("RUST_LOG", "error")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    if let Some(limit) = address_space {
+        cap_address_space(&mut cmd, limit);
+    }
+    let mut child = cmd
         .spawn()
         .map_err(|e| format!("spawn {}: {e}", server_bin().display()))?;
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
@@ -207,4 +240,30 @@ fn try_spawn(dir: &Path, listen: &str, extra: &[String]) -> Result<(Child, Socke
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     Ok((child, addr))
+}
+
+/// Sets `RLIMIT_AS` of the child to `limit` bytes, between fork and exec.
+#[cfg(unix)]
+fn cap_address_space(cmd: &mut Command, limit: u64) {
+    use std::os::unix::process::CommandExt;
+    let lim = libc::rlimit {
+        rlim_cur: limit as libc::rlim_t,
+        rlim_max: limit as libc::rlim_t,
+    };
+    // SAFETY: the closure runs in the forked child before exec and only calls setrlimit, which is
+    // async-signal-safe; it allocates nothing and touches no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}
+
+#[cfg(not(unix))]
+fn cap_address_space(_cmd: &mut Command, _limit: u64) {
+    panic!("an address-space cap needs a Unix system");
 }
