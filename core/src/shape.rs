@@ -645,6 +645,13 @@ fn read_map(
         return Err(err(&item.path, "too many keys"));
     }
     if let (Some(fields), Mode::Strict) = (fields, mode) {
+        // Unknown keys first: they are what an attack adds, and nothing is read below them.
+        if let Some(k) = keys
+            .iter()
+            .find(|k| !fields.iter().any(|fl| fl.key == k.as_str()))
+        {
+            return Err(err(&join(&item.path, k), "unknown field"));
+        }
         for fl in fields.iter().filter(|fl| fl.required) {
             if !keys.iter().any(|k| k == fl.key) {
                 return Err(err(&join(&item.path, fl.key), "missing"));

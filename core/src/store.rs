@@ -945,7 +945,14 @@ impl Store {
                 params![id],
             )?;
             if let Ok(rec) = &record {
-                write_projection(&tx, id, &project(rec), updated_at_of(&doc), None, false)?;
+                let at = updated_at_of(&doc);
+                write_projection(&tx, id, &project(rec), at, None, false)?;
+                // The discarded changes may have been the newest: the projection goes back to
+                // what the remaining history says (write_projection only moves it forward).
+                tx.execute(
+                    "UPDATE records SET updated_at = ?2 WHERE id = ?1",
+                    params![id, at],
+                )?;
             }
             tx.commit()?;
             Ok(n)
