@@ -1,6 +1,10 @@
 //! Photo sync: upload this device's photos (thumbnails first) and fetch thumbnails of pulled
 //! records, by content hash, against `/v1/blobs/{sha256}` (docs/protocol.md, "Photos").
 //!
+//! Every upload names the record the photo belongs to (`?record=<id>`): the server accepts it only
+//! for a record it holds, in the user's scope, that references the photo, and serves the photo
+//! only to readers of such a record. So a photo is uploaded after its record was pushed.
+//!
 //! Uploads are resumable: `HEAD` tells how many bytes the server holds, and the rest goes in
 //! `Content-Range` chunks, so a signal that drops mid-upload costs at most one chunk. Every step
 //! is idempotent; the server verifies the hash before it keeps a blob. Full images of other
@@ -33,16 +37,44 @@ fn blob_url(s: &SavedSession, hash: &str) -> String {
     format!("{}/v1/blobs/{hash}", s.server_url)
 }
 
+/// `…/v1/blobs/{hash}?record=<record id>` (the id form-encoded).
+fn upload_url(s: &SavedSession, hash: &str, record: &str) -> Result<reqwest::Url> {
+    let mut url = reqwest::Url::parse(&blob_url(s, hash)).map_err(|e| Error::Network {
+        message: format!("bad server address: {e}"),
+        retryable: false,
+    })?;
+    url.query_pairs_mut().append_pair("record", record);
+    Ok(url)
+}
+
+/// What the server said about an upload for a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Uploaded {
+    /// The server holds the photo for the record.
+    Done,
+    /// The server does not hold the record in this user's scope, or its copy does not reference
+    /// the photo (not pushed yet, refused, or the photo was removed): try again later.
+    RecordNotThere,
+}
+
 fn offset_of(r: &reqwest::blocking::Response) -> Option<u64> {
     r.headers()
         .get(UPLOAD_OFFSET)
         .and_then(|v| v.to_str().ok()?.trim().parse().ok())
 }
 
-/// How many bytes of `hash` the server holds (`None`: stored completely).
-fn held(client: &Client, cfg: &SyncConfig, s: &SavedSession, hash: &str) -> Result<Option<u64>> {
+/// How many bytes of `hash` this device has sent for an unfinished upload (`None`: the server
+/// holds the photo for `record`).
+fn held(
+    client: &Client,
+    cfg: &SyncConfig,
+    s: &SavedSession,
+    hash: &str,
+    record: &str,
+) -> Result<Option<u64>> {
+    let url = upload_url(s, hash, record)?;
     with_retries(cfg, "photo upload check", || {
-        match client.head(blob_url(s, hash)).bearer_auth(&s.token).send() {
+        match client.head(url.clone()).bearer_auth(&s.token).send() {
             Err(e) => Attempt::Retry(describe_reqwest(&e), None),
             Ok(r) if r.status().as_u16() == 200 => Attempt::Done(None),
             Ok(r) if r.status().as_u16() == 404 => Attempt::Done(Some(offset_of(&r).unwrap_or(0))),
@@ -52,17 +84,19 @@ fn held(client: &Client, cfg: &SyncConfig, s: &SavedSession, hash: &str) -> Resu
     .map_err(failure)
 }
 
-/// Upload one blob, resuming from what the server already holds.
+/// Upload one blob for `record`, resuming from what the server already holds.
 pub(crate) fn upload(
     client: &Client,
     cfg: &SyncConfig,
     s: &SavedSession,
     hash: &str,
     bytes: &[u8],
-) -> Result<()> {
+    record: &str,
+) -> Result<Uploaded> {
     let total = bytes.len() as u64;
-    let mut offset = match held(client, cfg, s, hash)? {
-        None => return Ok(()),
+    let url = upload_url(s, hash, record)?;
+    let mut offset = match held(client, cfg, s, hash, record)? {
+        None => return Ok(Uploaded::Done),
         Some(n) if n <= total => n,
         Some(_) => 0,
     };
@@ -80,9 +114,10 @@ pub(crate) fn upload(
         let end = (offset as usize + UPLOAD_CHUNK).min(bytes.len());
         let chunk = bytes[offset as usize..end].to_vec();
         let range = format!("bytes {}-{}/{}", offset, end.saturating_sub(1), total);
-        let next: Option<u64> = with_retries(cfg, "photo upload", || {
+        // Some(Some(n)): continue at n; Some(None): done; None: the record is not there.
+        let next: Option<Option<u64>> = with_retries(cfg, "photo upload", || {
             let sent = client
-                .put(blob_url(s, hash))
+                .put(url.clone())
                 .bearer_auth(&s.token)
                 .header(CONTENT_RANGE, range.clone())
                 .header(CONTENT_LENGTH, chunk.len())
@@ -92,9 +127,10 @@ pub(crate) fn upload(
                 // After a broken connection the server may hold part of the chunk: ask it.
                 Err(e) => Attempt::Retry(describe_reqwest(&e), None),
                 Ok(r) => match r.status().as_u16() {
-                    200 | 201 => Attempt::Done(None),
-                    202 => Attempt::Done(Some(offset_of(&r).unwrap_or(end as u64))),
-                    409 => Attempt::Done(Some(offset_of(&r).unwrap_or(0))),
+                    200 | 201 => Attempt::Done(Some(None)),
+                    202 => Attempt::Done(Some(Some(offset_of(&r).unwrap_or(end as u64)))),
+                    409 => Attempt::Done(Some(Some(offset_of(&r).unwrap_or(0)))),
+                    404 => Attempt::Done(None),
                     _ => classify_error(r),
                 },
             }
@@ -103,20 +139,21 @@ pub(crate) fn upload(
             // A retry after a lost answer may find the blob complete, or held further along.
             Failure::Other(Error::Network {
                 retryable: true, ..
-            }) => held(client, cfg, s, hash)
-                .map(|h| h.map(|n| n.max(offset)))
+            }) => held(client, cfg, s, hash, record)
+                .map(|h| Some(h.map(|n| n.max(offset))))
                 .map_err(Failure::Other),
             other => Err(other),
         })
         .map_err(failure)?;
         match next {
-            None => return Ok(()),
-            Some(n) => offset = n.min(total),
+            None => return Ok(Uploaded::RecordNotThere),
+            Some(None) => return Ok(Uploaded::Done),
+            Some(Some(n)) => offset = n.min(total),
         }
     }
     // Everything sent: the last answer was Partial only if the server lost track; check.
-    match held(client, cfg, s, hash)? {
-        None => Ok(()),
+    match held(client, cfg, s, hash, record)? {
+        None => Ok(Uploaded::Done),
         Some(_) => Err(Error::Network {
             message: "the server did not keep the photo; it will be sent again".into(),
             retryable: true,
@@ -154,6 +191,7 @@ impl Store {
         report: &mut SyncReport,
         progress: &dyn Fn(&SyncProgress),
     ) -> Result<()> {
+        self.assign_upload_records()?;
         let pending = self.pending_uploads()?;
         let missing = self.missing_thumbnails()?;
         let total = (pending.len() + missing.len()) as u64;
@@ -167,10 +205,21 @@ impl Store {
             total: Some(total),
         });
         for b in &pending {
-            let bytes = self.photo_bytes(&b.hash)?;
-            upload(client, cfg, session, &b.hash, &bytes)?;
-            self.mark_uploaded(&b.hash)?;
-            report.photos_uploaded += 1;
+            // Every pending photo has its record now (assign_upload_records).
+            if let Some(record) = &b.record_id {
+                let bytes = self.photo_bytes(&b.hash)?;
+                match upload(client, cfg, session, &b.hash, &bytes, record)? {
+                    Uploaded::Done => {
+                        self.mark_uploaded(&b.hash)?;
+                        report.photos_uploaded += 1;
+                    }
+                    // Its record is not on the server as this device has it (not accepted yet):
+                    // the photo stays pending and goes with a later sync.
+                    Uploaded::RecordNotThere => {
+                        tracing::info!(hash = %b.hash, "photo upload waits for its record");
+                    }
+                }
+            }
             done += 1;
             progress(&SyncProgress {
                 phase: "photos".into(),

@@ -131,6 +131,68 @@ pub fn ensure_first_admin(store: &dyn ServerStore) -> Result<Option<String>> {
     Ok(Some(password))
 }
 
+/// Longest reason text kept for a quarantine.
+const MAX_REASON_CHARS: usize = 500;
+
+fn check_doc_arg(id: &str) -> Result<()> {
+    // Not the strict id rule: a document stored before it existed may need to be set aside.
+    if id.is_empty() || id.len() > 1024 || id.chars().any(char::is_control) {
+        return Err(Error::Invalid(
+            "the document id must be 1 to 1024 bytes without control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `admin quarantine-doc ID [--reason TEXT]`: sets the document aside. Returns what to print.
+pub fn quarantine_doc(store: &dyn ServerStore, id: &str, reason: Option<&str>) -> Result<String> {
+    check_doc_arg(id)?;
+    if reason.is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
+        return Err(Error::Invalid(format!(
+            "--reason is longer than {MAX_REASON_CHARS} characters"
+        )));
+    }
+    Ok(if store.quarantine_doc(id, reason)? {
+        format!(
+            "document {id} quarantined: left out of every pull, pushes to it refused \
+             (restore with: gridwork-server admin restore-doc {id})\n"
+        )
+    } else {
+        format!("document {id} was already quarantined\n")
+    })
+}
+
+/// `admin list-quarantined-docs`. Returns what to print.
+pub fn list_quarantined_docs(store: &dyn ServerStore) -> Result<String> {
+    let docs = store.list_quarantined_docs()?;
+    if docs.is_empty() {
+        return Ok("no quarantined documents\n".into());
+    }
+    let mut out = String::new();
+    for d in docs {
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{} change(s)\t{}\n",
+            d.doc_id,
+            d.kind.as_deref().unwrap_or("-"),
+            d.grid.as_deref().unwrap_or("-"),
+            d.at.to_rfc3339(),
+            d.changes,
+            d.reason.as_deref().unwrap_or("")
+        ));
+    }
+    Ok(out)
+}
+
+/// `admin restore-doc ID`: lifts the quarantine; devices pull the document again. Returns what
+/// to print.
+pub fn restore_doc(store: &dyn ServerStore, id: &str) -> Result<String> {
+    check_doc_arg(id)?;
+    let n = store.restore_doc(id)?;
+    Ok(format!(
+        "document {id} restored: {n} change(s) will be pulled again by every device in scope\n"
+    ))
+}
+
 /// What an import did.
 #[derive(Debug, Default)]
 pub struct ImportSummary {

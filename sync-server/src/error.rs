@@ -39,6 +39,8 @@ pub enum Error {
 pub struct ApiError {
     pub status: StatusCode,
     pub body: ErrorBody,
+    /// Seconds for the `Retry-After` header (`429`, `503`, `507`); `None`: 1 for those codes.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -62,7 +64,26 @@ impl ApiError {
                 message: message.into(),
                 retryable,
             },
+            retry_after: None,
         }
+    }
+    /// `429 rate_limited`, retry after `secs` seconds.
+    pub fn rate_limited(m: impl Into<String>, secs: u64) -> Self {
+        Self::new(ErrorCode::RateLimited, m).retry_after(secs)
+    }
+    /// `503 unavailable` (overloaded, stopping), retry after `secs` seconds.
+    pub fn unavailable(m: impl Into<String>, secs: u64) -> Self {
+        Self::new(ErrorCode::Unavailable, m).retry_after(secs)
+    }
+    /// Sets the `Retry-After` seconds (at least 1).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
+    }
+    /// Answers with `status` instead of the code's usual one (e.g. `507` with `unavailable`).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
     }
     pub fn bad_request(m: impl Into<String>) -> Self {
         Self::new(ErrorCode::BadRequest, m)
@@ -107,11 +128,22 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut resp = (self.status, axum::Json(self.body.clone())).into_response();
-        if self.body.code == ErrorCode::RateLimited || self.body.code == ErrorCode::Unavailable {
+        let retry = match self.retry_after {
+            Some(s) => Some(s),
+            None if matches!(
+                self.body.code,
+                ErrorCode::RateLimited | ErrorCode::Unavailable
+            ) =>
+            {
+                Some(1)
+            }
+            None => None,
+        };
+        let mut resp = (self.status, axum::Json(self.body)).into_response();
+        if let Some(secs) = retry {
             resp.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
+                axum::http::HeaderValue::from(secs),
             );
         }
         resp

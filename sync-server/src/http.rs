@@ -2,16 +2,17 @@
 //! store/sync code through `spawn_blocking`, and encode. Every error answer is a JSON
 //! [`gridwork_core::wire::ErrorBody`].
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use chrono::Utc;
 use gridwork_core::wire::{self, ErrorCode, Limits, SignInRequest, SignInResponse};
 use tower_http::timeout::TimeoutLayer;
@@ -19,9 +20,16 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth;
 use crate::blob::{self, Blobs, PutError, PutOutcome};
+use crate::cancel::Cancel;
 use crate::error::ApiError;
 use crate::store::{DeviceAuth, Scope, ServerStore};
 use crate::sync::{handle_sync, PullConfig};
+
+// Declared here (lib.rs is not this module's owner's file): `crate::http::limits`.
+#[path = "limits.rs"]
+pub mod limits;
+
+use limits::{Gate, HashPool, SignInLimiter, SignInLimits};
 
 /// Limits and durations of the HTTP API.
 #[derive(Debug, Clone)]
@@ -33,17 +41,103 @@ pub struct ApiConfig {
     pub pull: PullConfig,
     /// Per-device push quotas (per request, per day).
     pub quotas: crate::quota::Quotas,
+    /// Sign-in rate limits (per account, per client address, lockout).
+    pub sign_in: SignInLimits,
+    /// Password hashes (~19 MiB each) computed at once, and sign-ins waiting for one.
+    pub max_concurrent_hashes: usize,
+    pub max_hash_waiters: usize,
+    /// Sync requests doing their blocking work at once, and sync requests waiting for a slot.
+    pub max_concurrent_syncs: usize,
+    pub max_sync_waiters: usize,
+    /// Longest wait for a hash or sync slot before answering `503` with `Retry-After`.
+    pub max_queue_wait: Duration,
+    /// Take the client address for sign-in limits from the last `X-Forwarded-For` entry (only
+    /// behind a reverse proxy that sets it; otherwise clients could pick their own address).
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
+        let cores = limits::cores();
         ApiConfig {
             token_ttl: Duration::from_secs(30 * 24 * 3600),
             request_timeout: Duration::from_secs(30),
             sync_limits: wire::REQUEST_LIMITS,
             pull: PullConfig::default(),
             quotas: crate::quota::Quotas::default(),
+            sign_in: SignInLimits::default(),
+            max_concurrent_hashes: cores,
+            max_hash_waiters: 8 * cores,
+            max_concurrent_syncs: 2 * cores,
+            max_sync_waiters: 1024,
+            max_queue_wait: Duration::from_secs(10),
+            trust_forwarded_for: false,
         }
+    }
+}
+
+/// Shared runtime bounds: the gates around password hashing and sync work, the sign-in limiter.
+/// Built by [`router`] from the [`ApiConfig`] and reached by handlers as an extension.
+pub struct Guards {
+    pub hashes: Gate,
+    /// As many threads as `hashes` has permits.
+    pub hash_pool: HashPool,
+    pub syncs: Gate,
+    pub sign_in: SignInLimiter,
+}
+
+impl Guards {
+    pub fn new(c: &ApiConfig) -> Guards {
+        Guards {
+            hash_pool: HashPool::new(c.max_concurrent_hashes.max(1)),
+            hashes: Gate::new(
+                "password checks",
+                c.max_concurrent_hashes,
+                c.max_hash_waiters,
+                c.max_queue_wait,
+            ),
+            syncs: Gate::new(
+                "sync requests",
+                c.max_concurrent_syncs,
+                c.max_sync_waiters,
+                c.max_queue_wait,
+            ),
+            sign_in: SignInLimiter::new(c.sign_in),
+        }
+    }
+}
+
+/// The client's address: the TCP peer (serve with `into_make_service_with_connect_info`), or the
+/// last `X-Forwarded-For` entry when [`ApiConfig::trust_forwarded_for`] is set. `None` when
+/// neither is known (then only per-account limits apply).
+pub struct PeerAddr(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        if st.config.trust_forwarded_for {
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+                .next_back();
+            if forwarded.is_some() {
+                return Ok(PeerAddr(forwarded));
+            }
+        }
+        Ok(PeerAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
     }
 }
 
@@ -79,10 +173,12 @@ pub fn router(state: AppState) -> Router {
             put(put_blob).get(get_blob).head(head_blob),
         )
         .layer(tower_http::limit::RequestBodyLimitLayer::new(blob_limit));
+    let guards = Arc::new(Guards::new(&state.config));
     Router::new()
         .merge(api)
         .merge(blobs)
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
+        .layer(Extension(guards))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -142,17 +238,77 @@ async fn healthz(State(st): State<AppState>) -> Response {
     }
 }
 
-async fn sign_in(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<SignInResponse>, ApiError> {
-    let body = read_body(&headers, body, MAX_JSON_BODY).await?;
-    let req: SignInRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "sign-in body is not valid JSON of the expected shape: {e}"
-        ))
+/// Longest username and password accepted (longer ones cannot exist; refused before hashing).
+const MAX_USERNAME_CHARS: usize = 200;
+const MAX_PASSWORD_CHARS: usize = 1024;
+
+/// Parses the sign-in JSON. Errors name the field and what is wrong, never quote what was sent
+/// (serde's own messages quote values, e.g. a password sent as the wrong type).
+fn parse_sign_in(body: &[u8]) -> Result<SignInRequest, ApiError> {
+    use serde_json::Value;
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(match e.classify() {
+            serde_json::error::Category::Eof => "sign-in body: the JSON ends early".to_owned(),
+            _ => format!(
+                "sign-in body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        })
     })?;
+    let Value::Object(mut obj) = v else {
+        return Err(ApiError::bad_request("sign-in body must be a JSON object"));
+    };
+    let mut string = |field: &str| match obj.remove(field) {
+        Some(Value::String(s)) => Ok(s),
+        None | Some(Value::Null) => Err(ApiError::bad_request(format!(
+            "sign-in body: `{field}` is missing"
+        ))),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "sign-in body: `{field}` must be a string"
+        ))),
+    };
+    let username = string("username")?;
+    let password = string("password")?;
+    let device_name = string("device_name")?;
+    let actors = match obj.remove("actors") {
+        Some(Value::Array(a)) => a
+            .into_iter()
+            .map(|x| match x {
+                Value::String(s) => Ok(s),
+                _ => Err(ApiError::bad_request(
+                    "sign-in body: `actors` must be an array of strings",
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None | Some(Value::Null) => {
+            return Err(ApiError::bad_request("sign-in body: `actors` is missing"))
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "sign-in body: `actors` must be an array of strings",
+            ))
+        }
+    };
+    Ok(SignInRequest {
+        username,
+        password,
+        device_name,
+        actors,
+    })
+}
+
+fn check_sign_in(req: &SignInRequest) -> Result<(), ApiError> {
+    if req.username.is_empty() || req.username.chars().count() > MAX_USERNAME_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "username must be 1 to {MAX_USERNAME_CHARS} characters"
+        )));
+    }
+    if req.password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "password is longer than {MAX_PASSWORD_CHARS} characters"
+        )));
+    }
     if req.actors.len() > MAX_ACTORS {
         return Err(ApiError::bad_request(format!(
             "at most {MAX_ACTORS} actor ids per device"
@@ -175,32 +331,85 @@ async fn sign_in(
             "device_name is longer than 200 characters",
         ));
     }
+    Ok(())
+}
+
+/// `POST /v1/sign-in`. Order of the costs: body limit and shape; rate limits per client address
+/// and per account (and the account's lockout), all in memory; then a slot of the password-hash
+/// gate (bounded queue, else `503`); then the hash itself on a blocking thread.
+async fn sign_in(
+    State(st): State<AppState>,
+    Extension(guards): Extension<Arc<Guards>>,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<SignInResponse>, ApiError> {
+    let body = read_body(&headers, body, MAX_JSON_BODY).await?;
+    let req = parse_sign_in(&body)?;
+    drop(body);
+    check_sign_in(&req)?;
+    let attempt = guards.sign_in.admit(&req.username, peer).map_err(|r| {
+        tracing::info!(retry_after = r.retry_after(), refusal = ?r, "sign-in rate limited");
+        r.into_api_error()
+    })?;
+    let permit = match guards.hashes.acquire().await {
+        Ok(p) => p,
+        Err(e) => {
+            guards.sign_in.abandoned(attempt);
+            return Err(e);
+        }
+    };
+    let store = st.store.clone();
+    let username = req.username.clone();
+    let password = req.password;
+    let checked = guards
+        .hash_pool
+        .run(move || {
+            // Held while the hash runs: at most `max_concurrent_hashes` hashes at once, each on
+            // a pool thread that reuses its ~19 MiB of argon2 memory.
+            let _permit = permit;
+            let found = store.user_by_username(&username)?;
+            let (user, hash) = match found {
+                Some((u, h)) => (Some(u), h),
+                None => (None, auth::dummy_hash().to_owned()),
+            };
+            let ok = auth::verify_password_reusing_memory(&password, &hash);
+            Ok::<_, ApiError>(match user {
+                Some(u) if ok && !u.disabled => Some(u),
+                _ => None,
+            })
+        })
+        .await
+        .unwrap_or_else(|| Err(ApiError::new(ErrorCode::Internal, "internal server error")));
+    let user = match checked {
+        Ok(Some(u)) => {
+            guards.sign_in.succeeded(attempt);
+            u
+        }
+        Ok(None) => {
+            let lockout = guards.sign_in.failed(attempt);
+            tracing::info!(
+                username_len = req.username.len(),
+                lockout_secs = lockout.map(|d| d.as_secs()),
+                "sign-in refused"
+            );
+            return Err(ApiError::unauthorized("wrong username or password"));
+        }
+        Err(e) => {
+            guards.sign_in.abandoned(attempt);
+            return Err(e);
+        }
+    };
     let store = st.store.clone();
     let ttl = st.config.token_ttl;
+    let device_name = req.device_name;
+    let actors = req.actors;
     blocking(move || {
-        let found = store.user_by_username(&req.username)?;
-        let (user, hash) = match found {
-            Some((u, h)) => (Some(u), h),
-            None => (None, auth::dummy_hash().to_owned()),
-        };
-        let ok = auth::verify_password(&req.password, &hash);
-        let user = match user {
-            Some(u) if ok && !u.disabled => u,
-            _ => {
-                tracing::info!(username_len = req.username.len(), "sign-in refused");
-                return Err(ApiError::unauthorized("wrong username or password"));
-            }
-        };
         let (token, token_hash) = auth::new_token();
         let expires_at =
             Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(30));
-        let device_id = store.create_device(
-            &user.id,
-            &req.device_name,
-            &token_hash,
-            expires_at,
-            &req.actors,
-        )?;
+        let device_id =
+            store.create_device(&user.id, &device_name, &token_hash, expires_at, &actors)?;
         let scope = store.scope(&user)?;
         let scope_grids = store.scope_grid_ids(&scope)?;
         tracing::info!(user_id = %user.id, device_id = %device_id, "signed in");
@@ -278,12 +487,38 @@ async fn sign_out(State(st): State<AppState>, authed: Authed) -> Result<StatusCo
     .await
 }
 
+/// Ends a deferral of push durability ([`ServerStore::defer_push_durability`]) on drop, waiting
+/// for it; [`FinishDeferred::finish`] does the same and reports a failed sync of the disk.
+struct FinishDeferred<'a>(&'a dyn ServerStore);
+
+impl FinishDeferred<'_> {
+    fn finish(self) -> Result<(), ApiError> {
+        let r = self.0.finish_deferred_pushes();
+        std::mem::forget(self);
+        r.map_err(ApiError::from)
+    }
+}
+
+impl Drop for FinishDeferred<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.finish_deferred_pushes() {
+            tracing::error!(error = %e, "a deferred push did not become durable");
+        }
+    }
+}
+
+/// `POST /v1/sync`. The blocking work runs under a slot of the sync gate (bounded queue, else
+/// `503` + `Retry-After`) and is cancelled at the request deadline or when the client goes away
+/// (the handler's future is dropped: its [`crate::cancel::CancelOnDrop`] guard fires).
 async fn sync(
     State(st): State<AppState>,
+    Extension(guards): Extension<Arc<Guards>>,
     authed: Authed,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let cancel = Cancel::with_deadline(Instant::now() + st.config.request_timeout);
+    let guard = cancel.guard();
     match headers
         .get(header::CONTENT_ENCODING)
         .map(HeaderValue::to_str)
@@ -299,34 +534,57 @@ async fn sync(
     }
     let limits = st.config.sync_limits;
     let body = read_body(&headers, body, limits.max_compressed).await?;
+    let permit = guards.syncs.acquire().await?;
     let store = st.store.clone();
     let pull = st.config.pull;
     let quotas = st.config.quotas;
     let started = std::time::Instant::now();
-    let encoded = blocking(move || {
-        let req = wire::decode_request(&body, limits)?;
-        let pushed: usize = req.push.iter().map(|d| d.changes.len()).sum();
-        let resp = handle_sync(
-            store.as_ref(),
-            &authed.device,
-            &authed.scope,
-            req,
-            pull,
-            &quotas,
-            &crate::cancel::Cancel::never(),
-        )?;
-        tracing::info!(
-            device_id = %authed.device.device_id,
-            pushed,
-            accepted = resp.accepted.len(),
-            rejected = resp.rejected.len(),
-            pulled = resp.changes.len(),
-            more = resp.more,
-            "sync"
-        );
-        Ok::<_, ApiError>(wire::encode_response(&resp))
+    let work_cancel = cancel.clone();
+    let result = blocking(move || {
+        if work_cancel.is_cancelled() {
+            return Err(ApiError::unavailable(
+                "the request ran past its deadline before it could start; nothing was stored",
+                1,
+            ));
+        }
+        // The slot covers the work (decode, checks, commit, pull, encode); the wait for the
+        // disk to make the push durable comes after it and holds no slot. The guard ends the
+        // deferral (and waits) whatever happens, so the next task on this thread pushes as usual.
+        store.defer_push_durability();
+        let durable = FinishDeferred(store.as_ref());
+        let encoded = (|| {
+            let req = wire::decode_request(&body, limits)?;
+            drop(body);
+            let pushed: usize = req.push.iter().map(|d| d.changes.len()).sum();
+            let resp = handle_sync(
+                store.as_ref(),
+                &authed.device,
+                &authed.scope,
+                req,
+                pull,
+                &quotas,
+                &work_cancel,
+            )?;
+            tracing::info!(
+                device_id = %authed.device.device_id,
+                pushed,
+                accepted = resp.accepted.len(),
+                rejected = resp.rejected.len(),
+                pulled = resp.changes.len(),
+                more = resp.more,
+                "sync"
+            );
+            Ok::<_, ApiError>(wire::encode_response(&resp))
+        })();
+        drop(permit);
+        // Acknowledged changes must be durable before the answer leaves.
+        durable.finish()?;
+        encoded
     })
-    .await?;
+    .await;
+    // The work is over (done or failed): leaving now cancels nothing.
+    guard.disarm();
+    let encoded = result?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         bytes = encoded.len(),
@@ -372,26 +630,83 @@ fn offset_header(n: u64) -> [(header::HeaderName, HeaderValue); 1] {
     )]
 }
 
-/// `HEAD /v1/blobs/{hash}`: `200` with `Content-Length` when stored; else `404` with
-/// `Upload-Offset`, the bytes held of an unfinished upload (0: none), to resume from.
+/// The `record` query parameter of a blob request: the document the photo is uploaded for.
+fn record_param(uri: &Uri) -> Result<Option<String>, ApiError> {
+    let Some(q) = uri.query() else {
+        return Ok(None);
+    };
+    let mut found = None;
+    for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+        if k != "record" {
+            continue;
+        }
+        if found.is_some() {
+            return Err(ApiError::bad_request("`record` is given more than once"));
+        }
+        if gridwork_core::model::check_id("record", &v).is_err() {
+            return Err(ApiError::bad_request(
+                "`record` must be a document id: 1 to 64 ASCII letters, digits or - _ . : @",
+            ));
+        }
+        found = Some(v.into_owned());
+    }
+    Ok(found)
+}
+
+fn record_not_found() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        "the record named by `record` is not in your scope or does not reference this photo",
+    )
+}
+
+/// Whether `record` is in the caller's scope and references `hash` (the precondition of an
+/// upload for it); and whether `hash` was already uploaded for it.
+async fn record_for_upload(
+    st: &AppState,
+    scope: &Scope,
+    hash: &str,
+    record: &str,
+) -> Result<(bool, bool), ApiError> {
+    let store = st.store.clone();
+    let (h, r) = (hash.to_owned(), record.to_owned());
+    let (grid, uploaded) = blocking(move || {
+        let grid = store.blob_ref_grid(&h, &r)?;
+        let uploaded = grid.is_some() && store.blob_uploaded_for(&h, &r)?;
+        Ok::<_, ApiError>((grid, uploaded))
+    })
+    .await?;
+    let in_scope = grid.is_some_and(|g| scope.contains(&g));
+    Ok((in_scope, in_scope && uploaded))
+}
+
+/// `HEAD /v1/blobs/{hash}?record=R`: `200` with `Content-Length` when the blob was uploaded (and
+/// verified) for record `R`, which is in the caller's scope and references it; else `404` with
+/// `Upload-Offset`, the bytes of an unfinished upload this device holds (0: none), to resume
+/// from. Without `record` the answer is always the `404` with `Upload-Offset`.
 async fn head_blob(
     State(st): State<AppState>,
-    _authed: Authed,
+    authed: Authed,
     axum::extract::Path(hash): axum::extract::Path<String>,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     blob_hash(&hash)?;
-    match st.blobs.stored_len(&hash).await? {
-        Some(len) => Ok((
-            StatusCode::OK,
-            [(header::CONTENT_LENGTH, HeaderValue::from(len))],
-            offset_header(len),
-        )
-            .into_response()),
-        None => {
-            let held = st.blobs.partial_len(&hash).await;
-            Ok((StatusCode::NOT_FOUND, offset_header(held)).into_response())
+    let record = record_param(&uri)?;
+    if let Some(r) = &record {
+        let (_, uploaded) = record_for_upload(&st, &authed.scope, &hash, r).await?;
+        if uploaded {
+            if let Some(len) = st.blobs.stored_len(&hash).await? {
+                return Ok((
+                    StatusCode::OK,
+                    [(header::CONTENT_LENGTH, HeaderValue::from(len))],
+                    offset_header(len),
+                )
+                    .into_response());
+            }
         }
     }
+    let held = st.blobs.partial_len(&authed.device.device_id, &hash).await;
+    Ok((StatusCode::NOT_FOUND, offset_header(held)).into_response())
 }
 
 /// Parses `Content-Range: bytes START-END/TOTAL`.
@@ -407,15 +722,21 @@ fn content_range(v: &str) -> Option<(u64, u64, u64)> {
     (a <= b && b < t).then_some((a, b, t))
 }
 
-/// `PUT /v1/blobs/{hash}`: the whole blob, or one chunk with `Content-Range: bytes A-B/TOTAL`.
+/// `PUT /v1/blobs/{hash}?record=R`: the whole blob, or one chunk with
+/// `Content-Range: bytes A-B/TOTAL`. `R` must exist, be in the uploader's scope and reference the
+/// hash (checked before the body is read). When this device's bytes are complete and verified,
+/// `(hash, R)` is recorded: readers of `R` may then download the blob. Chunks that do not
+/// complete the upload may be sent without `record` (e.g. before the record is pushed).
 async fn put_blob(
     State(st): State<AppState>,
-    _authed: Authed,
+    authed: Authed,
     axum::extract::Path(hash): axum::extract::Path<String>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     blob_hash(&hash)?;
+    let record = record_param(&uri)?;
     let max = st.blobs.max_bytes;
     let too_large = || {
         ApiError::new(
@@ -426,7 +747,7 @@ async fn put_blob(
     let length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
-    let (start, total) = match headers.get(header::CONTENT_RANGE) {
+    let (start, end, total) = match headers.get(header::CONTENT_RANGE) {
         Some(v) => {
             let (a, b, t) = v.to_str().ok().and_then(content_range).ok_or_else(|| {
                 ApiError::bad_request("Content-Range must be `bytes START-END/TOTAL`")
@@ -439,7 +760,7 @@ async fn put_blob(
                     "Content-Length does not match Content-Range",
                 ));
             }
-            (a, t)
+            (a, b + 1, t)
         }
         None => {
             let l = length.ok_or_else(|| {
@@ -448,17 +769,52 @@ async fn put_blob(
             if l > max {
                 return Err(too_large());
             }
-            (0, l)
+            (0, l, l)
         }
     };
     if length.is_some_and(|l| l > max) {
         return Err(too_large());
     }
+    let device_id = authed.device.device_id.clone();
+    match &record {
+        None if end >= total => {
+            return Err(ApiError::bad_request(
+                "name the record the photo is uploaded for: PUT /v1/blobs/{sha256}?record=<document id> \
+                 (only chunks that leave the upload unfinished may be sent without it)",
+            ))
+        }
+        None => {}
+        Some(r) => {
+            let (in_scope, uploaded) = record_for_upload(&st, &authed.scope, &hash, r).await?;
+            if !in_scope {
+                return Err(record_not_found());
+            }
+            if uploaded && st.blobs.stored_len(&hash).await?.is_some() {
+                // Nothing to do; read the body first so a client still sending sees this answer.
+                blob::drain(http_body_util::BodyDataStream::new(body)).await;
+                return Ok((StatusCode::OK, offset_header(total)).into_response());
+            }
+        }
+    }
     let stream = http_body_util::BodyDataStream::new(body);
-    match st.blobs.put(&hash, start, total, stream).await {
-        Ok(PutOutcome::AlreadyStored) => Ok((StatusCode::OK, offset_header(total)).into_response()),
-        Ok(PutOutcome::Stored) => {
-            tracing::info!(hash, bytes = total, "blob stored");
+    let with_offset = |e: ApiError, status: StatusCode, held: u64| {
+        let mut r = e.into_response();
+        r.headers_mut().insert(
+            header::HeaderName::from_static(UPLOAD_OFFSET),
+            HeaderValue::from(held),
+        );
+        *r.status_mut() = status;
+        r
+    };
+    match st.blobs.put(&device_id, &hash, start, total, stream).await {
+        Ok(outcome @ (PutOutcome::Stored | PutOutcome::Verified)) => {
+            if let Some(r) = record {
+                let store = st.store.clone();
+                let (h, d) = (hash.clone(), device_id.clone());
+                blocking(move || store.record_blob_upload(&h, &r, &d).map_err(ApiError::from))
+                    .await?;
+            }
+            tracing::info!(hash, bytes = total, ?outcome, "blob upload complete");
             Ok((StatusCode::CREATED, offset_header(total)).into_response())
         }
         Ok(PutOutcome::Partial(held)) => {
@@ -468,38 +824,41 @@ async fn put_blob(
         Err(PutError::HashMismatch) => Err(ApiError::bad_request(
             "the uploaded bytes do not match the blob's SHA-256: upload discarded",
         )),
-        Err(PutError::Gap { held }) => {
-            let mut e = ApiError::bad_request(format!(
+        Err(PutError::Gap { held }) => Ok(with_offset(
+            ApiError::bad_request(format!(
                 "this chunk starts after the {held} bytes held: resume at offset {held}"
-            ))
-            .into_response();
-            e.headers_mut().insert(
-                header::HeaderName::from_static(UPLOAD_OFFSET),
-                HeaderValue::from(held),
-            );
-            *e.status_mut() = StatusCode::CONFLICT;
-            Ok(e)
-        }
-        Err(PutError::Busy) => Err(ApiError::new(
-            ErrorCode::Unavailable,
-            "another upload of this blob is in progress",
+            )),
+            StatusCode::CONFLICT,
+            held,
         )),
+        Err(PutError::Busy) => Err(ApiError::unavailable(
+            "another upload of this blob from this device is in progress",
+            1,
+        )),
+        Err(PutError::TooManyPartials(n)) => Err(ApiError::rate_limited(
+            format!(
+                "this device has {n} unfinished photo uploads: finish one before starting another"
+            ),
+            60,
+        )),
+        Err(PutError::StagingFull) => Err(ApiError::unavailable(
+            "the server has no room for more unfinished uploads now: retry later",
+            300,
+        )
+        .with_status(StatusCode::INSUFFICIENT_STORAGE)),
         Err(PutError::Invalid(m)) => Err(ApiError::bad_request(m)),
-        Err(PutError::Interrupted { held }) => {
-            let mut e = ApiError::bad_request(format!("the body ended early; {held} bytes held"))
-                .into_response();
-            e.headers_mut().insert(
-                header::HeaderName::from_static(UPLOAD_OFFSET),
-                HeaderValue::from(held),
-            );
-            Ok(e)
-        }
+        Err(PutError::Interrupted { held }) => Ok(with_offset(
+            ApiError::bad_request(format!("the body ended early; {held} bytes held")),
+            StatusCode::BAD_REQUEST,
+            held,
+        )),
         Err(PutError::Storage(e)) => Err(e.into()),
     }
 }
 
-/// `GET /v1/blobs/{hash}`: the bytes, only if a record in the caller's scope references the blob
-/// (otherwise `404`, the same answer as for a blob that does not exist).
+/// `GET /v1/blobs/{hash}`: the bytes, streamed, only if the blob was uploaded for a record that
+/// is in the caller's scope and still references it (otherwise `404`, the same answer as for a
+/// blob that does not exist).
 async fn get_blob(
     State(st): State<AppState>,
     authed: Authed,
@@ -508,12 +867,12 @@ async fn get_blob(
     blob_hash(&hash)?;
     let store = st.store.clone();
     let h = hash.clone();
-    let grids = blocking(move || store.blob_grids(&h).map_err(ApiError::from)).await?;
+    let grids = blocking(move || store.blob_read_grids(&h).map_err(ApiError::from)).await?;
     let not_found = || ApiError::new(ErrorCode::NotFound, "no such blob in your scope");
     if !grids.iter().any(|g| authed.scope.contains(g)) {
         return Err(not_found());
     }
-    let bytes = st.blobs.get(&hash).await?.ok_or_else(not_found)?;
+    let (size, stream) = st.blobs.open_read(&hash).await?.ok_or_else(not_found)?;
     Ok((
         [
             (
@@ -524,8 +883,9 @@ async fn get_blob(
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("private, max-age=31536000, immutable"),
             ),
+            (header::CONTENT_LENGTH, HeaderValue::from(size)),
         ],
-        bytes,
+        Body::from_stream(stream),
     )
         .into_response())
 }

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gridwork_core::Role;
+use gridwork_server::blob::StagingLimits;
+use gridwork_server::http::limits::{self, SignInLimits};
+use gridwork_server::quota::Quotas;
 use gridwork_server::store::{NewUser, ServerStore, Unit, UnitKind};
 use gridwork_server::{admin, demo, ApiConfig, AppState, SqliteStore};
 
@@ -26,6 +29,8 @@ struct Cli {
     serve: ServeArgs,
 }
 
+// Parsed once at start: the size of the `Serve` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the server (the default).
@@ -87,6 +92,87 @@ struct ServeArgs {
     /// SQLite reader connections.
     #[arg(long, env = "GRIDWORK_DB_READERS", default_value_t = 4)]
     db_readers: usize,
+
+    // --- resource bounds ------------------------------------------------------------------------
+    /// Password hashes (argon2, ~19 MiB each) computed at once. Default: the machine's cores.
+    #[arg(long, env = "GRIDWORK_MAX_CONCURRENT_HASHES")]
+    max_concurrent_hashes: Option<usize>,
+    /// Sign-ins waiting for a hash slot; more are answered 503 at once. Default: 8 per hash slot.
+    #[arg(long, env = "GRIDWORK_MAX_HASH_WAITERS")]
+    max_hash_waiters: Option<usize>,
+    /// Sync requests doing their (blocking) work at once. Default: 2 per core.
+    #[arg(long, env = "GRIDWORK_MAX_CONCURRENT_SYNCS")]
+    max_concurrent_syncs: Option<usize>,
+    /// Sync requests waiting for a slot; more are answered 503 at once.
+    #[arg(long, env = "GRIDWORK_MAX_SYNC_WAITERS", default_value_t = 1024)]
+    max_sync_waiters: usize,
+    /// Longest wait for a hash or sync slot before answering 503 with Retry-After, in seconds.
+    #[arg(long, env = "GRIDWORK_MAX_QUEUE_WAIT_SECS", default_value_t = 10)]
+    max_queue_wait_secs: u64,
+    /// Sign-in attempts one account may make in a burst (failures only: successes give theirs back).
+    #[arg(long, env = "GRIDWORK_SIGN_IN_ACCOUNT_BURST", default_value_t = SignInLimits::default().account_burst)]
+    sign_in_account_burst: u32,
+    /// Sign-in attempts one account regains per minute.
+    #[arg(long, env = "GRIDWORK_SIGN_IN_ACCOUNT_PER_MIN", default_value_t = SignInLimits::default().account_per_min)]
+    sign_in_account_per_min: u32,
+    /// Sign-in attempts one client address (IPv4, IPv6 /64) may make in a burst.
+    #[arg(long, env = "GRIDWORK_SIGN_IN_ADDR_BURST", default_value_t = SignInLimits::default().addr_burst)]
+    sign_in_addr_burst: u32,
+    /// Sign-in attempts one client address regains per minute.
+    #[arg(long, env = "GRIDWORK_SIGN_IN_ADDR_PER_MIN", default_value_t = SignInLimits::default().addr_per_min)]
+    sign_in_addr_per_min: u32,
+    /// Consecutive wrong passwords of one account before it is locked (0: never).
+    #[arg(long, env = "GRIDWORK_SIGN_IN_LOCKOUT_AFTER", default_value_t = SignInLimits::default().lockout_after)]
+    sign_in_lockout_after: u32,
+    /// First lockout, in seconds; each further failure doubles it.
+    #[arg(long, env = "GRIDWORK_SIGN_IN_LOCKOUT_BASE_SECS", default_value_t = SignInLimits::default().lockout_base.as_secs())]
+    sign_in_lockout_base_secs: u64,
+    /// Longest lockout, in seconds.
+    #[arg(long, env = "GRIDWORK_SIGN_IN_LOCKOUT_MAX_SECS", default_value_t = SignInLimits::default().lockout_max.as_secs())]
+    sign_in_lockout_max_secs: u64,
+    /// Accounts and client addresses the sign-in limiter tracks at most (each).
+    #[arg(long, env = "GRIDWORK_SIGN_IN_MAX_TRACKED", default_value_t = SignInLimits::default().max_tracked)]
+    sign_in_max_tracked: usize,
+    /// Take the client address from the last X-Forwarded-For entry (only behind a reverse proxy
+    /// that sets it).
+    #[arg(long, env = "GRIDWORK_TRUST_X_FORWARDED_FOR")]
+    trust_x_forwarded_for: bool,
+    /// Unfinished photo uploads not written to for this long are deleted, in seconds.
+    #[arg(long, env = "GRIDWORK_PARTIAL_UPLOAD_TTL_SECS", default_value_t = StagingLimits::default().ttl.as_secs())]
+    partial_upload_ttl_secs: u64,
+    /// Unfinished photo uploads one device may have at once.
+    #[arg(long, env = "GRIDWORK_MAX_PARTIAL_UPLOADS_PER_DEVICE", default_value_t = StagingLimits::default().per_device)]
+    max_partial_uploads_per_device: usize,
+    /// Declared bytes of all unfinished photo uploads together.
+    #[arg(long, env = "GRIDWORK_MAX_STAGING_BYTES", default_value_t = StagingLimits::default().max_bytes)]
+    max_staging_bytes: u64,
+    /// On SIGTERM / Ctrl-C: how long requests in flight may finish before they are cut off, in
+    /// seconds (the process then exits within about 2 s more).
+    #[arg(long, env = "GRIDWORK_SHUTDOWN_DRAIN_SECS", default_value_t = 8)]
+    shutdown_drain_secs: u64,
+
+    // --- per-device push quotas (refused with the retryable code `quota`) --------------------------
+    /// Documents per sync request.
+    #[arg(long, env = "GRIDWORK_QUOTA_REQUEST_DOCS", default_value_t = Quotas::default().request_docs)]
+    quota_request_docs: usize,
+    /// Changes per sync request.
+    #[arg(long, env = "GRIDWORK_QUOTA_REQUEST_CHANGES", default_value_t = Quotas::default().request_changes)]
+    quota_request_changes: usize,
+    /// Operations (decoded) per sync request.
+    #[arg(long, env = "GRIDWORK_QUOTA_REQUEST_OPS", default_value_t = Quotas::default().request_ops)]
+    quota_request_ops: u64,
+    /// New documents per sync request.
+    #[arg(long, env = "GRIDWORK_QUOTA_REQUEST_NEW_DOCS", default_value_t = Quotas::default().request_new_docs)]
+    quota_request_new_docs: usize,
+    /// New documents per device per UTC day.
+    #[arg(long, env = "GRIDWORK_QUOTA_DAY_NEW_DOCS", default_value_t = Quotas::default().day_new_docs)]
+    quota_day_new_docs: u64,
+    /// Accepted changes per device per UTC day.
+    #[arg(long, env = "GRIDWORK_QUOTA_DAY_CHANGES", default_value_t = Quotas::default().day_changes)]
+    quota_day_changes: u64,
+    /// Accepted change bytes per device per UTC day.
+    #[arg(long, env = "GRIDWORK_QUOTA_DAY_BYTES", default_value_t = Quotas::default().day_bytes)]
+    quota_day_bytes: u64,
 }
 
 #[derive(Args)]
@@ -165,6 +251,22 @@ enum AdminCmd {
     ListUnits,
     /// Import an organisation CSV (see docs/protocol.md, "Organisation CSV").
     ImportOrg { file: PathBuf },
+    /// Set a document aside: its changes are left out of every pull (history is kept) and
+    /// pushes to it are refused `quarantined`.
+    QuarantineDoc {
+        /// The document (record) id.
+        id: String,
+        /// Why (shown by list-quarantined-docs).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List quarantined documents.
+    ListQuarantinedDocs,
+    /// Lift a quarantine: devices pull the document's changes again.
+    RestoreDoc {
+        /// The document (record) id.
+        id: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -196,13 +298,58 @@ fn init_logs(format: LogFormat) {
     }
 }
 
+fn api_config(args: &ServeArgs) -> ApiConfig {
+    let cores = limits::cores();
+    let hashes = args.max_concurrent_hashes.unwrap_or(cores).max(1);
+    let syncs = args.max_concurrent_syncs.unwrap_or(2 * cores).max(1);
+    ApiConfig {
+        token_ttl: Duration::from_secs(args.token_ttl_secs),
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+        sync_limits: gridwork_core::wire::Limits {
+            max_compressed: args.max_body_bytes,
+            max_decompressed: args.max_decompressed_bytes,
+        },
+        pull: gridwork_server::sync::PullConfig {
+            default_limit: args.pull_limit.max(1),
+            max_limit: args.pull_limit.max(1).max(10_000),
+            max_bytes: args.pull_max_bytes,
+        },
+        quotas: Quotas {
+            request_docs: args.quota_request_docs,
+            request_changes: args.quota_request_changes,
+            request_ops: args.quota_request_ops,
+            request_new_docs: args.quota_request_new_docs,
+            day_new_docs: args.quota_day_new_docs,
+            day_changes: args.quota_day_changes,
+            day_bytes: args.quota_day_bytes,
+        },
+        sign_in: SignInLimits {
+            account_burst: args.sign_in_account_burst,
+            account_per_min: args.sign_in_account_per_min,
+            addr_burst: args.sign_in_addr_burst,
+            addr_per_min: args.sign_in_addr_per_min,
+            lockout_after: args.sign_in_lockout_after,
+            lockout_base: Duration::from_secs(args.sign_in_lockout_base_secs),
+            lockout_max: Duration::from_secs(args.sign_in_lockout_max_secs),
+            max_tracked: args.sign_in_max_tracked,
+        },
+        max_concurrent_hashes: hashes,
+        max_hash_waiters: args.max_hash_waiters.unwrap_or(8 * hashes),
+        max_concurrent_syncs: syncs,
+        max_sync_waiters: args.max_sync_waiters,
+        max_queue_wait: Duration::from_secs(args.max_queue_wait_secs),
+        trust_forwarded_for: args.trust_x_forwarded_for,
+    }
+}
+
 fn run_serve(args: ServeArgs) -> gridwork_server::Result<()> {
     init_logs(args.log_format);
     let store = Arc::new(SqliteStore::open(&args.data_dir, args.db_readers)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async move {
+    let drain = Duration::from_secs(args.shutdown_drain_secs);
+    let result = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         let addr = listener.local_addr()?;
         // First start and demo seed print to stdout (not the log): passwords are not log lines.
@@ -220,31 +367,76 @@ fn run_serve(args: ServeArgs) -> gridwork_server::Result<()> {
             println!("Sign in with: gridwork login --server http://{addr} --username admin");
             println!("Then create the organisation: gridwork-server admin --data-dir {} import-org ORG.csv", args.data_dir.display());
         }
+
+        let config = api_config(&args);
+        let staging = StagingLimits {
+            ttl: Duration::from_secs(args.partial_upload_ttl_secs),
+            per_device: args.max_partial_uploads_per_device,
+            max_bytes: args.max_staging_bytes,
+        };
+        // Opening the blob store purges stale partial uploads (left by an earlier run).
+        let blobs = Arc::new(
+            gridwork_server::blob::Blobs::open(args.blob_url.as_deref(), &args.data_dir, args.max_blob_bytes)?
+                .with_staging_limits(staging)?,
+        );
+        tokio::spawn(purge_partial_uploads(blobs.clone()));
+        let app = gridwork_server::router(AppState { store: store.clone(), config: Arc::new(config), blobs });
+
         println!("gridwork-server listening on http://{addr}");
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
-
-        let config = ApiConfig {
-            token_ttl: Duration::from_secs(args.token_ttl_secs),
-            request_timeout: Duration::from_secs(args.request_timeout_secs),
-            sync_limits: gridwork_core::wire::Limits {
-                max_compressed: args.max_body_bytes,
-                max_decompressed: args.max_decompressed_bytes,
-            },
-            pull: gridwork_server::sync::PullConfig {
-                default_limit: args.pull_limit.max(1),
-                max_limit: args.pull_limit.max(1).max(10_000),
-                max_bytes: args.pull_max_bytes,
-            },
-            quotas: gridwork_server::quota::Quotas::default(),
-        };
-        let blobs = Arc::new(gridwork_server::blob::Blobs::open(args.blob_url.as_deref(), &args.data_dir, args.max_blob_bytes)?);
-        let app = gridwork_server::router(AppState { store: store.clone(), config: Arc::new(config), blobs });
         tracing::info!(%addr, data_dir = %args.data_dir.display(), "serving");
-        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+        // Stop: on SIGTERM / Ctrl-C stop accepting, let requests in flight finish for `drain`,
+        // then drop them (their cancel guards stop their blocking work between documents).
+        let signalled = Arc::new(tokio::sync::Notify::new());
+        let notify = signalled.clone();
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            notify.notify_one();
+        });
+        let deadline = async {
+            signalled.notified().await;
+            tokio::time::sleep(drain).await;
+        };
+        tokio::select! {
+            r = serve => r?,
+            _ = deadline => tracing::warn!(drain_secs = drain.as_secs(), "requests still in flight after the drain time: stopping them"),
+        }
         tracing::info!("stopped");
         Ok(())
-    })
+    });
+    // Blocking work still running (a long push, a password hash) must not hold the process: give
+    // it a moment, then exit without it (SQLite rolls an unfinished transaction back).
+    rt.shutdown_timeout(Duration::from_secs(2));
+    result
+}
+
+/// Deletes stale partial uploads periodically (every half TTL, between 1 s and 10 min).
+async fn purge_partial_uploads(blobs: Arc<gridwork_server::blob::Blobs>) {
+    let every =
+        (blobs.staging_limits().ttl / 2).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let b = blobs.clone();
+        match tokio::task::spawn_blocking(move || b.purge_stale()).await {
+            Ok(Ok(p)) if p.files > 0 => {
+                tracing::info!(
+                    files = p.files,
+                    bytes = p.bytes,
+                    "purged stale partial uploads"
+                )
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "purging partial uploads failed"),
+            Err(e) => tracing::warn!(error = %e, "purging partial uploads failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -433,6 +625,15 @@ fn run_admin(args: AdminArgs) -> gridwork_server::Result<()> {
                     s.skipped_users.join(", ")
                 );
             }
+        }
+        AdminCmd::QuarantineDoc { id, reason } => {
+            print!("{}", admin::quarantine_doc(store, &id, reason.as_deref())?);
+        }
+        AdminCmd::ListQuarantinedDocs => {
+            print!("{}", admin::list_quarantined_docs(store)?);
+        }
+        AdminCmd::RestoreDoc { id } => {
+            print!("{}", admin::restore_doc(store, &id)?);
         }
     }
     Ok(())

@@ -109,7 +109,44 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX blob_refs_doc ON blob_refs(doc_id);
     "#,
+    // 4: the trust boundary (issue 8). What each device pushed per UTC day (quotas); documents
+    // an admin set aside (left out of pulls, pushes refused); which photo blobs were uploaded
+    // (bytes verified by the server) for which record (downloads need one in the reader's scope).
+    r#"
+    CREATE TABLE device_usage (
+        device_id TEXT NOT NULL,
+        day       INTEGER NOT NULL,
+        new_docs  INTEGER NOT NULL,
+        changes   INTEGER NOT NULL,
+        bytes     INTEGER NOT NULL,
+        PRIMARY KEY (device_id, day)
+    ) WITHOUT ROWID;
+    CREATE TABLE quarantined_docs (
+        doc_id TEXT PRIMARY KEY,
+        reason TEXT,
+        at     INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE blob_uploads (
+        hash      TEXT NOT NULL,
+        doc_id    TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        at        INTEGER NOT NULL,
+        PRIMARY KEY (hash, doc_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
+
+thread_local! {
+    /// Set by [`ServerStore::defer_push_durability`] on this thread: pushes then return once
+    /// committed, and this holds the highest commit number to wait for (0: none yet) until
+    /// [`ServerStore::finish_deferred_pushes`] waits for it.
+    static DEFERRED: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The UTC day of `t`, as days since 1970-01-01 (the `device_usage.day` column).
+fn utc_day(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(86_400)
+}
 
 pub struct SqliteStore {
     /// The push connection (`synchronous=NORMAL`, its commits made durable by [`WalSyncer`]) and
@@ -378,10 +415,14 @@ impl SqliteStore {
         cache: &Mutex<DocCache>,
         device_id: &str,
         doc_ids: &[String],
-        decide: &mut dyn FnMut(&str, Option<StoredDoc>) -> Result<Option<DocUpdate>>,
+        decide: &mut Decide<'_>,
     ) -> Result<Vec<(String, String, Arc<LoadedDoc>)>> {
-        let now = ts(Utc::now());
+        let now_t = Utc::now();
+        let now = ts(now_t);
         let mut loaded = Vec::new();
+        // Quota accounting: what this push adds to the device's day (stored changes only; a
+        // change the server already held is not counted again).
+        let mut usage = DeviceUsage::default();
         for doc_id in doc_ids {
             let cached = lock(cache).get(doc_id.as_str()).cloned();
             let stored = match cached {
@@ -401,6 +442,7 @@ impl SqliteStore {
                     })
                     .optional()?,
             };
+            let is_new = stored.is_none();
             let Some(update) = decide(doc_id, stored)? else {
                 continue;
             };
@@ -410,8 +452,14 @@ impl SqliteStore {
                      ON CONFLICT (doc_id, hash) DO NOTHING",
                 )?;
                 for (hash, bytes) in &update.new_changes {
-                    ins.execute(params![doc_id, hash, update.grid, device_id, bytes])?;
+                    if ins.execute(params![doc_id, hash, update.grid, device_id, bytes])? > 0 {
+                        usage.changes += 1;
+                        usage.bytes += bytes.len() as u64;
+                    }
                 }
+            }
+            if is_new {
+                usage.new_docs += 1;
             }
             conn.prepare_cached(
                 "INSERT INTO docs (doc_id, grid, kind, snapshot, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -433,7 +481,43 @@ impl SqliteStore {
                 loaded.push((doc_id.clone(), update.grid, l));
             }
         }
+        if usage != DeviceUsage::default() {
+            conn.prepare_cached(
+                "INSERT INTO device_usage (device_id, day, new_docs, changes, bytes) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (device_id, day) DO UPDATE SET new_docs = new_docs + excluded.new_docs,
+                     changes = changes + excluded.changes, bytes = bytes + excluded.bytes",
+            )?
+            .execute(params![
+                device_id,
+                utc_day(now_t),
+                usage.new_docs as i64,
+                usage.changes as i64,
+                usage.bytes as i64
+            ])?;
+        }
         Ok(loaded)
+    }
+
+    /// The highest change seq a pull may return: what this process's pushes made durable, raised
+    /// to what another process (the admin CLI, `synchronous=FULL`) or this process's other
+    /// connection committed. When the push lock is free, none of this process's pushes is in
+    /// flight: every seq on disk above `written_seq` was committed elsewhere with a full fsync of
+    /// the WAL, which also made every earlier frame (ours included) durable.
+    fn durable_seq(&self) -> Result<u64> {
+        if let Ok(p) = self.pusher.try_lock() {
+            let on_disk: i64 = p
+                .conn
+                .prepare_cached("SELECT coalesce(max(seq), 0) FROM changes")?
+                .query_row([], |r| r.get(0))?;
+            let on_disk = on_disk.max(0) as u64;
+            let mut st = lock(&self.wal.state);
+            if on_disk > st.written_seq {
+                st.written_seq = on_disk;
+                st.synced_seq = st.synced_seq.max(on_disk);
+            }
+            return Ok(st.synced_seq);
+        }
+        Ok(lock(&self.wal.state).synced_seq)
     }
 
     fn reader(&self) -> MutexGuard<'_, Connection> {
@@ -897,12 +981,7 @@ impl ServerStore for SqliteStore {
 
     /// One write transaction per push on the `synchronous=NORMAL` push connection, then a wait
     /// for the WAL fsync that covers it ([`WalSyncer`]): durable before it is answered.
-    fn push(
-        &self,
-        device_id: &str,
-        doc_ids: &[String],
-        decide: &mut dyn FnMut(&str, Option<StoredDoc>) -> Result<Option<DocUpdate>>,
-    ) -> Result<()> {
+    fn push(&self, device_id: &str, doc_ids: &[String], decide: &mut Decide<'_>) -> Result<()> {
         let n = {
             let mut p = lock(&self.pusher);
             let tx = p
@@ -924,7 +1003,28 @@ impl ServerStore for SqliteStore {
             }
             self.wal.committed(seq as u64)
         };
+        let deferred = DEFERRED.with(|d| match d.get() {
+            Some(t) => {
+                d.set(Some(t.max(n)));
+                true
+            }
+            None => false,
+        });
+        if deferred {
+            return Ok(());
+        }
         self.wal.wait_durable(n)
+    }
+
+    fn defer_push_durability(&self) {
+        DEFERRED.with(|d| d.set(Some(d.get().unwrap_or(0))));
+    }
+
+    fn finish_deferred_pushes(&self) -> Result<()> {
+        match DEFERRED.with(|d| d.take()) {
+            Some(n) if n > 0 => self.wal.wait_durable(n),
+            _ => Ok(()),
+        }
     }
 
     fn peek_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>> {
@@ -958,7 +1058,7 @@ impl ServerStore for SqliteStore {
         max_bytes: usize,
     ) -> Result<PullPage> {
         // Only changes known to be on disk (read before the snapshot: all of them are in it).
-        let durable = i64::try_from(lock(&self.wal.state).synced_seq).unwrap_or(i64::MAX);
+        let durable = i64::try_from(self.durable_seq()?).unwrap_or(i64::MAX);
         let mut conn = self.reader();
         // One read transaction: the max seq and the rows come from the same snapshot.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
@@ -969,7 +1069,7 @@ impl ServerStore for SqliteStore {
         let after_i = i64::try_from(after).unwrap_or(i64::MAX);
         let mut page = PullPage {
             changes: Vec::new(),
-            position: after.max(0),
+            position: after,
             more: false,
         };
         if max_seq <= after_i {
@@ -977,10 +1077,13 @@ impl ServerStore for SqliteStore {
             return Ok(page);
         }
         let (sql, grids_json) = match scope {
-            Scope::All => ("SELECT seq, doc_id, bytes, device_id FROM changes WHERE seq > ?1 AND seq <= ?2 AND ?3 IS NULL ORDER BY seq", None),
+            // Documents an admin quarantined are left out (their history stays in `changes`).
+            Scope::All => ("SELECT seq, doc_id, bytes, device_id FROM changes WHERE seq > ?1 AND seq <= ?2 AND ?3 IS NULL
+                 AND doc_id NOT IN (SELECT doc_id FROM quarantined_docs) ORDER BY seq", None),
             Scope::Grids(g) => (
                 "SELECT seq, doc_id, bytes, device_id FROM changes
-                 WHERE seq > ?1 AND seq <= ?2 AND grid IN (SELECT value FROM json_each(?3)) ORDER BY seq",
+                 WHERE seq > ?1 AND seq <= ?2 AND grid IN (SELECT value FROM json_each(?3))
+                 AND doc_id NOT IN (SELECT doc_id FROM quarantined_docs) ORDER BY seq",
                 Some(serde_json::to_string(g).map_err(|e| Error::Other(e.to_string()))?),
             ),
         };
@@ -1017,13 +1120,156 @@ impl ServerStore for SqliteStore {
         Ok(page)
     }
 
-    fn blob_grids(&self, hash: &str) -> Result<Vec<String>> {
+    fn blob_read_grids(&self, hash: &str) -> Result<Vec<String>> {
         let conn = self.reader();
-        let mut st = conn.prepare_cached("SELECT DISTINCT grid FROM blob_refs WHERE hash = ?1")?;
+        let mut st = conn.prepare_cached(
+            "SELECT DISTINCT r.grid FROM blob_uploads u
+             JOIN blob_refs r ON r.hash = u.hash AND r.doc_id = u.doc_id
+             WHERE u.hash = ?1 AND u.doc_id NOT IN (SELECT doc_id FROM quarantined_docs)",
+        )?;
         let grids = st
             .query_map([hash], |r| r.get(0))?
             .collect::<Result<Vec<String>, _>>()?;
         Ok(grids)
+    }
+
+    fn blob_ref_grid(&self, hash: &str, doc_id: &str) -> Result<Option<String>> {
+        let conn = self.reader();
+        let grid = conn
+            .prepare_cached(
+                "SELECT grid FROM blob_refs WHERE hash = ?1 AND doc_id = ?2
+                 AND doc_id NOT IN (SELECT doc_id FROM quarantined_docs)",
+            )?
+            .query_row([hash, doc_id], |r| r.get(0))
+            .optional()?;
+        Ok(grid)
+    }
+
+    fn blob_uploaded_for(&self, hash: &str, doc_id: &str) -> Result<bool> {
+        let conn = self.reader();
+        let found = conn
+            .prepare_cached("SELECT 1 FROM blob_uploads WHERE hash = ?1 AND doc_id = ?2")?
+            .query_row([hash, doc_id], |_| Ok(()))
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    fn record_blob_upload(&self, hash: &str, doc_id: &str, device_id: &str) -> Result<()> {
+        let conn = self.write()?;
+        conn.prepare_cached(
+            "INSERT INTO blob_uploads (hash, doc_id, device_id, at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (hash, doc_id) DO NOTHING",
+        )?
+        .execute(params![hash, doc_id, device_id, ts(Utc::now())])?;
+        Ok(())
+    }
+
+    fn usage_today(&self, device_id: &str) -> Result<DeviceUsage> {
+        let conn = self.reader();
+        let usage = conn
+            .prepare_cached(
+                "SELECT new_docs, changes, bytes FROM device_usage WHERE device_id = ?1 AND day = ?2",
+            )?
+            .query_row(params![device_id, utc_day(Utc::now())], |r| {
+                Ok(DeviceUsage {
+                    new_docs: r.get::<_, i64>(0)?.max(0) as u64,
+                    changes: r.get::<_, i64>(1)?.max(0) as u64,
+                    bytes: r.get::<_, i64>(2)?.max(0) as u64,
+                })
+            })
+            .optional()?;
+        Ok(usage.unwrap_or_default())
+    }
+
+    fn doc_quarantined(&self, doc_id: &str) -> Result<bool> {
+        let conn = self.reader();
+        let found = conn
+            .prepare_cached("SELECT 1 FROM quarantined_docs WHERE doc_id = ?1")?
+            .query_row([doc_id], |_| Ok(()))
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    fn quarantine_doc(&self, doc_id: &str, reason: Option<&str>) -> Result<bool> {
+        let mut conn = self.write()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists = tx
+            .query_row("SELECT 1 FROM docs WHERE doc_id = ?1", [doc_id], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !exists {
+            return Err(Error::NotFound(format!("document {doc_id}")));
+        }
+        let n = tx.execute(
+            "INSERT INTO quarantined_docs (doc_id, reason, at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (doc_id) DO NOTHING",
+            params![doc_id, reason, ts(Utc::now())],
+        )?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    fn list_quarantined_docs(&self) -> Result<Vec<QuarantinedDoc>> {
+        let conn = self.reader();
+        let mut st = conn.prepare(
+            "SELECT q.doc_id, q.reason, q.at, d.kind, d.grid,
+                    (SELECT count(*) FROM changes c WHERE c.doc_id = q.doc_id)
+             FROM quarantined_docs q LEFT JOIN docs d ON d.doc_id = q.doc_id ORDER BY q.at, q.doc_id",
+        )?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(QuarantinedDoc {
+                    doc_id: r.get(0)?,
+                    reason: r.get(1)?,
+                    at: from_ts(r.get(2)?),
+                    kind: r.get(3)?,
+                    grid: r.get(4)?,
+                    changes: r.get::<_, i64>(5)?.max(0) as u64,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Lifts the quarantine and gives the document's changes new, higher seq numbers (same
+    /// order), so devices whose cursor passed them while they were left out pull them again.
+    /// One `synchronous=FULL` transaction: durable when it returns, which lets pulls of a server
+    /// running in another process return the new seqs (see `durable_seq`).
+    fn restore_doc(&self, doc_id: &str) -> Result<u64> {
+        let mut conn = self.write()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute("DELETE FROM quarantined_docs WHERE doc_id = ?1", [doc_id])?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("quarantined document {doc_id}")));
+        }
+        let rows = {
+            let mut st = tx.prepare(
+                "SELECT hash, grid, device_id, bytes FROM changes WHERE doc_id = ?1 ORDER BY seq",
+            )?;
+            let rows = st
+                .query_map([doc_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows
+        };
+        tx.execute("DELETE FROM changes WHERE doc_id = ?1", [doc_id])?;
+        {
+            // AUTOINCREMENT: new seqs are above every seq ever used.
+            let mut ins = tx.prepare(
+                "INSERT INTO changes (doc_id, hash, grid, device_id, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (hash, grid, device, bytes) in &rows {
+                ins.execute(params![doc_id, hash, grid, device, bytes])?;
+            }
+        }
+        tx.commit()?;
+        Ok(rows.len() as u64)
     }
 
     fn health(&self) -> Result<()> {

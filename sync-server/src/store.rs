@@ -156,6 +156,19 @@ pub struct DeviceUsage {
     pub bytes: u64,
 }
 
+/// A document an administrator set aside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantinedDoc {
+    pub doc_id: String,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+    /// Kind and grid of the server's copy (`None` if it is gone).
+    pub kind: Option<String>,
+    pub grid: Option<String>,
+    /// Changes the server holds for it (kept while quarantined).
+    pub changes: u64,
+}
+
 /// One page of pulled changes.
 #[derive(Debug, Clone, Default)]
 pub struct PullPage {
@@ -166,6 +179,10 @@ pub struct PullPage {
     pub position: u64,
     pub more: bool,
 }
+
+/// What [`ServerStore::push`] asks for each document: the update to persist, given the server's
+/// copy (`None`: a new document).
+pub type Decide<'a> = dyn FnMut(&str, Option<StoredDoc>) -> Result<Option<DocUpdate>> + 'a;
 
 pub trait ServerStore: Send + Sync + 'static {
     // --- organisation -----------------------------------------------------------------------
@@ -224,12 +241,20 @@ pub trait ServerStore: Send + Sync + 'static {
     /// `decide(doc_id, stored)` with the server's copy (or `None` for a new document), and
     /// persists the returned update: each new change stored once by (doc id, hash) with the next
     /// sequence number, and the new snapshot. An `Err` from `decide` rolls everything back.
-    fn push(
-        &self,
-        device_id: &str,
-        doc_ids: &[String],
-        decide: &mut dyn FnMut(&str, Option<StoredDoc>) -> Result<Option<DocUpdate>>,
-    ) -> Result<()>;
+    fn push(&self, device_id: &str, doc_ids: &[String], decide: &mut Decide<'_>) -> Result<()>;
+
+    /// From now on, [`ServerStore::push`] calls made by this thread return once committed,
+    /// without waiting until the commit is durable; the caller must then call
+    /// [`ServerStore::finish_deferred_pushes`] on this thread before it answers anyone. Lets the
+    /// HTTP layer give back its sync slot while the disk syncs (the wait is I/O, not work).
+    /// The default does nothing (every push waits itself).
+    fn defer_push_durability(&self) {}
+
+    /// Waits until every push this thread made since [`ServerStore::defer_push_durability`] is
+    /// durable, and ends the deferral. An `Err`: durability is unknown, answer with an error.
+    fn finish_deferred_pushes(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// The server's copy of a document as committed now, outside any transaction, for deciding a
     /// push before taking the write lock ([`ServerStore::push`] hands the copy again under the
@@ -251,8 +276,19 @@ pub trait ServerStore: Send + Sync + 'static {
         max_bytes: usize,
     ) -> Result<PullPage>;
 
-    /// Grids of the records that currently reference photo blob `hash`.
-    fn blob_grids(&self, hash: &str) -> Result<Vec<String>>;
+    // --- photo blobs ----------------------------------------------------------------------------
+    /// Grids of the records a reader may fetch blob `hash` through: records it was uploaded for
+    /// (bytes verified, [`ServerStore::record_blob_upload`]) that still reference it and are not
+    /// quarantined. A reader whose scope holds none of them gets `404`.
+    fn blob_read_grids(&self, hash: &str) -> Result<Vec<String>>;
+    /// The grid of document `doc_id` if it exists, is not quarantined and currently references
+    /// blob `hash` (photo or thumbnail); `None` otherwise.
+    fn blob_ref_grid(&self, hash: &str, doc_id: &str) -> Result<Option<String>>;
+    /// Whether `hash` was uploaded (and verified) for `doc_id`.
+    fn blob_uploaded_for(&self, hash: &str, doc_id: &str) -> Result<bool>;
+    /// Records that the server holds the verified bytes of `hash`, uploaded for `doc_id` by
+    /// `device_id`.
+    fn record_blob_upload(&self, hash: &str, doc_id: &str, device_id: &str) -> Result<()>;
 
     // --- quotas and admin quarantine ------------------------------------------------------------
     /// What `device_id` has pushed today (UTC day): new documents, accepted changes, their bytes.
@@ -266,6 +302,14 @@ pub trait ServerStore: Send + Sync + 'static {
     fn doc_quarantined(&self, _doc_id: &str) -> Result<bool> {
         Ok(false)
     }
+    /// Sets a document aside (`admin quarantine-doc`). `Ok(false)`: it already was.
+    /// [`crate::error::Error::NotFound`] for a document the server does not have.
+    fn quarantine_doc(&self, doc_id: &str, reason: Option<&str>) -> Result<bool>;
+    fn list_quarantined_docs(&self) -> Result<Vec<QuarantinedDoc>>;
+    /// Lifts a quarantine (`admin restore-doc`) and gives the document's changes new sequence
+    /// numbers above every existing one, so devices pull them again. Returns how many changes
+    /// were re-sequenced; [`crate::error::Error::NotFound`] if the document is not quarantined.
+    fn restore_doc(&self, doc_id: &str) -> Result<u64>;
 
     /// Cheap liveness check of the database.
     fn health(&self) -> Result<()>;

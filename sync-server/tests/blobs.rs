@@ -1,5 +1,6 @@
 //! Photo blob endpoints against the real `gridwork-server` binary on loopback: resumable upload
-//! after an interrupted request, hash verification, the scope check on download, size limits.
+//! after an interrupted request, hash verification, uploads for a record and the scope check on
+//! download, size limits.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -128,9 +129,15 @@ fn report_with_photo(dev: &Device, grid: &str, hash: &str, thumb: &str) -> Strin
     id
 }
 
+/// `HEAD /v1/blobs/{hash}[?record=R]`: (status, Upload-Offset).
 fn head_offset(server: &Server, token: &str, hash: &str) -> (u16, u64) {
+    head_for(server, token, hash, None)
+}
+
+fn head_for(server: &Server, token: &str, hash: &str, record: Option<&str>) -> (u16, u64) {
+    let q = record.map(|r| format!("?record={r}")).unwrap_or_default();
     let resp = Server::client()
-        .head(format!("{}/v1/blobs/{hash}", server.url))
+        .head(format!("{}/v1/blobs/{hash}{q}", server.url))
         .bearer_auth(token)
         .send()
         .unwrap();
@@ -144,11 +151,18 @@ fn head_offset(server: &Server, token: &str, hash: &str) -> (u16, u64) {
 
 /// Sends a request's head and only part of its body, then drops the connection: what a phone
 /// losing signal mid-upload does.
-fn interrupted_put(server: &Server, token: &str, hash: &str, total: usize, part: &[u8]) {
-    let mut s = TcpStream::connect(&server.addr()).unwrap();
+fn interrupted_put(
+    server: &Server,
+    token: &str,
+    hash: &str,
+    record: &str,
+    total: usize,
+    part: &[u8],
+) {
+    let mut s = TcpStream::connect(server.addr()).unwrap();
     write!(
         s,
-        "PUT /v1/blobs/{hash} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\nContent-Length: {total}\r\n\r\n",
+        "PUT /v1/blobs/{hash}?record={record} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\nContent-Length: {total}\r\n\r\n",
         server.addr()
     )
     .unwrap();
@@ -170,10 +184,26 @@ fn interrupted_upload_resumes_and_completes() {
     let worker = device(&server, "worker");
     let data = photo_bytes(3 << 20, 1);
     let hash = sha(&data);
+    let other = photo_bytes(1000, 2);
+    let h2 = sha(&other);
     assert_eq!(head_offset(&server, &worker.token, &hash), (404, 0));
+    // The record goes first: an upload names it.
+    let rec = report_with_photo(&worker, "furong-01", &hash, &h2);
+    push_all(&server, &worker);
+    assert_eq!(
+        head_for(&server, &worker.token, &hash, Some(&rec)),
+        (404, 0)
+    );
 
     let half = data.len() / 2;
-    interrupted_put(&server, &worker.token, &hash, data.len(), &data[..half]);
+    interrupted_put(
+        &server,
+        &worker.token,
+        &hash,
+        &rec,
+        data.len(),
+        &data[..half],
+    );
     // The server keeps what arrived.
     let mut held = 0;
     for _ in 0..50 {
@@ -187,26 +217,46 @@ fn interrupted_upload_resumes_and_completes() {
     }
     assert_eq!(held, half as u64, "bytes held after the interrupted upload");
 
-    // Resume from the offset the server reports.
+    assert_eq!(
+        head_for(&server, &worker.token, &hash, Some(&rec)),
+        (404, half as u64)
+    );
+    // The chunk completing an upload must name the record (refused before its body is read).
+    let n = data.len();
     let resp = Server::client()
         .put(format!("{}/v1/blobs/{hash}", server.url))
         .bearer_auth(&worker.token)
-        .header(
-            "content-range",
-            format!("bytes {held}-{}/{}", data.len() - 1, data.len()),
-        )
-        .body(data[held as usize..].to_vec())
+        .header("content-range", format!("bytes {}-{}/{n}", n - 10, n - 1))
+        .body(data[n - 10..].to_vec())
         .send()
         .unwrap();
-    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.status(), 400);
+    let body: wire::ErrorBody = serde_json::from_slice(&resp.bytes().unwrap()).unwrap();
+    assert!(body.message.contains("record"), "{}", body.message);
+    let rest = |q: &str| {
+        Server::client()
+            .put(format!("{}/v1/blobs/{hash}{q}", server.url))
+            .bearer_auth(&worker.token)
+            .header(
+                "content-range",
+                format!("bytes {held}-{}/{}", data.len() - 1, data.len()),
+            )
+            .body(data[held as usize..].to_vec())
+            .send()
+            .unwrap()
+    };
+    // Resume from the offset the server reports.
+    assert_eq!(rest(&format!("?record={rec}")).status(), 201);
     assert_eq!(
-        head_offset(&server, &worker.token, &hash),
+        head_for(&server, &worker.token, &hash, Some(&rec)),
         (200, data.len() as u64)
     );
+    // Without the record, HEAD says nothing about stored blobs.
+    assert_eq!(head_offset(&server, &worker.token, &hash), (404, 0));
 
     // Uploading again is harmless: answered 200, nothing stored twice.
     let resp = Server::client()
-        .put(format!("{}/v1/blobs/{hash}", server.url))
+        .put(format!("{}/v1/blobs/{hash}?record={rec}", server.url))
         .bearer_auth(&worker.token)
         .body(data.clone())
         .send()
@@ -214,10 +264,8 @@ fn interrupted_upload_resumes_and_completes() {
     assert_eq!(resp.status(), 200);
 
     // A chunk starting beyond what is held is refused with the offset to resume from.
-    let other = photo_bytes(1000, 2);
-    let h2 = sha(&other);
     let resp = Server::client()
-        .put(format!("{}/v1/blobs/{h2}", server.url))
+        .put(format!("{}/v1/blobs/{h2}?record={rec}", server.url))
         .bearer_auth(&worker.token)
         .header("content-range", "bytes 500-999/1000")
         .body(other[500..].to_vec())
@@ -226,9 +274,7 @@ fn interrupted_upload_resumes_and_completes() {
     assert_eq!(resp.status(), 409);
     assert_eq!(resp.headers()["upload-offset"], "0");
 
-    // Once a record references it, the author downloads the same bytes.
-    report_with_photo(&worker, "furong-01", &hash, &h2);
-    push_all(&server, &worker);
+    // The author downloads the same bytes.
     let resp = Server::client()
         .get(format!("{}/v1/blobs/{hash}", server.url))
         .bearer_auth(&worker.token)
@@ -244,8 +290,10 @@ fn hash_mismatch_is_rejected() {
     let worker = device(&server, "worker");
     let data = photo_bytes(10_000, 3);
     let wrong = sha(b"not these bytes");
+    let rec = report_with_photo(&worker, "furong-01", &wrong, &sha(b"thumb"));
+    push_all(&server, &worker);
     let resp = Server::client()
-        .put(format!("{}/v1/blobs/{wrong}", server.url))
+        .put(format!("{}/v1/blobs/{wrong}?record={rec}", server.url))
         .bearer_auth(&worker.token)
         .body(data.clone())
         .send()
@@ -254,7 +302,10 @@ fn hash_mismatch_is_rejected() {
     let body: wire::ErrorBody = serde_json::from_slice(&resp.bytes().unwrap()).unwrap();
     assert!(body.message.contains("SHA-256"), "{}", body.message);
     // Nothing kept, nothing stored.
-    assert_eq!(head_offset(&server, &worker.token, &wrong), (404, 0));
+    assert_eq!(
+        head_for(&server, &worker.token, &wrong, Some(&rec)),
+        (404, 0)
+    );
     // Not a hash at all.
     let resp = Server::client()
         .put(format!("{}/v1/blobs/photo.jpg", server.url))
@@ -281,16 +332,6 @@ fn device_outside_the_scope_cannot_fetch() {
     let full = photo_bytes(50_000, 4);
     let thumb = photo_bytes(5_000, 5);
     let (hf, ht) = (sha(&full), sha(&thumb));
-    for (h, b) in [(&hf, &full), (&ht, &thumb)] {
-        let resp = Server::client()
-            .put(format!("{}/v1/blobs/{h}", server.url))
-            .bearer_auth(&worker.token)
-            .body(b.clone())
-            .send()
-            .unwrap();
-        assert_eq!(resp.status(), 201);
-    }
-    // Uploaded but referenced by no record yet: nobody can fetch it, not even the uploader.
     let get = |dev: &Device, h: &str| {
         Server::client()
             .get(format!("{}/v1/blobs/{h}", server.url))
@@ -298,10 +339,19 @@ fn device_outside_the_scope_cannot_fetch() {
             .send()
             .unwrap()
     };
-    assert_eq!(get(&worker, &hf).status(), 404);
-
-    report_with_photo(&worker, "furong-01", &hf, &ht);
+    let rec = report_with_photo(&worker, "furong-01", &hf, &ht);
     push_all(&server, &worker);
+    // Referenced but not uploaded yet: nobody can fetch it.
+    assert_eq!(get(&worker, &hf).status(), 404);
+    for (h, b) in [(&hf, &full), (&ht, &thumb)] {
+        let resp = Server::client()
+            .put(format!("{}/v1/blobs/{h}?record={rec}", server.url))
+            .bearer_auth(&worker.token)
+            .body(b.clone())
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+    }
     assert_eq!(get(&worker, &hf).status(), 200);
     assert_eq!(get(&worker, &ht).bytes().unwrap().as_ref(), &thumb[..]);
     assert_eq!(get(&leader, &hf).status(), 200);
@@ -316,7 +366,7 @@ fn sixty_megabyte_upload_is_refused_before_it_is_read() {
     let worker = device(&server, "worker");
     let hash = sha(b"big");
     // Declared in Content-Length: the answer comes before the body is sent.
-    let mut s = TcpStream::connect(&server.addr()).unwrap();
+    let mut s = TcpStream::connect(server.addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         s,
@@ -360,9 +410,9 @@ fn sixty_megabyte_upload_is_refused_before_it_is_read() {
         .bearer_auth(&worker.token)
         .body(reqwest::blocking::Body::new(ChunkReader::new(chunks)))
         .send();
-    match resp {
-        Ok(r) => assert!(r.status() == 413 || r.status() == 400, "{}", r.status()),
-        Err(_) => {} // the server closed the connection while the body was still being sent
+    // An error: the server closed the connection while the body was still being sent.
+    if let Ok(r) = resp {
+        assert!(r.status() == 413 || r.status() == 400, "{}", r.status());
     }
     // The server keeps serving.
     assert_eq!(

@@ -712,13 +712,18 @@ fn spoofed_actor_and_wrong_author_are_rejected() {
     let first = forge_change(&[], &w1.store.actor_id(), &w1.user_id, |_| {
         new_report("furong-01", &w1.user_id)
     });
-    let second = forge_change(&[first.clone()], &w1.store.actor_id(), &w1.user_id, |r| {
-        let Some(AnyRecord::Report(mut r)) = r else {
-            panic!()
-        };
-        r.severity = 2;
-        AnyRecord::Report(r)
-    });
+    let second = forge_change(
+        std::slice::from_ref(&first),
+        &w1.store.actor_id(),
+        &w1.user_id,
+        |r| {
+            let Some(AnyRecord::Report(mut r)) = r else {
+                panic!()
+            };
+            r.severity = 2;
+            AnyRecord::Report(r)
+        },
+    );
     let resp = push_one(&server, &w1, &doc_id, vec![second.clone()]);
     assert_eq!(resp.rejected[0].code, RejectCode::MissingDeps);
     // Sent together (even out of order) both are fine.
