@@ -25,11 +25,8 @@ use crate::error::ApiError;
 use crate::store::{DeviceAuth, Scope, ServerStore};
 use crate::sync::{handle_sync, PullConfig};
 
-// Declared here (lib.rs is not this module's owner's file): `crate::http::limits`.
-#[path = "limits.rs"]
-pub mod limits;
 
-use limits::{Gate, HashPool, SignInLimiter, SignInLimits};
+use crate::limits::{self, Gate, HashPool, SignInLimiter, SignInLimits};
 
 /// Limits and durations of the HTTP API.
 #[derive(Debug, Clone)]

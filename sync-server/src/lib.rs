@@ -14,6 +14,7 @@ pub mod cancel;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod quota;
 pub mod sqlite;
 pub mod store;

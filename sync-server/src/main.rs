@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gridwork_core::Role;
 use gridwork_server::blob::StagingLimits;
-use gridwork_server::http::limits::{self, SignInLimits};
+use gridwork_server::limits::{self, SignInLimits};
 use gridwork_server::quota::Quotas;
 use gridwork_server::store::{NewUser, ServerStore, Unit, UnitKind};
 use gridwork_server::{admin, demo, ApiConfig, AppState, SqliteStore};
