@@ -1000,7 +1000,8 @@ impl Store {
         }))
     }
 
-    pub(crate) fn set_quota_hold(&self, q: &QuotaHold) -> Result<()> {
+    /// Notes a quota hold (the sync client does this when the server answers `quota`).
+    pub fn set_quota_hold(&self, q: &QuotaHold) -> Result<()> {
         let v = serde_json::json!({ "reason": q.reason, "at_ms": q.at_ms, "held": q.held });
         self.set_meta(META_QUOTA, &v.to_string())
     }
