@@ -441,6 +441,7 @@ impl Store {
             // Quota refusals are held, not quarantined: the changes stay pending.
             let (held, refused): (Vec<_>, Vec<_>) =
                 resp.rejected.into_iter().partition(|r| r.code.retryable());
+            let quota_met_now = quota.is_none() && !held.is_empty();
             if let Some(h) = held.first() {
                 quota.get_or_insert_with(|| h.reason.clone());
             }
@@ -477,6 +478,19 @@ impl Store {
             report.accepted += n_acc;
             report.rejected += n_rej;
             report.pulled += n_pull;
+            if quota_met_now {
+                // Noted at once, so a sync that fails later still leaves the note.
+                report.held_by_quota = self.pending_count()?;
+                self.set_quota_hold(&QuotaHold {
+                    reason: quota.clone().unwrap_or_default(),
+                    at_ms: crate::store::now_ms(),
+                    held: report.held_by_quota,
+                })?;
+                tracing::info!(
+                    held = report.held_by_quota,
+                    "the server's quota was reached; the rest of the outbox waits for a later sync"
+                );
+            }
             for id in applied.changed {
                 if changed_seen.insert(id.clone()) {
                     report.changed_ids.push(id);
@@ -526,25 +540,11 @@ impl Store {
                 break;
             }
         }
-        match quota {
-            Some(reason) => {
-                report.held_by_quota = self.pending_count()?;
-                tracing::info!(
-                    held = report.held_by_quota,
-                    "the server's quota was reached; the rest of the outbox waits for a later sync"
-                );
-                self.set_quota_hold(&QuotaHold {
-                    reason,
-                    at_ms: crate::store::now_ms(),
-                    held: report.held_by_quota,
-                })?;
-            }
-            None => {
-                // Pushed without meeting a quota: an earlier hold is over (its note stays).
-                if let Some(mut q) = self.quota_hold()?.filter(|q| q.held > 0) {
-                    q.held = 0;
-                    self.set_quota_hold(&q)?;
-                }
+        if quota.is_none() {
+            // Pushed without meeting a quota: an earlier hold is over (its note stays).
+            if let Some(mut q) = self.quota_hold()?.filter(|q| q.held > 0) {
+                q.held = 0;
+                self.set_quota_hold(&q)?;
             }
         }
         // Photos travel after the records, thumbnails first, resumably (see sync_photos.rs).
@@ -1231,6 +1231,42 @@ mod tests {
         assert_eq!(s.pending_count().unwrap(), 2);
         assert!(s.quarantine().unwrap().is_empty());
         assert_eq!(s.sync_cursor().unwrap().as_deref(), Some("v1.9.all"));
+    }
+
+    #[test]
+    fn a_quota_refusal_is_noted_even_when_the_sync_fails_later() {
+        let (_d, s) = tmp_store();
+        let (url, h) = canned(vec![sign_in_ok()]);
+        s.sign_in_with(&fast(), &url, "worker", "pw", "x").unwrap();
+        h.join().unwrap();
+        s.create_report(report_in_g1("r")).unwrap();
+        let out = s.outbox(usize::MAX).unwrap();
+        let page1 = SyncResponse {
+            version: wire::PROTOCOL_VERSION,
+            rejected: vec![quota_refusal(&out[0].doc_id, &out[0].changes[0].hash)],
+            cursor: "v1.5.all".into(),
+            more: true,
+            ..Default::default()
+        };
+        // The server goes away after the first page: the next page fails.
+        let answers = [sync_answer(&page1)];
+        let (url, h) = serve(1, move |_, _| answers[0].clone());
+        point_session_at(&s, &url);
+        let e = s.sync_with(&fast(), &|_| {}).unwrap_err();
+        h.join().unwrap();
+        assert!(
+            matches!(
+                e,
+                Error::Network {
+                    retryable: true,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(s.quota_hold().unwrap().unwrap().held, 1);
+        assert_eq!(s.pending_count().unwrap(), 1);
+        assert!(s.quarantine().unwrap().is_empty());
     }
 
     #[test]
