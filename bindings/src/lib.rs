@@ -243,6 +243,23 @@ impl GridworkStore {
             .collect())
     }
 
+    /// Documents a sync pulled but did not store (hostile or broken ones); the rest of every
+    /// sync went on. Empty on a healthy device.
+    pub fn set_aside(&self) -> Result<Vec<SetAsideDoc>> {
+        Ok(self
+            .store
+            .set_aside()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// The last time the server held changes back because this device's quota was reached
+    /// (`held` > 0: changes still wait for a later sync), if ever.
+    pub fn quota_hold(&self) -> Result<Option<QuotaHold>> {
+        Ok(self.store.quota_hold()?.map(Into::into))
+    }
+
     /// When the last sync round trip was applied.
     pub fn last_sync_at(&self) -> Result<Option<std::time::SystemTime>> {
         Ok(self.store.last_sync_at()?.map(types::time))

@@ -397,6 +397,36 @@ pub struct QuarantinedChange {
     pub at: SystemTime,
 }
 
+/// A document a sync pulled that this device did not store: its id broke the id rule, its
+/// changes did not parse or apply, or it is over a limit. The rest of the sync went on; the server
+/// keeps the document (an administrator can quarantine it).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SetAsideDoc {
+    /// The document id, or `invalid:<16 hex digits of its SHA-256>` when the id itself broke the
+    /// id rule (a hostile id is never shown).
+    pub doc_id: String,
+    /// The refusal code: `invalid_id`, `corrupt`, `too_large`, `invalid_record`, …
+    pub code: String,
+    pub field: Option<String>,
+    /// Human-readable; never quotes a value.
+    pub reason: String,
+    /// Changes received for it.
+    pub changes: u64,
+    pub first_seen: SystemTime,
+    pub last_seen: SystemTime,
+}
+
+/// The last time the server held pushed changes back because a quota of this device was reached.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct QuotaHold {
+    /// The server's reason (which quota).
+    pub reason: String,
+    pub at: SystemTime,
+    /// Local changes still waiting after that sync (0 once a later sync pushed without meeting
+    /// a quota).
+    pub held: u64,
+}
+
 /// Changes exported for another store (`import_changes`), and the `since` for the next export.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct ExportedChanges {
@@ -441,10 +471,15 @@ pub struct SyncReport {
     pub accepted: u64,
     /// Changes the server refused; they are in `quarantine()`.
     pub rejected: u64,
+    /// Local changes left pending because the server's quota for this device was reached; a
+    /// later sync sends them (see `quota_hold()`).
+    pub held_by_quota: u64,
     /// Changes received from the server.
     pub pulled: u64,
     /// Records that changed on this device because of pulled changes.
     pub changed_ids: Vec<String>,
+    /// Pulled documents this sync set aside instead of storing (see `set_aside()`).
+    pub set_aside: u64,
 }
 
 // ------------------------------------------------------------------ inputs
@@ -793,6 +828,30 @@ impl From<core::QuarantinedChange> for QuarantinedChange {
     }
 }
 
+impl From<core::SetAsideDoc> for SetAsideDoc {
+    fn from(d: core::SetAsideDoc) -> Self {
+        SetAsideDoc {
+            doc_id: d.doc_id,
+            code: d.code.as_str().to_owned(),
+            field: d.field,
+            reason: d.reason,
+            changes: d.changes,
+            first_seen: time(d.first_seen_ms),
+            last_seen: time(d.last_seen_ms),
+        }
+    }
+}
+
+impl From<core::QuotaHold> for QuotaHold {
+    fn from(q: core::QuotaHold) -> Self {
+        QuotaHold {
+            reason: q.reason,
+            at: time(q.at_ms),
+            held: q.held,
+        }
+    }
+}
+
 impl From<NewReport> for core::NewReport {
     fn from(r: NewReport) -> Self {
         core::NewReport {
@@ -929,8 +988,10 @@ impl From<core::SyncReport> for SyncReport {
             pushed: r.pushed,
             accepted: r.accepted,
             rejected: r.rejected,
+            held_by_quota: r.held_by_quota,
             pulled: r.pulled,
             changed_ids: r.changed_ids,
+            set_aside: r.set_aside,
         }
     }
 }

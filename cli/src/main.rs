@@ -509,6 +509,7 @@ fn run(cli: Cli) -> R {
             if json {
                 print_json(&json!({
                     "pushed": r.pushed, "accepted": r.accepted, "rejected": r.rejected,
+                    "held_by_quota": r.held_by_quota, "set_aside": r.set_aside,
                     "pulled": r.pulled, "changed_ids": r.changed_ids,
                     "photos_uploaded": r.photos_uploaded, "photos_downloaded": r.photos_downloaded, "photos_pending": r.photos_pending,
                 }));
@@ -528,6 +529,18 @@ fn run(cli: Cli) -> R {
                     println!(
                         "{} change(s) were refused by the server: see `gridwork quarantine`.",
                         r.rejected
+                    );
+                }
+                if r.held_by_quota > 0 {
+                    println!(
+                        "{} change(s) wait: the server's quota for this device was reached; they are kept and sent by a later sync (`gridwork status`).",
+                        r.held_by_quota
+                    );
+                }
+                if r.set_aside > 0 {
+                    println!(
+                        "{} document(s) from the server could not be stored on this device and were set aside (`gridwork status`).",
+                        r.set_aside
                     );
                 }
             }
@@ -888,6 +901,8 @@ fn status(store: &Store, json: bool) -> R {
     let session = store.session()?;
     let pending = store.pending_count()?;
     let quarantined = store.quarantine()?.len();
+    let set_aside = store.set_aside()?;
+    let quota = store.quota_hold()?;
     let last = store.last_sync_at()?;
     if json {
         print_json(&json!({
@@ -900,6 +915,15 @@ fn status(store: &Store, json: bool) -> R {
             })),
             "pending": pending,
             "quarantined": quarantined,
+            "held_by_quota": quota.as_ref().map_or(0, |q| q.held),
+            "last_quota_refusal": quota.as_ref().map(|q| json!({
+                "reason": q.reason, "at_ms": q.at_ms, "held": q.held,
+            })),
+            "set_aside": set_aside.len(),
+            "set_aside_docs": set_aside.iter().map(|d| json!({
+                "doc_id": d.doc_id, "code": d.code.as_str(), "field": d.field, "reason": d.reason,
+                "changes": d.changes, "first_seen_ms": d.first_seen_ms, "last_seen_ms": d.last_seen_ms,
+            })).collect::<Vec<_>>(),
             "last_sync_ms": last,
         }));
         return Ok(());
@@ -930,6 +954,44 @@ fn status(store: &Store, json: bool) -> R {
     if quarantined > 0 {
         println!(
             "refused:       {quarantined} change(s) refused by the server (gridwork quarantine)"
+        );
+    }
+    if let Some(q) = quota.as_ref().filter(|q| q.held > 0) {
+        println!(
+            "held:          {} change(s) wait for the server's quota (since {}: {}); the next sync sends them",
+            q.held,
+            time(q.at_ms),
+            q.reason
+        );
+    }
+    if !set_aside.is_empty() {
+        println!(
+            "set aside:     {} document(s) from the server not stored on this device:",
+            set_aside.len()
+        );
+        let rows: Vec<Vec<String>> = set_aside
+            .iter()
+            .map(|d| {
+                vec![
+                    d.doc_id.clone(),
+                    d.code.as_str().to_owned(),
+                    d.field.clone().unwrap_or_else(|| "-".into()),
+                    d.reason.clone(),
+                    d.changes.to_string(),
+                    time(d.last_seen_ms),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "DOCUMENT",
+                "CODE",
+                "FIELD",
+                "REASON",
+                "CHANGES",
+                "LAST SEEN",
+            ],
+            &rows,
         );
     }
     println!(

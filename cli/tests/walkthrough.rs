@@ -145,7 +145,16 @@ fn readme_walkthrough() {
     server.restart();
     let r = ok(&wdb, &["sync"]);
     assert_eq!(r["accepted"], 2);
-    assert_eq!(ok(&wdb, &["status"])["pending"], 0);
+    assert_eq!(
+        (&r["held_by_quota"], &r["set_aside"]),
+        (&0.into(), &0.into())
+    );
+    let st = ok(&wdb, &["status"]);
+    assert_eq!(st["pending"], 0);
+    assert_eq!(
+        (&st["held_by_quota"], &st["set_aside"]),
+        (&0.into(), &0.into())
+    );
 
     // The supervisor on another device.
     login(&sdb, &server.url, "supervisor");

@@ -16,10 +16,12 @@ use serde_json::Value as J;
 
 use crate::doc;
 use crate::error::{Error, Result};
+use crate::gate::{self, Refusal};
 use crate::model::*;
 use crate::policy::{check_permission, Principal};
 use crate::projection::{project, Projection};
 use crate::schema;
+use crate::wire::RejectCode;
 use crate::workflow;
 
 /// Who is using this store.
@@ -167,6 +169,47 @@ pub struct QuarantinedChange {
     pub field: Option<String>,
     pub reason: String,
     pub at_ms: i64,
+}
+
+/// A document a pull brought that this device did not store: its id broke the id rule, its
+/// changes did not parse or apply, or the document they make is over a limit
+/// ([`crate::gate::admit_pulled`]). The server keeps the document (an admin can quarantine it);
+/// the device keeps only this note, and goes on syncing everything else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAsideDoc {
+    /// The document id, or `invalid:<first 16 hex digits of SHA-256(id)>` when the id itself
+    /// breaks the id rule (a hostile id is never stored or shown).
+    pub doc_id: String,
+    /// Why, as a refusal code (`invalid_id`, `corrupt`, `too_large`, `invalid_record`, …).
+    pub code: RejectCode,
+    /// The field or path the refusal is about, when there is one.
+    pub field: Option<String>,
+    /// Human-readable; never quotes a value.
+    pub reason: String,
+    /// Changes received for it (pulls that brought more changes for it count them too).
+    pub changes: u64,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+}
+
+/// The last time the server held pushed changes back with the retryable `quota` refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaHold {
+    /// The server's reason (which quota; never a value).
+    pub reason: String,
+    pub at_ms: i64,
+    /// Local changes still pending when that sync stopped pushing (0 once a later sync pushed
+    /// without meeting a quota).
+    pub held: u64,
+}
+
+/// What [`Store::apply_sync_page`] did with one page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppliedPage {
+    /// Records that changed on this device.
+    pub changed: Vec<String>,
+    /// Documents of the page that were set aside (newly or again), by their set-aside id.
+    pub set_aside: Vec<String>,
 }
 
 /// What one sync round trip brought back, applied in one transaction.
@@ -732,6 +775,7 @@ impl Store {
     pub fn history(&self, id: &str) -> Result<Vec<HistoryEntry>> {
         let mut w = lock(&self.writer);
         let c = w.load(id, self.actor.clone())?;
+        check_bounded(&c.doc).map_err(|r| unbounded_error(&r))?;
         Ok(doc::history(&c.doc))
     }
 
@@ -739,6 +783,7 @@ impl Store {
     pub fn conflicts(&self, id: &str) -> Result<Vec<FieldConflict>> {
         let mut w = lock(&self.writer);
         let c = w.load(id, self.actor.clone())?;
+        check_bounded(&c.doc).map_err(|r| unbounded_error(&r))?;
         Ok(doc::conflicts(&c.doc))
     }
 
@@ -795,6 +840,7 @@ impl Store {
                 None,
                 self.opts.cache_docs,
             )?
+            .changed
         };
         self.notify(changed.clone(), ChangeSource::Remote);
         Ok(changed)
@@ -802,7 +848,10 @@ impl Store {
 
     // ---------------------------------------------------------------- sync support
 
-    /// Pending changes, oldest first, grouped by document, up to about `max_bytes`.
+    /// Pending changes, oldest first, grouped by document, up to about `max_bytes` and within
+    /// the server's per-request quotas ([`gate::MAX_PUSH_DOCS`], [`gate::MAX_PUSH_CHANGES`],
+    /// [`gate::MAX_PUSH_NEW_DOCS`], [`gate::MAX_PUSH_OPS`]): an honest device never trips them,
+    /// a large outbox goes over several requests. At least one change when any is pending.
     pub fn outbox(&self, max_bytes: usize) -> Result<Vec<OutgoingDoc>> {
         let conn = lock(&self.reader);
         let mut stmt = conn.prepare_cached(
@@ -812,21 +861,46 @@ impl Store {
         let mut out: Vec<OutgoingDoc> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut total = 0usize;
+        let mut changes = 0usize;
+        let mut new_docs = 0usize;
+        let mut ops = 0u64;
         while let Some(r) = rows.next()? {
             let bytes: Vec<u8> = r.get(3)?;
-            if total > 0 && total + bytes.len() > max_bytes {
+            let doc_id: String = r.get(1)?;
+            let first = changes == 0;
+            if !first && (total + bytes.len() > max_bytes || changes >= gate::MAX_PUSH_CHANGES) {
                 break;
             }
+            // Ops as the server counts them (0 when the prescan refuses: the server says why).
+            let n_ops = gate::prescan(&bytes).map(|s| s.ops).unwrap_or(0);
+            if !first && ops + n_ops > gate::MAX_PUSH_OPS {
+                break;
+            }
+            let known = index.get(&doc_id).copied();
+            if known.is_none() && !first {
+                if out.len() >= gate::MAX_PUSH_DOCS {
+                    break;
+                }
+                // The first pending change of a document the server has never seen is its
+                // creation, the only change without dependencies.
+                if creates_doc(&bytes) && new_docs >= gate::MAX_PUSH_NEW_DOCS {
+                    break;
+                }
+            }
+            if known.is_none() && creates_doc(&bytes) {
+                new_docs += 1;
+            }
             total += bytes.len();
-            let doc_id: String = r.get(1)?;
+            changes += 1;
+            ops += n_ops;
             let hash: Vec<u8> = r.get(2)?;
             let ch = OutgoingChange {
                 seq: r.get(0)?,
                 hash: hex::encode(hash),
                 bytes,
             };
-            match index.get(&doc_id) {
-                Some(&i) => out[i].changes.push(ch),
+            match known {
+                Some(i) => out[i].changes.push(ch),
                 None => {
                     index.insert(doc_id.clone(), out.len());
                     out.push(OutgoingDoc {
@@ -841,11 +915,19 @@ impl Store {
 
     /// Apply one sync round trip in one transaction: acknowledgements, rejections (kept in
     /// quarantine), pulled changes and the new cursor. Returns the ids of records that changed.
+    /// See [`Store::apply_sync_page`].
     pub fn apply_sync(&self, s: SyncApply) -> Result<Vec<String>> {
+        Ok(self.apply_sync_page(s)?.changed)
+    }
+
+    /// [`Store::apply_sync`], also telling which pulled documents were set aside. No pulled
+    /// document can fail the page: one whose id breaks the id rule, whose changes do not parse
+    /// or apply, or that is over a limit is set aside ([`Store::set_aside`]) and everything
+    /// else, cursor included, is applied.
+    pub fn apply_sync_page(&self, s: SyncApply) -> Result<AppliedPage> {
         let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
         let mut idx: HashMap<String, usize> = HashMap::new();
         for (doc_id, bytes) in s.pulled {
-            check_id("doc_id", &doc_id)?;
             match idx.get(&doc_id) {
                 Some(&i) => grouped[i].1.push(bytes),
                 None => {
@@ -854,7 +936,7 @@ impl Store {
                 }
             }
         }
-        let changed = {
+        let applied = {
             let mut w = lock(&self.writer);
             let extra = SyncExtra {
                 acked: s.acked,
@@ -870,8 +952,58 @@ impl Store {
                 self.opts.cache_docs,
             )?
         };
-        self.notify(changed.clone(), ChangeSource::Remote);
-        Ok(changed)
+        self.notify(applied.changed.clone(), ChangeSource::Remote);
+        Ok(applied)
+    }
+
+    /// Pulled documents this device did not store (see [`SetAsideDoc`]), most recently seen
+    /// first.
+    pub fn set_aside(&self) -> Result<Vec<SetAsideDoc>> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT doc_id, code, field, reason, changes, first_at, last_at FROM set_aside ORDER BY last_at DESC, doc_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SetAsideDoc {
+                doc_id: r.get(0)?,
+                code: RejectCode::parse(&r.get::<_, String>(1)?),
+                field: r.get(2)?,
+                reason: r.get(3)?,
+                changes: r.get::<_, i64>(4)?.max(0) as u64,
+                first_seen_ms: r.get(5)?,
+                last_seen_ms: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// How many pulled documents are set aside.
+    pub fn set_aside_count(&self) -> Result<u64> {
+        let conn = lock(&self.reader);
+        Ok(conn.query_row("SELECT count(*) FROM set_aside", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// The last time the server held pushed changes back with its `quota` refusal, if ever.
+    pub fn quota_hold(&self) -> Result<Option<QuotaHold>> {
+        let Some(v) = self.get_meta(META_QUOTA)? else {
+            return Ok(None);
+        };
+        let v: J = serde_json::from_str(&v).unwrap_or(J::Null);
+        Ok(Some(QuotaHold {
+            reason: v
+                .get("reason")
+                .and_then(J::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            at_ms: v.get("at_ms").and_then(J::as_i64).unwrap_or(0),
+            held: v.get("held").and_then(J::as_u64).unwrap_or(0),
+        }))
+    }
+
+    /// Notes a quota hold (the sync client does this when the server answers `quota`).
+    pub fn set_quota_hold(&self, q: &QuotaHold) -> Result<()> {
+        let v = serde_json::json!({ "reason": q.reason, "at_ms": q.at_ms, "held": q.held });
+        self.set_meta(META_QUOTA, &v.to_string())
     }
 
     /// Changes the server refused, with the reason. They stay on the device.
@@ -925,8 +1057,10 @@ impl Store {
         let mut doc = Automerge::new();
         doc.set_actor(self.actor.clone());
         doc.apply_changes(good)?;
-        let json = doc::read_json(&doc);
-        let record = AnyRecord::from_json(json.clone());
+        let record = match check_bounded(&doc) {
+            Ok(()) => AnyRecord::from_json(doc::read_json(&doc)),
+            Err(r) => Err(unbounded_error(&r)),
+        };
         let snapshot = doc.save();
         let result = (|| -> Result<usize> {
             let tx = w.conn.transaction()?;
@@ -1080,6 +1214,8 @@ fn set_system_fields(rec: &mut AnyRecord, user: &str, at: i64) {
 }
 
 const EXPORT_MAGIC: &[u8; 4] = b"GWX1";
+/// Meta key of the last quota refusal ([`Store::quota_hold`]).
+const META_QUOTA: &str = "sync.quota";
 const MAX_IMPORT_BYTES: usize = 512 * 1024 * 1024;
 
 fn parse_export(bytes: &[u8]) -> Result<Vec<(String, Vec<Vec<u8>>)>> {
@@ -1405,8 +1541,19 @@ impl Writer {
             })?;
             let (mut doc, unfolded) = doc;
             doc.set_actor(actor);
-            let json = doc::read_json(&doc);
-            let record = AnyRecord::from_json(json.clone());
+            // Reading the document recurses: one stored before the device checked pulled
+            // documents could be arbitrarily deep. Such a document is kept but not read.
+            let (json, record) = match check_bounded(&doc) {
+                Ok(()) => {
+                    let json = doc::read_json(&doc);
+                    let record = AnyRecord::from_json(json.clone());
+                    (json, record)
+                }
+                Err(r) => {
+                    tracing::warn!(record = %id, code = r.code.as_str(), "stored document is over a limit; not read");
+                    (J::Null, Err(unbounded_error(&r)))
+                }
+            };
             self.cache.insert(
                 id.to_owned(),
                 Cached {
@@ -1448,9 +1595,15 @@ impl Writer {
         Ok(())
     }
 
-    /// Apply incoming change bytes per document in one transaction. With `strict`, anything that
-    /// does not decode or does not hydrate fails the whole call; otherwise such documents keep
-    /// their bytes (nothing is lost) but get no projection until a later change fixes them.
+    /// Apply incoming change bytes per document in one transaction.
+    ///
+    /// `strict` (imports): anything that does not decode, is over a limit or does not hydrate
+    /// fails the whole call. Otherwise (pulls) no single document can fail the page: a document
+    /// whose id breaks the id rule, whose changes the gate refuses ([`gate::admit_pulled`]: they
+    /// do not parse, do not apply, or make a document over a limit) is set aside (table
+    /// `set_aside`) and the rest goes on; a document already set aside stays so (its new changes
+    /// are counted, not stored). A bounded document that does not hydrate (a newer version's
+    /// value) keeps its changes, without a projection until a later change fixes it.
     fn apply_incoming(
         &mut self,
         docs: Vec<(String, Vec<Vec<u8>>)>,
@@ -1459,7 +1612,7 @@ impl Writer {
         actor: ActorId,
         extra: Option<SyncExtra>,
         cap: usize,
-    ) -> Result<Vec<String>> {
+    ) -> Result<AppliedPage> {
         struct Prepared {
             id: String,
             doc: Automerge,
@@ -1470,61 +1623,102 @@ impl Writer {
             existed: bool,
             kind: String,
         }
+        /// A document of the page that is not stored: its set-aside id, why, how many changes.
+        struct Aside {
+            key: String,
+            refusal: Refusal,
+            changes: u64,
+        }
         let mut prepared = Vec::new();
+        let mut aside: Vec<Aside> = Vec::new();
         for (id, blobs) in docs {
+            let n_blobs = blobs.len() as u64;
+            if !strict {
+                if check_id("doc_id", &id).is_err() {
+                    // The id itself may be hostile: from here on only its hash is used.
+                    aside.push(Aside {
+                        key: invalid_id_key(&id),
+                        refusal: Refusal::new(
+                            RejectCode::InvalidId,
+                            Some("doc_id"),
+                            "the document id does not follow the id rule",
+                        ),
+                        changes: n_blobs,
+                    });
+                    continue;
+                }
+                if is_set_aside(&self.conn, &id)? {
+                    // The refusal is not used: the first one recorded stays.
+                    aside.push(Aside {
+                        key: id,
+                        refusal: Refusal::new(RejectCode::Unknown, None, ""),
+                        changes: n_blobs,
+                    });
+                    continue;
+                }
+            }
             let existing = match self.load(&id, actor.clone()) {
-                Ok(c) => Some(c.doc.fork_at(&c.doc.get_heads()).map_err(Error::from)?),
+                Ok(c) => match c.doc.fork_at(&c.doc.get_heads()) {
+                    Ok(d) => Some(d),
+                    Err(e) if strict => return Err(e.into()),
+                    Err(_) => {
+                        aside.push(Aside {
+                            key: id,
+                            refusal: stored_copy_unreadable(),
+                            changes: n_blobs,
+                        });
+                        continue;
+                    }
+                },
                 Err(Error::NotFound { .. }) => None,
+                Err(Error::NotADatabase(_)) if !strict => {
+                    aside.push(Aside {
+                        key: id,
+                        refusal: stored_copy_unreadable(),
+                        changes: n_blobs,
+                    });
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             let existed = existing.is_some();
             let mut doc = existing.unwrap_or_default();
             doc.set_actor(actor.clone());
-            let before = doc.get_heads();
-            // Fast path: every blob is one change (what the server sends). Parsing them keeps
-            // their bytes and hashes, so nothing has to be re-encoded from the document.
-            let parsed: Option<Vec<Change>> = blobs
-                .iter()
-                .map(|b| Change::from_bytes(b.clone()).ok())
-                .collect();
-            let new_changes: Vec<Change> = match parsed {
-                Some(changes) => {
-                    let mut seen = std::collections::HashSet::new();
-                    let fresh: Vec<Change> = changes
-                        .into_iter()
-                        .filter(|c| {
-                            seen.insert(c.hash()) && doc.get_change_by_hash(&c.hash()).is_none()
-                        })
-                        .collect();
-                    if let Err(e) = doc.apply_changes(fresh.iter().cloned()) {
-                        if strict {
-                            return Err(Error::CorruptChange(format!(
-                                "record {id}: {}",
-                                e.to_string().chars().take(120).collect::<String>()
-                            )));
-                        }
-                        tracing::warn!(record = %id, "skipping changes from the server that do not apply");
+            let new_changes: Vec<Change> = if strict {
+                apply_strict(&mut doc, &id, &blobs)?
+            } else {
+                match gate::admit_pulled(&mut doc, &blobs) {
+                    Ok(fresh) => {
+                        let mut seen = std::collections::HashSet::new();
+                        fresh
+                            .into_iter()
+                            .filter(|c| seen.insert(c.hash()))
+                            .collect()
+                    }
+                    Err(refusal) => {
+                        aside.push(Aside {
+                            key: id,
+                            refusal,
+                            changes: n_blobs,
+                        });
                         continue;
                     }
-                    fresh
-                }
-                None => {
-                    // Saved documents (exports) or damaged bytes: load what decodes.
-                    for b in &blobs {
-                        if let Err(e) = doc.load_incremental(b) {
-                            if strict {
-                                return Err(Error::CorruptChange(format!(
-                                    "record {id}: {}",
-                                    e.to_string().chars().take(120).collect::<String>()
-                                )));
-                            }
-                            tracing::warn!(record = %id, "skipping undecodable change from the server");
-                        }
-                    }
-                    doc.get_changes(&before)
                 }
             };
             if new_changes.is_empty() {
+                continue;
+            }
+            // Everything below reads the document recursively: nothing unbounded gets there,
+            // whatever the gate lets through.
+            if let Err(refusal) = check_bounded(&doc) {
+                if strict {
+                    return Err(Error::CorruptChange(format!("record {id}: {refusal}")));
+                }
+                aside.push(Aside {
+                    key: id,
+                    refusal,
+                    changes: n_blobs,
+                });
                 continue;
             }
             let json = doc::read_json(&doc);
@@ -1574,6 +1768,22 @@ impl Writer {
                     crate::blobs::note_remote_photos(&tx, rec.photos())?;
                 }
             }
+            for a in &aside {
+                // A document set aside before keeps its first refusal; its changes are counted.
+                tx.prepare_cached(
+                    "INSERT INTO set_aside(doc_id, code, field, reason, changes, first_at, last_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                     ON CONFLICT(doc_id) DO UPDATE SET changes = changes + excluded.changes, last_at = excluded.last_at",
+                )?
+                .execute(params![
+                    a.key,
+                    a.refusal.code.as_str(),
+                    a.refusal.field,
+                    a.refusal.reason,
+                    a.changes as i64,
+                    at
+                ])?;
+            }
             if let Some(x) = &extra {
                 for (doc_id, hash) in &x.acked {
                     let h = hash_bytes("acked.hash", hash)?;
@@ -1598,6 +1808,17 @@ impl Writer {
             }
             return Err(e);
         }
+        if !aside.is_empty() {
+            for a in &aside {
+                // Keys are valid ids or `invalid:<hash>`: safe to log.
+                tracing::warn!(doc = %a.key, code = a.refusal.code.as_str(), changes = a.changes, "pulled document set aside");
+            }
+            tracing::warn!(
+                documents = aside.len(),
+                changes = aside.iter().map(|a| a.changes).sum::<u64>(),
+                "set aside pulled documents this device cannot store; see set_aside()"
+            );
+        }
         let mut ids = Vec::with_capacity(prepared.len());
         for p in prepared {
             let n = p.new_changes.len();
@@ -1614,8 +1835,198 @@ impl Writer {
                 cap,
             );
         }
-        Ok(ids)
+        Ok(AppliedPage {
+            changed: ids,
+            set_aside: aside.into_iter().map(|a| a.key).collect(),
+        })
     }
+}
+
+/// Imports: every blob one change (the fast path, keeping bytes and hashes), or else saved
+/// documents loaded incrementally. Anything that does not decode or apply fails.
+fn apply_strict(doc: &mut Automerge, id: &str, blobs: &[Vec<u8>]) -> Result<Vec<Change>> {
+    let corrupt = |e: automerge::AutomergeError| {
+        Error::CorruptChange(format!(
+            "record {id}: {}",
+            e.to_string().chars().take(120).collect::<String>()
+        ))
+    };
+    let before = doc.get_heads();
+    let parsed: Option<Vec<Change>> = blobs
+        .iter()
+        .map(|b| Change::from_bytes(b.clone()).ok())
+        .collect();
+    match parsed {
+        Some(changes) => {
+            let mut seen = std::collections::HashSet::new();
+            let fresh: Vec<Change> = changes
+                .into_iter()
+                .filter(|c| seen.insert(c.hash()) && doc.get_change_by_hash(&c.hash()).is_none())
+                .collect();
+            doc.apply_changes(fresh.iter().cloned()).map_err(corrupt)?;
+            Ok(fresh)
+        }
+        None => {
+            for b in blobs {
+                doc.load_incremental(b).map_err(corrupt)?;
+            }
+            Ok(doc.get_changes(&before))
+        }
+    }
+}
+
+/// Whether raw change bytes name no dependencies, which only the first change of a document
+/// does. Read from the chunk header (magic, checksum, type 1, length, then the dependency
+/// count); bytes that do not read as an uncompressed change count as a creation (the cautious
+/// answer for the per-request quota of new documents).
+fn creates_doc(b: &[u8]) -> bool {
+    fn uleb(b: &[u8], pos: &mut usize) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *b.get(*pos)?;
+            *pos += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    if b.len() < 10 || b[..4] != MAGIC || b[8] != 1 {
+        return true;
+    }
+    let mut pos = 9;
+    match uleb(b, &mut pos).and_then(|_| uleb(b, &mut pos)) {
+        Some(deps) => deps == 0,
+        None => true,
+    }
+}
+
+/// The set-aside id of a document whose id breaks the id rule: never the id itself.
+fn invalid_id_key(id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = hex::encode(Sha256::digest(id.as_bytes()));
+    format!("invalid:{}", &h[..16])
+}
+
+fn is_set_aside(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM set_aside WHERE doc_id = ?1")?
+        .query_row(params![id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+fn stored_copy_unreadable() -> Refusal {
+    Refusal::new(
+        RejectCode::Corrupt,
+        None,
+        "this device's stored copy of the document could not be read",
+    )
+}
+
+fn unbounded_error(r: &Refusal) -> Error {
+    Error::CorruptChange(format!("the document is over a limit: {r}"))
+}
+
+/// Walks the visible document, conflicting values included, without recursion, and refuses it
+/// when it is deeper, bigger or wordier than any record may be (the limits of [`crate::gate`]).
+/// The reads that follow (`doc::read_json`, conflicts, serde) recurse, so nothing unbounded may
+/// reach them. Costs one pass over the visible values; allocates only the stack of objects.
+fn check_bounded(doc: &Automerge) -> std::result::Result<(), Refusal> {
+    use automerge::{ObjId, ObjType, Value, ROOT};
+    let too_large = |what: &str| {
+        Refusal::new(
+            RejectCode::TooLarge,
+            None,
+            format!("the document holds more {what} than a record may"),
+        )
+    };
+    // (object, type, depth, the root key it hangs under)
+    let mut stack: Vec<(ObjId, ObjType, usize, Option<String>)> =
+        vec![(ROOT, ObjType::Map, 0, None)];
+    let mut objects = 0usize;
+    let mut chars = 0usize;
+    let mut values = 0u64;
+    while let Some((obj, typ, depth, top)) = stack.pop() {
+        objects += 1;
+        if objects > gate::MAX_DOC_OBJECTS {
+            return Err(too_large("objects"));
+        }
+        let mut children: Vec<(Value<'_>, ObjId, Option<String>)> = Vec::new();
+        match typ {
+            ObjType::Text => {
+                chars = chars.saturating_add(doc.length(&obj));
+            }
+            ObjType::Map | ObjType::Table => {
+                for item in doc.map_range(&obj, ..) {
+                    chars = chars.saturating_add(item.key.chars().count());
+                    let under = top.clone().or_else(|| Some(item.key.to_string()));
+                    if item.conflict {
+                        for (v, id) in doc.get_all(&obj, item.key.as_ref()).unwrap_or_default() {
+                            children.push((v, id, under.clone()));
+                        }
+                    } else {
+                        let id = item.id();
+                        children.push((Value::from(item.value), id, under));
+                    }
+                    if values + children.len() as u64 > gate::MAX_DOC_OPS
+                        || chars > gate::MAX_DOC_CHARS
+                    {
+                        break;
+                    }
+                }
+            }
+            ObjType::List => {
+                for (i, item) in doc.list_range(&obj, ..).enumerate() {
+                    if item.conflict {
+                        for (v, id) in doc.get_all(&obj, i).unwrap_or_default() {
+                            children.push((v, id, top.clone()));
+                        }
+                    } else {
+                        let id = item.id();
+                        children.push((Value::from(item.value), id, top.clone()));
+                    }
+                    if values + children.len() as u64 > gate::MAX_DOC_OPS {
+                        break;
+                    }
+                }
+            }
+        }
+        for (v, id, under) in children {
+            values += 1;
+            if values > gate::MAX_DOC_OPS {
+                return Err(too_large("values"));
+            }
+            match v {
+                Value::Object(t) => {
+                    if depth + 1 > gate::MAX_DEPTH {
+                        // Name the root key only when it is a plain name (keys are data too).
+                        let field = under.filter(|k| check_id("field", k).is_ok());
+                        return Err(Refusal::new(
+                            RejectCode::InvalidRecord,
+                            field.as_deref(),
+                            format!("objects nested deeper than {} levels", gate::MAX_DEPTH),
+                        ));
+                    }
+                    stack.push((id, t, depth + 1, under));
+                }
+                Value::Scalar(s) => {
+                    let n = match s.as_ref() {
+                        automerge::ScalarValue::Str(s) => s.chars().count(),
+                        automerge::ScalarValue::Bytes(b) => b.len(),
+                        _ => 0,
+                    };
+                    chars = chars.saturating_add(n);
+                }
+            }
+        }
+        if chars > gate::MAX_DOC_CHARS {
+            return Err(too_large("characters"));
+        }
+    }
+    Ok(())
 }
 
 fn load_doc(conn: &Connection, id: &str) -> Result<Option<(Automerge, usize)>> {

@@ -10,6 +10,11 @@
 //! - Retryable failures (connection errors, timeouts, 408, 429, 5xx, `retryable: true` bodies, a
 //!   response that does not decode) are retried with exponential backoff and jitter, a few times,
 //!   then reported as `Error::Network { retryable: true }`.
+//! - Pushes stay within the server's per-request quotas ([`Store::outbox`]). Changes the server
+//!   refuses with the retryable `quota` code are held, not quarantined: they stay pending, the
+//!   refusal is noted ([`Store::quota_hold`]), nothing more is pushed in this sync (pages are
+//!   still pulled) and a later sync sends them. Other refusals are quarantined.
+//! - Pulled documents the device cannot store are set aside, not fatal ([`Store::set_aside`]).
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -21,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::Role;
-use crate::store::{Identity, Rejection, Store, SyncApply};
+use crate::store::{Identity, QuotaHold, Rejection, Store, SyncApply};
 use crate::wire::{
     self, ErrorBody, ErrorCode, PushDoc, SignInRequest, SignInResponse, SyncRequest, SyncResponse,
 };
@@ -55,10 +60,16 @@ pub struct SyncReport {
     pub accepted: u64,
     /// Changes the server refused; they are in [`Store::quarantine`].
     pub rejected: u64,
+    /// Local changes left pending because the server's quota was reached (its retryable
+    /// `quota` refusal): pushing stopped for this sync, a later sync sends them again. See
+    /// [`Store::quota_hold`].
+    pub held_by_quota: u64,
     /// Changes received from the server.
     pub pulled: u64,
     /// Records that changed on this device because of pulled changes.
     pub changed_ids: Vec<String>,
+    /// Pulled documents set aside in this sync (not stored: see [`Store::set_aside`]).
+    pub set_aside: u64,
     /// Photos and thumbnails uploaded / downloaded in this sync.
     pub photos_uploaded: u64,
     pub photos_downloaded: u64,
@@ -363,9 +374,16 @@ impl Store {
         });
         let mut pushed_done = 0u64;
         let mut rounds = 0u32;
+        let mut set_aside_seen = HashSet::new();
+        // Set by the server's retryable `quota` refusal: push nothing more in this sync.
+        let mut quota: Option<String> = None;
         loop {
             rounds += 1;
-            let outbox = self.outbox(max_push)?;
+            let outbox = if quota.is_some() {
+                Vec::new()
+            } else {
+                self.outbox(max_push)?
+            };
             let n_push: u64 = outbox.iter().map(|d| d.changes.len() as u64).sum();
             let pushed_refs: HashSet<(String, String)> = outbox
                 .iter()
@@ -420,20 +438,27 @@ impl Store {
                 )
                 .filter(|k| pushed_refs.contains(k))
                 .count() as u64;
-            let (n_acc, n_rej, n_pull, more) = (
+            // Quota refusals are held, not quarantined: the changes stay pending.
+            let (held, refused): (Vec<_>, Vec<_>) =
+                resp.rejected.into_iter().partition(|r| r.code.retryable());
+            let quota_met_now = quota.is_none() && !held.is_empty();
+            if let Some(h) = held.first() {
+                quota.get_or_insert_with(|| h.reason.clone());
+            }
+            let (n_acc, n_rej, n_held, n_pull, more) = (
                 resp.accepted.len() as u64,
-                resp.rejected.len() as u64,
+                refused.len() as u64,
+                held.len() as u64,
                 resp.changes.len() as u64,
                 resp.more,
             );
-            let changed = self.apply_sync(SyncApply {
+            let applied = self.apply_sync_page(SyncApply {
                 acked: resp
                     .accepted
                     .into_iter()
                     .map(|a| (a.doc_id, a.hash))
                     .collect(),
-                rejected: resp
-                    .rejected
+                rejected: refused
                     .into_iter()
                     .map(|r| Rejection {
                         doc_id: r.doc_id,
@@ -453,9 +478,27 @@ impl Store {
             report.accepted += n_acc;
             report.rejected += n_rej;
             report.pulled += n_pull;
-            for id in changed {
+            if quota_met_now {
+                // Noted at once, so a sync that fails later still leaves the note.
+                report.held_by_quota = self.pending_count()?;
+                self.set_quota_hold(&QuotaHold {
+                    reason: quota.clone().unwrap_or_default(),
+                    at_ms: crate::store::now_ms(),
+                    held: report.held_by_quota,
+                })?;
+                tracing::info!(
+                    held = report.held_by_quota,
+                    "the server's quota was reached; the rest of the outbox waits for a later sync"
+                );
+            }
+            for id in applied.changed {
                 if changed_seen.insert(id.clone()) {
                     report.changed_ids.push(id);
+                }
+            }
+            for id in applied.set_aside {
+                if set_aside_seen.insert(id) {
+                    report.set_aside += 1;
                 }
             }
             if n_push > 0 {
@@ -476,6 +519,7 @@ impl Store {
                 pushed = n_push,
                 accepted = n_acc,
                 rejected = n_rej,
+                held_by_quota = n_held,
                 pulled = n_pull,
                 more,
                 "sync round"
@@ -488,12 +532,19 @@ impl Store {
             if more {
                 continue;
             }
-            if self.pending_count()? == 0 {
+            if quota.is_some() || self.pending_count()? == 0 {
                 break;
             }
             // More pending changes (the push was cut at max_push, or edits were made meanwhile).
             if rounds >= 10_000 {
                 break;
+            }
+        }
+        if quota.is_none() {
+            // Pushed without meeting a quota: an earlier hold is over (its note stays).
+            if let Some(mut q) = self.quota_hold()?.filter(|q| q.held > 0) {
+                q.held = 0;
+                self.set_quota_hold(&q)?;
             }
         }
         // Photos travel after the records, thumbnails first, resumably (see sync_photos.rs).
@@ -739,6 +790,7 @@ fn short(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gate;
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
 
@@ -748,13 +800,18 @@ mod tests {
         (dir, s)
     }
 
-    /// A one-shot HTTP server answering each connection with the next canned response.
-    fn canned(responses: Vec<Vec<u8>>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    /// A loopback HTTP server for exactly `n` connections, answering each with `respond(head,
+    /// body)`. Returns what it was sent.
+    #[allow(clippy::type_complexity)]
+    fn serve(
+        n: usize,
+        mut respond: impl FnMut(&str, &[u8]) -> Vec<u8> + Send + 'static,
+    ) -> (String, std::thread::JoinHandle<Vec<(String, Vec<u8>)>>) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", l.local_addr().unwrap());
         let h = std::thread::spawn(move || {
             let mut seen = Vec::new();
-            for resp in responses {
+            for _ in 0..n {
                 let (mut s, _) = l.accept().unwrap();
                 let mut r = BufReader::new(s.try_clone().unwrap());
                 let mut head = String::new();
@@ -774,13 +831,29 @@ mod tests {
                 }
                 let mut body = vec![0; len];
                 r.read_exact(&mut body).unwrap();
-                seen.push(head);
+                let resp = respond(&head, &body);
+                seen.push((head, body));
                 s.write_all(&resp).unwrap();
                 let _ = s.shutdown(std::net::Shutdown::Both);
             }
             seen
         });
         (url, h)
+    }
+
+    /// A one-shot HTTP server answering each connection with the next canned response.
+    fn canned(responses: Vec<Vec<u8>>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        let n = responses.len();
+        let mut next = responses.into_iter();
+        let (url, h) = serve(n, move |_, _| next.next().unwrap_or_default());
+        let heads = std::thread::spawn(move || {
+            h.join()
+                .unwrap()
+                .into_iter()
+                .map(|(head, _)| head)
+                .collect()
+        });
+        (url, heads)
     }
 
     fn http(status: &str, ctype: &str, body: &[u8]) -> Vec<u8> {
@@ -986,5 +1059,385 @@ mod tests {
         assert!(backoff(&cfg, 1) <= Duration::from_millis(150));
         assert!(backoff(&cfg, 1) >= Duration::from_millis(50));
         assert!(backoff(&cfg, 20) <= Duration::from_millis(1000));
+    }
+
+    // ------------------------------------------------------------ quotas (issue 8)
+
+    fn report_in_g1(title: &str) -> crate::NewReport {
+        crate::NewReport {
+            grid: "g1".into(),
+            category: crate::ReportCategory::Other,
+            severity: 1,
+            title: title.into(),
+            description: String::new(),
+            location: None,
+            submit: false,
+        }
+    }
+
+    fn sync_answer(resp: &SyncResponse) -> Vec<u8> {
+        http(
+            "200 OK",
+            wire::SYNC_CONTENT_TYPE,
+            &wire::encode_response(resp),
+        )
+    }
+
+    fn quota_refusal(doc_id: &str, hash: &str) -> wire::Rejected {
+        wire::Rejected {
+            doc_id: doc_id.into(),
+            hash: hash.into(),
+            field: None,
+            reason: "this device's daily quota of changes is used up".into(),
+            code: wire::RejectCode::Quota,
+        }
+    }
+
+    fn pushed_refs(req: &SyncRequest) -> Vec<String> {
+        req.push.iter().map(|d| d.doc_id.clone()).collect()
+    }
+
+    #[test]
+    fn quota_refusals_are_held_pending_and_sent_again_by_a_later_sync() {
+        let (_d, s) = tmp_store();
+        let (url, h) = canned(vec![sign_in_ok()]);
+        s.sign_in_with(&fast(), &url, "worker", "pw", "x").unwrap();
+        h.join().unwrap();
+        for i in 0..3 {
+            s.create_report(report_in_g1(&format!("r{i}"))).unwrap();
+        }
+        let out = s.outbox(usize::MAX).unwrap();
+        let refs: Vec<(String, String)> = out
+            .iter()
+            .map(|d| (d.doc_id.clone(), d.changes[0].hash.clone()))
+            .collect();
+        assert_eq!(refs.len(), 3);
+        // First sync: the server keeps the first change, holds the other two back (quota).
+        // Second sync: it takes them.
+        let first = SyncResponse {
+            version: wire::PROTOCOL_VERSION,
+            accepted: vec![wire::ChangeRef {
+                doc_id: refs[0].0.clone(),
+                hash: refs[0].1.clone(),
+            }],
+            rejected: refs[1..].iter().map(|(d, h)| quota_refusal(d, h)).collect(),
+            changes: vec![],
+            cursor: "v1.1.all".into(),
+            more: false,
+        };
+        let second = SyncResponse {
+            version: wire::PROTOCOL_VERSION,
+            accepted: refs[1..]
+                .iter()
+                .map(|(d, h)| wire::ChangeRef {
+                    doc_id: d.clone(),
+                    hash: h.clone(),
+                })
+                .collect(),
+            rejected: vec![],
+            changes: vec![],
+            cursor: "v1.3.all".into(),
+            more: false,
+        };
+        let answers = [sync_answer(&first)];
+        let (url, h) = serve(1, move |_, _| answers[0].clone());
+        point_session_at(&s, &url);
+        // One connection only: a client that looped on the held changes would fail to connect
+        // again and the sync would end in a network error.
+        let r = s.sync_with(&fast(), &|_| {}).unwrap();
+        let seen = h.join().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(
+            (r.pushed, r.accepted, r.rejected, r.held_by_quota),
+            (3, 1, 0, 2)
+        );
+        assert_eq!(s.pending_count().unwrap(), 2, "held changes stay pending");
+        assert!(s.quarantine().unwrap().is_empty(), "nothing is quarantined");
+        let hold = s
+            .quota_hold()
+            .unwrap()
+            .expect("the quota refusal is recorded");
+        assert_eq!(hold.held, 2);
+        assert!(hold.reason.contains("quota"), "{}", hold.reason);
+        assert!(hold.at_ms > 0);
+        assert_eq!(s.sync_cursor().unwrap().as_deref(), Some("v1.1.all"));
+
+        let answers = [sync_answer(&second)];
+        let (url, h) = serve(1, move |_, _| answers[0].clone());
+        point_session_at(&s, &url);
+        let r = s.sync_with(&fast(), &|_| {}).unwrap();
+        let seen = h.join().unwrap();
+        let req = wire::decode_request(&seen[0].1, wire::REQUEST_LIMITS).unwrap();
+        let mut sent = pushed_refs(&req);
+        sent.sort();
+        let mut held: Vec<String> = refs[1..].iter().map(|(d, _)| d.clone()).collect();
+        held.sort();
+        assert_eq!(sent, held, "the held changes are sent again");
+        assert_eq!((r.pushed, r.accepted, r.held_by_quota), (2, 2, 0));
+        assert_eq!(s.pending_count().unwrap(), 0);
+        let hold = s
+            .quota_hold()
+            .unwrap()
+            .expect("the last refusal stays noted");
+        assert_eq!(hold.held, 0, "nothing is held any more");
+    }
+
+    #[test]
+    fn after_a_quota_refusal_the_sync_still_pulls_but_pushes_nothing_more() {
+        let (_d, s) = tmp_store();
+        let (url, h) = canned(vec![sign_in_ok()]);
+        s.sign_in_with(&fast(), &url, "worker", "pw", "x").unwrap();
+        h.join().unwrap();
+        for i in 0..2 {
+            s.create_report(report_in_g1(&format!("r{i}"))).unwrap();
+        }
+        let refs: Vec<(String, String)> = s
+            .outbox(usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|d| (d.doc_id.clone(), d.changes[0].hash.clone()))
+            .collect();
+        let page1 = SyncResponse {
+            version: wire::PROTOCOL_VERSION,
+            accepted: vec![],
+            rejected: refs.iter().map(|(d, h)| quota_refusal(d, h)).collect(),
+            changes: vec![],
+            cursor: "v1.5.all".into(),
+            more: true,
+        };
+        let page2 = SyncResponse {
+            version: wire::PROTOCOL_VERSION,
+            cursor: "v1.9.all".into(),
+            more: false,
+            ..Default::default()
+        };
+        let answers = [sync_answer(&page1), sync_answer(&page2)];
+        let mut n = 0;
+        let (url, h) = serve(2, move |_, _| {
+            n += 1;
+            answers[n - 1].clone()
+        });
+        point_session_at(&s, &url);
+        let r = s.sync_with(&fast(), &|_| {}).unwrap();
+        let seen = h.join().unwrap();
+        assert_eq!(seen.len(), 2, "one more page was pulled");
+        let second = wire::decode_request(&seen[1].1, wire::REQUEST_LIMITS).unwrap();
+        assert!(second.push.is_empty(), "nothing pushed after the quota");
+        assert_eq!(second.cursor.as_deref(), Some("v1.5.all"));
+        assert_eq!(
+            (r.pushed, r.accepted, r.rejected, r.held_by_quota),
+            (2, 0, 0, 2)
+        );
+        assert_eq!(s.pending_count().unwrap(), 2);
+        assert!(s.quarantine().unwrap().is_empty());
+        assert_eq!(s.sync_cursor().unwrap().as_deref(), Some("v1.9.all"));
+    }
+
+    #[test]
+    fn a_quota_refusal_is_noted_even_when_the_sync_fails_later() {
+        let (_d, s) = tmp_store();
+        let (url, h) = canned(vec![sign_in_ok()]);
+        s.sign_in_with(&fast(), &url, "worker", "pw", "x").unwrap();
+        h.join().unwrap();
+        s.create_report(report_in_g1("r")).unwrap();
+        let out = s.outbox(usize::MAX).unwrap();
+        let page1 = SyncResponse {
+            version: wire::PROTOCOL_VERSION,
+            rejected: vec![quota_refusal(&out[0].doc_id, &out[0].changes[0].hash)],
+            cursor: "v1.5.all".into(),
+            more: true,
+            ..Default::default()
+        };
+        // The server goes away after the first page: the next page fails.
+        let answers = [sync_answer(&page1)];
+        let (url, h) = serve(1, move |_, _| answers[0].clone());
+        point_session_at(&s, &url);
+        let e = s.sync_with(&fast(), &|_| {}).unwrap_err();
+        h.join().unwrap();
+        assert!(
+            matches!(
+                e,
+                Error::Network {
+                    retryable: true,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(s.quota_hold().unwrap().unwrap().held, 1);
+        assert_eq!(s.pending_count().unwrap(), 1);
+        assert!(s.quarantine().unwrap().is_empty());
+    }
+
+    #[test]
+    fn other_refusal_codes_are_still_quarantined() {
+        let (_d, s) = tmp_store();
+        let (url, h) = canned(vec![sign_in_ok()]);
+        s.sign_in_with(&fast(), &url, "worker", "pw", "x").unwrap();
+        h.join().unwrap();
+        s.create_report(report_in_g1("r")).unwrap();
+        let out = s.outbox(usize::MAX).unwrap();
+        let resp = SyncResponse {
+            version: wire::PROTOCOL_VERSION,
+            rejected: vec![wire::Rejected {
+                doc_id: out[0].doc_id.clone(),
+                hash: out[0].changes[0].hash.clone(),
+                field: Some("title".into()),
+                reason: "a text over its limit".into(),
+                code: wire::RejectCode::TooLarge,
+            }],
+            cursor: "v1.1.all".into(),
+            ..Default::default()
+        };
+        let answers = [sync_answer(&resp)];
+        let (url, h) = serve(1, move |_, _| answers[0].clone());
+        point_session_at(&s, &url);
+        let r = s.sync_with(&fast(), &|_| {}).unwrap();
+        h.join().unwrap();
+        assert_eq!((r.rejected, r.held_by_quota), (1, 0));
+        assert_eq!(s.pending_count().unwrap(), 0);
+        let q = s.quarantine().unwrap();
+        assert_eq!(q.len(), 1);
+        assert_eq!(q[0].field.as_deref(), Some("title"));
+        assert!(s.quota_hold().unwrap().is_none());
+    }
+
+    /// 5,000 reports made offline: each request stays within the per-request quotas, the
+    /// server's daily quota of new documents holds the rest back, and the next day's sync sends
+    /// them.
+    #[test]
+    fn a_large_offline_outbox_goes_over_several_requests_within_the_quotas() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const REPORTS: usize = 5_000;
+        const DAY_NEW_DOCS: usize = 2_000;
+        let (_d, s) = tmp_store();
+        let (url, h) = canned(vec![sign_in_ok()]);
+        s.sign_in_with(&fast(), &url, "worker", "pw", "x").unwrap();
+        h.join().unwrap();
+        for i in 0..REPORTS {
+            s.create_report(report_in_g1(&format!("离线记录 {i}")))
+                .unwrap();
+        }
+        // A fake server that keeps the documents it has seen and refuses new documents over
+        // its daily quota with `quota`, the way gridwork-server does.
+        let new_today = Arc::new(AtomicUsize::new(0));
+        let counter = new_today.clone();
+        let mut known = HashSet::new();
+        let mut seq = 0u64;
+        let respond = move |_: &str, body: &[u8]| {
+            let req = wire::decode_request(body, wire::REQUEST_LIMITS).unwrap();
+            let mut resp = SyncResponse {
+                version: wire::PROTOCOL_VERSION,
+                ..Default::default()
+            };
+            for d in req.push {
+                let new = !known.contains(&d.doc_id);
+                let over = new && counter.load(Ordering::SeqCst) >= DAY_NEW_DOCS;
+                for c in d.changes {
+                    let hash = automerge::Change::from_bytes(c).unwrap().hash().to_string();
+                    if over {
+                        resp.rejected.push(quota_refusal(&d.doc_id, &hash));
+                    } else {
+                        resp.accepted.push(wire::ChangeRef {
+                            doc_id: d.doc_id.clone(),
+                            hash,
+                        });
+                        seq += 1;
+                    }
+                }
+                if new && !over {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    known.insert(d.doc_id);
+                }
+            }
+            resp.cursor = format!("v1.{seq}.all");
+            sync_answer(&resp)
+        };
+        // Each day: up to 2,000 accepted in requests of 200 new documents; when the quota is
+        // used up, one more request is answered `quota` and the rest waits for the next day.
+        let per_request = gate::MAX_PUSH_NEW_DOCS;
+        let requests = 2 * (DAY_NEW_DOCS / per_request + 1)
+            + (REPORTS - 2 * DAY_NEW_DOCS).div_ceil(per_request);
+        let (url, h) = serve(requests, respond);
+        point_session_at(&s, &url);
+        let mut left = REPORTS as u64;
+        for day in 1..=3 {
+            new_today.store(0, Ordering::SeqCst);
+            let r = s.sync_with(&fast(), &|_| {}).unwrap();
+            let expect = left.min(DAY_NEW_DOCS as u64);
+            left -= expect;
+            assert_eq!(r.accepted, expect, "day {day}");
+            assert_eq!(r.held_by_quota, left, "day {day}");
+            assert_eq!(r.rejected, 0);
+            assert_eq!(s.pending_count().unwrap(), left);
+            assert!(s.quarantine().unwrap().is_empty());
+            assert_eq!(s.quota_hold().unwrap().unwrap().held, left);
+        }
+        assert_eq!(left, 0);
+        let seen = h.join().unwrap();
+        assert_eq!(seen.len(), requests);
+        for (_, body) in &seen {
+            let req = wire::decode_request(body, wire::REQUEST_LIMITS).unwrap();
+            let changes: usize = req.push.iter().map(|d| d.changes.len()).sum();
+            assert!(
+                req.push.len() <= gate::MAX_PUSH_NEW_DOCS,
+                "{} documents",
+                req.push.len()
+            );
+            assert!(req.push.len() <= gate::MAX_PUSH_DOCS);
+            assert!(changes <= gate::MAX_PUSH_CHANGES);
+            assert!(!req.push.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_outbox_keeps_within_the_per_request_limits() {
+        let (_d, s) = tmp_store();
+        let (url, h) = canned(vec![sign_in_ok()]);
+        s.sign_in_with(&fast(), &url, "worker", "pw", "x").unwrap();
+        h.join().unwrap();
+        let n = gate::MAX_PUSH_NEW_DOCS + 5;
+        let mut ids = Vec::new();
+        for i in 0..n {
+            ids.push(s.create_report(report_in_g1(&format!("r{i}"))).unwrap());
+        }
+        let out = s.outbox(usize::MAX).unwrap();
+        assert_eq!(
+            out.len(),
+            gate::MAX_PUSH_NEW_DOCS,
+            "new documents per request"
+        );
+        // Acknowledge the creations: edits of known documents are not new documents.
+        let acked = out
+            .iter()
+            .map(|d| (d.doc_id.clone(), d.changes[0].hash.clone()))
+            .collect();
+        s.apply_sync(SyncApply {
+            acked,
+            ..Default::default()
+        })
+        .unwrap();
+        for id in &ids[..gate::MAX_PUSH_NEW_DOCS] {
+            s.update_report(
+                id,
+                crate::ReportPatch {
+                    severity: Some(3),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        }
+        // 5 creations first (oldest), then 200 edits: all fit in one request.
+        let out = s.outbox(usize::MAX).unwrap();
+        assert_eq!(out.len(), n);
+        assert_eq!(out.iter().map(|d| d.changes.len()).sum::<usize>(), n);
+    }
+
+    /// Points the saved session at another (test) server.
+    fn point_session_at(s: &Store, url: &str) {
+        let mut saved = s.saved_session().unwrap().unwrap();
+        saved.server_url = url.to_owned();
+        s.set_meta(META_SESSION, &serde_json::to_string(&saved).unwrap())
+            .unwrap();
     }
 }

@@ -14,6 +14,7 @@ val TESTS: List<Pair<String, () -> Unit>> = listOf(
     "an observer that throws does not break the write" to ::anObserverThatThrowsDoesNotBreakTheWrite,
     "photos: attach, read back, refuse junk" to ::photosAttachReadBackAndRefuseJunk,
     "sync with the server down is retryable and loses nothing" to ::syncWithServerDownIsRetryable,
+    "set-aside documents and quota holds cross the boundary" to ::setAsideAndQuotaHoldCrossTheBoundary,
     "8 threads read and write while a sync runs" to ::eightThreadsWhileASyncRuns,
     "10,000 objects come and go" to ::tenThousandObjectsComeAndGo,
 )
