@@ -55,14 +55,9 @@ fn insert_blob(
     Ok(())
 }
 
-/// Records pulled from elsewhere reference photos this device may not have: note them so the
+/// Records pulled from elsewhere reference photos this device may not have: note them, with the
+/// record that references them (kept in `blobs.record_id` for a photo first seen there), so the
 /// sync client fetches thumbnails (and full images on demand).
-pub(crate) fn note_remote_photos(tx: &SqlTx<'_>, photos: &[PhotoRef]) -> Result<()> {
-    note_remote_photos_of(tx, None, photos)
-}
-
-/// [`note_remote_photos`] naming the record that references them (kept in `blobs.record_id`
-/// for a photo first seen there).
 pub(crate) fn note_remote_photos_of(
     tx: &SqlTx<'_>,
     record_id: Option<&str>,

@@ -407,6 +407,15 @@ pub fn admit_pulled(doc: &mut Automerge, changes: &[Vec<u8>]) -> Result<Vec<Chan
     Ok(fresh)
 }
 
+/// Whether a document (pulled earlier, or stored by an older build) is within the generic
+/// bounds — depth, objects, characters — that every reader here relies on: the tolerant schema
+/// walk, iterative, without the kind-specific rules.
+pub fn check_bounded(doc: &Automerge) -> Result<(), Refusal> {
+    shape::check(doc, Mode::Tolerant)
+        .map(|_| ())
+        .map_err(shape_refusal)
+}
+
 /// Fuzzing entry: runs every step of the gate on arbitrary bytes, as a new record and as an edit
 /// of a fixed submitted report, for a worker and a supervisor, and as a pulled change on a device.
 /// Never panics.

@@ -1765,7 +1765,7 @@ impl Writer {
                     write_projection(&tx, &p.id, proj, *upd, None, !p.existed)?;
                 }
                 if let Ok(rec) = &p.rec {
-                    crate::blobs::note_remote_photos(&tx, rec.photos())?;
+                    crate::blobs::note_remote_photos_of(&tx, Some(&p.id), rec.photos())?;
                 }
             }
             for a in &aside {
@@ -1930,103 +1930,11 @@ fn unbounded_error(r: &Refusal) -> Error {
     Error::CorruptChange(format!("the document is over a limit: {r}"))
 }
 
-/// Walks the visible document, conflicting values included, without recursion, and refuses it
-/// when it is deeper, bigger or wordier than any record may be (the limits of [`crate::gate`]).
-/// The reads that follow (`doc::read_json`, conflicts, serde) recurse, so nothing unbounded may
-/// reach them. Costs one pass over the visible values; allocates only the stack of objects.
+/// Refuses a document deeper, bigger or wordier than any record may be
+/// ([`gate::check_bounded`]): the reads that follow (`doc::read_json`, conflicts, serde) recurse,
+/// so nothing unbounded may reach them.
 fn check_bounded(doc: &Automerge) -> std::result::Result<(), Refusal> {
-    use automerge::{ObjId, ObjType, Value, ROOT};
-    let too_large = |what: &str| {
-        Refusal::new(
-            RejectCode::TooLarge,
-            None,
-            format!("the document holds more {what} than a record may"),
-        )
-    };
-    // (object, type, depth, the root key it hangs under)
-    let mut stack: Vec<(ObjId, ObjType, usize, Option<String>)> =
-        vec![(ROOT, ObjType::Map, 0, None)];
-    let mut objects = 0usize;
-    let mut chars = 0usize;
-    let mut values = 0u64;
-    while let Some((obj, typ, depth, top)) = stack.pop() {
-        objects += 1;
-        if objects > gate::MAX_DOC_OBJECTS {
-            return Err(too_large("objects"));
-        }
-        let mut children: Vec<(Value<'_>, ObjId, Option<String>)> = Vec::new();
-        match typ {
-            ObjType::Text => {
-                chars = chars.saturating_add(doc.length(&obj));
-            }
-            ObjType::Map | ObjType::Table => {
-                for item in doc.map_range(&obj, ..) {
-                    chars = chars.saturating_add(item.key.chars().count());
-                    let under = top.clone().or_else(|| Some(item.key.to_string()));
-                    if item.conflict {
-                        for (v, id) in doc.get_all(&obj, item.key.as_ref()).unwrap_or_default() {
-                            children.push((v, id, under.clone()));
-                        }
-                    } else {
-                        let id = item.id();
-                        children.push((Value::from(item.value), id, under));
-                    }
-                    if values + children.len() as u64 > gate::MAX_DOC_OPS
-                        || chars > gate::MAX_DOC_CHARS
-                    {
-                        break;
-                    }
-                }
-            }
-            ObjType::List => {
-                for (i, item) in doc.list_range(&obj, ..).enumerate() {
-                    if item.conflict {
-                        for (v, id) in doc.get_all(&obj, i).unwrap_or_default() {
-                            children.push((v, id, top.clone()));
-                        }
-                    } else {
-                        let id = item.id();
-                        children.push((Value::from(item.value), id, top.clone()));
-                    }
-                    if values + children.len() as u64 > gate::MAX_DOC_OPS {
-                        break;
-                    }
-                }
-            }
-        }
-        for (v, id, under) in children {
-            values += 1;
-            if values > gate::MAX_DOC_OPS {
-                return Err(too_large("values"));
-            }
-            match v {
-                Value::Object(t) => {
-                    if depth + 1 > gate::MAX_DEPTH {
-                        // Name the root key only when it is a plain name (keys are data too).
-                        let field = under.filter(|k| check_id("field", k).is_ok());
-                        return Err(Refusal::new(
-                            RejectCode::InvalidRecord,
-                            field.as_deref(),
-                            format!("objects nested deeper than {} levels", gate::MAX_DEPTH),
-                        ));
-                    }
-                    stack.push((id, t, depth + 1, under));
-                }
-                Value::Scalar(s) => {
-                    let n = match s.as_ref() {
-                        automerge::ScalarValue::Str(s) => s.chars().count(),
-                        automerge::ScalarValue::Bytes(b) => b.len(),
-                        _ => 0,
-                    };
-                    chars = chars.saturating_add(n);
-                }
-            }
-        }
-        if chars > gate::MAX_DOC_CHARS {
-            return Err(too_large("characters"));
-        }
-    }
-    Ok(())
+    gate::check_bounded(doc)
 }
 
 fn load_doc(conn: &Connection, id: &str) -> Result<Option<(Automerge, usize)>> {
