@@ -235,11 +235,14 @@ fn install_panic_hook() {
 /// Runs targets on inputs with the checks above; the first finding fails the test.
 struct Runner {
     target: &'static str,
-    f: fn(&[u8]),
+    f: targets::Target,
     current: &'static Finding,
     /// When the running input started; `None` between inputs.
     since: Arc<Mutex<Option<Instant>>>,
     done: Arc<AtomicBool>,
+    /// Inputs run so far, and since when (reported with a finding).
+    runs: Cell<u64>,
+    created: Instant,
 }
 
 impl Runner {
@@ -256,6 +259,8 @@ impl Runner {
             current,
             since: Arc::new(Mutex::new(None)),
             done: Arc::new(AtomicBool::new(false)),
+            runs: Cell::new(0),
+            created: Instant::now(),
         };
         runner.watchdog(Duration::from_secs(
             env_u64("GRIDWORK_FUZZ_TIMEOUT").unwrap_or(10),
@@ -298,12 +303,14 @@ impl Runner {
         if let Ok(mut s) = self.since.lock() {
             *s = Some(Instant::now());
         }
+        self.runs.set(self.runs.get() + 1);
         let base = LIVE.with(Cell::get);
         PEAK.with(|p| p.set(base));
         PANIC.with(|p| p.borrow_mut().take());
         OVERSIZE.with(|o| o.set(Some(self.current)));
         RUNNING.with(|r| r.set(true));
-        let result = std::panic::catch_unwind(|| (self.f)(input));
+        let f = self.f;
+        let result = std::panic::catch_unwind(|| f(input));
         RUNNING.with(|r| r.set(false));
         OVERSIZE.with(|o| o.set(None));
         if let Ok(mut s) = self.since.lock() {
@@ -314,9 +321,12 @@ impl Runner {
         if result.is_err() || panicked.is_some() {
             let path = save_artifact(self.target, "crash", input);
             panic!(
-                "fuzz target {} panicked: {}\ninput ({} bytes) saved as {}\nhex: {}",
+                "fuzz target {} panicked: {}\ninput #{} ({:.1}s into the run, {} bytes) saved as \
+                 {}\nhex: {}",
                 self.target,
                 panicked.unwrap_or_else(|| "(unknown)".into()),
+                self.runs.get(),
+                self.created.elapsed().as_secs_f64(),
                 input.len(),
                 path.display(),
                 hex_preview(input)
@@ -577,7 +587,7 @@ fn fuzz(target: &'static str) {
     let mut input = Vec::with_capacity(MAX_LEN);
     loop {
         match deadline {
-            Some(d) if execs % 16 == 0 && Instant::now() >= d => break,
+            Some(d) if execs.is_multiple_of(16) && Instant::now() >= d => break,
             None if execs >= QUICK_MUTATIONS => break,
             _ => {}
         }
