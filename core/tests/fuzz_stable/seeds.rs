@@ -2,8 +2,9 @@
 //! a `Store` (what a phone pushes) plus hostile ones made by hand, sync bodies made by
 //! `wire::encode_*`, and small photos made by the `image` encoders.
 //!
-//! `GRIDWORK_FUZZ_WRITE_SEEDS=1 cargo nextest run -p gridwork-core --test fuzz_stable seeds`
-//! writes them into `fuzz/corpus/<target>/seed-<name>` (see fuzz/README.md).
+//! `GRIDWORK_FUZZ_WRITE_SEEDS=1 cargo test --workspace --test fuzz_stable seeds` writes them into
+//! `fuzz/corpus/<target>/seed-<name>` (see fuzz/README.md). `--workspace` keeps the feature
+//! resolution of the main test build, so nothing is rebuilt.
 
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ObjType, ScalarValue, ROOT};
