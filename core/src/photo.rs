@@ -114,8 +114,7 @@ pub fn process_photo(bytes: &[u8], opts: &PhotoOptions) -> Result<ProcessedPhoto
             limit: opts.max_input_bytes,
         });
     }
-    let format = sniff_format(bytes)?;
-    let (width, height) = header_dimensions(bytes, format)?;
+    let (format, width, height) = probe(bytes)?;
     check_dimensions(width, height, opts)?;
 
     // Decoders are well fuzzed, but a panic on a user's file must not take the app down where
@@ -147,21 +146,38 @@ pub fn process_photo(bytes: &[u8], opts: &PhotoOptions) -> Result<ProcessedPhoto
     })
 }
 
+/// An accepted source format, as recognised by [`probe`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
+pub enum PhotoFormat {
     Jpeg,
     Png,
     WebP,
 }
 
-impl Format {
-    fn name(self) -> &'static str {
+use PhotoFormat as Format;
+
+impl PhotoFormat {
+    /// `"jpeg"`, `"png"` or `"webp"`.
+    pub fn name(self) -> &'static str {
         match self {
             Format::Jpeg => "jpeg",
             Format::Png => "png",
             Format::WebP => "webp",
         }
     }
+}
+
+/// Reads what a photo claims to be without decoding it: the format from its magic bytes and the
+/// width and height from its header (steps 2 and 3 of the module docs; the pixel budget of
+/// [`PhotoOptions`] is not applied here). Cheap (nothing is allocated but an error message) and
+/// total: every malformed, truncated or unsupported file is an error, never a panic.
+pub fn probe(bytes: &[u8]) -> Result<(PhotoFormat, u32, u32), PhotoError> {
+    if bytes.is_empty() {
+        return Err(PhotoError::Empty);
+    }
+    let format = sniff_format(bytes)?;
+    let (width, height) = header_dimensions(bytes, format)?;
+    Ok((format, width, height))
 }
 
 fn sniff_format(b: &[u8]) -> Result<Format, PhotoError> {

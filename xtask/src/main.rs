@@ -1,13 +1,16 @@
 //! `cargo xtask <command>`: repository chores as Rust code.
 //!
-//! - `setup`           install missing test prerequisites (Debian packages, when root)
-//! - `test`            set up, then every test in the repo: Rust (nextest or cargo test), bindings (Kotlin on
-//!                     the JVM, Python), and a quick benchmark smoke run
-//! - `bench [--quick]` the benchmark harness (bench/), writes target/bench/report.json
-//! - `bindings`        build gridwork-ffi and generate Kotlin, Swift and Python sources
-//! - `test-bindings`   compile the Kotlin with kotlinc -Werror, run Kotlin and Python tests
+//! - `setup`: install missing test prerequisites (Debian packages, when root)
+//! - `test`: set up, then every test in the repo: Rust (nextest or cargo test), a bounded fuzz run
+//!   (60 s per target), bindings (Kotlin on the JVM, Python), and a quick benchmark smoke run
+//! - `bench [--quick]`: the benchmark harness (bench/), writes target/bench/report.json
+//! - `bindings`: build gridwork-ffi and generate Kotlin, Swift and Python sources
+//! - `test-bindings`: compile the Kotlin with kotlinc -Werror, run Kotlin and Python tests
+//! - `fuzz`: the fuzz targets of fuzz/ for a bounded time (libFuzzer on nightly, else the stable
+//!   harness); see fuzz.rs and fuzz/README.md
 
 mod bindings;
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -36,6 +39,11 @@ pub fn run(cmd: &mut Command) -> Result<(), String> {
     } else {
         Err(format!("{:?} failed with {status}", cmd.get_program()))
     }
+}
+
+/// Whether `cargo nextest` is available.
+pub fn have_nextest() -> bool {
+    have("cargo-nextest", "--version") || have("cargo", "nextest --version")
 }
 
 fn have(program: &str, arg: &str) -> bool {
@@ -93,7 +101,7 @@ fn test_all(args: &[String]) -> Result<(), String> {
     let skip_bindings = args.iter().any(|a| a == "--no-bindings");
     setup()?;
     // 1. Rust: build once, run every test of the workspace.
-    if have("cargo-nextest", "--version") || have("cargo", "nextest --version") {
+    if have_nextest() {
         run(cargo().args([
             "nextest",
             "run",
@@ -106,10 +114,12 @@ fn test_all(args: &[String]) -> Result<(), String> {
         eprintln!("xtask: cargo-nextest not found, using cargo test");
         run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
     }
-    // 2. Benchmark smoke run: proves the harness works, measures nothing worth quoting. The dev
+    // 2. Fuzz targets, a minute each, on the test build step 1 made (see fuzz::ci).
+    fuzz::ci()?;
+    // 3. Benchmark smoke run: proves the harness works, measures nothing worth quoting. The dev
     //    profile (dependencies optimised) reuses the test build instead of a second, release one.
     run(cargo().args(["run", "-p", "gridwork-bench", "--", "--quick"]))?;
-    // 3. Bindings: Kotlin on the JVM and Python (last, so the run closes on their summary).
+    // 4. Bindings: Kotlin on the JVM and Python (last, so the run closes on their summary).
     if !skip_bindings {
         bindings::test()?;
     }
@@ -124,7 +134,8 @@ fn main() -> ExitCode {
         Some("bench") => run(cargo().args(["run", "--release", "-p", "gridwork-bench", "--"]).args(&args[1..])),
         Some("bindings") => bindings::generate().map(|_| ()),
         Some("test-bindings") => bindings::test(),
-        _ => Err("usage: cargo xtask <test [--no-bindings] | setup | bench [--quick] [--only P1,P2] | bindings | test-bindings>".into()),
+        Some("fuzz") => fuzz::main(&args[1..]),
+        _ => Err(format!("usage: cargo xtask <test [--no-bindings] | setup | bench [--quick] [--only P1,P2] | bindings | test-bindings | {}>", fuzz::USAGE)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
