@@ -118,6 +118,16 @@ pub fn parse_change(bytes: &[u8]) -> Result<(Change, Scanned), Refusal> {
     let scanned = prescan(bytes)?;
     let change = Change::try_from(bytes)
         .map_err(|_| Refusal::new(RejectCode::Corrupt, None, "not an Automerge change"))?;
+    // Automerge's change parser does not verify the chunk's checksum, but loading a stored
+    // document does: a change with a wrong one would be accepted now and make the record
+    // unreadable on every device later. The checksum is the first 4 bytes of the hash.
+    if bytes.get(4..8) != Some(&change.hash().0[..4]) {
+        return Err(Refusal::new(
+            RejectCode::Corrupt,
+            None,
+            "the change's checksum does not match its contents",
+        ));
+    }
     if change.len() as u64 > MAX_CHANGE_OPS {
         return Err(Refusal::new(
             RejectCode::TooLarge,

@@ -236,12 +236,17 @@ pub fn scan_change(bytes: &[u8], lim: &ScanLimits) -> Result<ScanInfo, ScanError
     };
     let mut group_items = 0u64;
     let mut string_bytes = 0u64;
+    let actors = (others + 1) as u64;
     for (spec, len) in cols {
         let data = c.take(len)?;
         let typ = spec & 7;
+        // Values Automerge converts to u32 (counters, actor indices) are checked here: it
+        // unwraps those conversions, so an out-of-range value would panic inside it.
         let (rows, sum, strings) = match typ {
-            COL_GROUP | COL_ACTOR | COL_ULEB | COL_VALUE_META => rle(data, Val::Uleb, lim)?,
-            COL_DELTA => rle(data, Val::Sleb, lim)?,
+            COL_ACTOR => rle(data, Val::Uleb { max: actors - 1 }, lim)?,
+            COL_GROUP | COL_ULEB => rle(data, Val::Uleb { max: U32 }, lim)?,
+            COL_VALUE_META => rle(data, Val::Uleb { max: u64::MAX }, lim)?,
+            COL_DELTA => rle(data, Val::Delta, lim)?,
             COL_STRING => rle(data, Val::Str, lim)?,
             COL_BOOL => (bool_rows(data, lim)?, 0, 0),
             COL_VALUE_RAW => (0, 0, 0),
@@ -268,23 +273,58 @@ pub fn scan_change(bytes: &[u8], lim: &ScanLimits) -> Result<ScanInfo, ScanError
     Ok(info)
 }
 
+const U32: u64 = u32::MAX as u64;
+
 #[derive(Clone, Copy)]
 enum Val {
-    Uleb,
-    Sleb,
+    /// Unsigned values, each at most `max`.
+    Uleb {
+        max: u64,
+    },
+    /// Deltas of a counter: the running value must stay within 0..=u32::MAX.
+    Delta,
     Str,
 }
 
-/// Sums a run-length-encoded column: (rows, sum of unsigned values, expanded string bytes).
+/// Sums a run-length-encoded column: (rows, sum of unsigned values, expanded string bytes), and
+/// checks every value against its kind's range.
 fn rle(data: &[u8], val: Val, lim: &ScanLimits) -> R<(u64, u64, u64)> {
     let mut c = Cursor::new(data);
     let (mut rows, mut sum, mut strings) = (0u64, 0u64, 0u64);
+    // The running value of a delta column (a counter), i128 so no sum of checked steps overflows.
+    let mut running: i128 = 0;
     let over = || ScanError::TooLarge("operations per change");
+    let mut step = |c: &mut Cursor<'_>, times: u64| -> R<(u64, u64)> {
+        match val {
+            Val::Uleb { max } => {
+                let v = c.uleb()?;
+                if v > max {
+                    return Err(ScanError::Malformed(
+                        "a counter or actor index is out of range",
+                    ));
+                }
+                Ok((v, 0))
+            }
+            Val::Delta => {
+                let d = c.sleb()?;
+                // A run repeats the delta `times` times: check where it ends (it moves one way).
+                running += i128::from(d) * i128::from(times);
+                if !(0..=i128::from(U32)).contains(&running) {
+                    return Err(ScanError::Malformed("a counter is out of range"));
+                }
+                Ok((0, 0))
+            }
+            Val::Str => {
+                let s = c.bytes()?;
+                Ok((0, s.len() as u64))
+            }
+        }
+    };
     while !c.done() {
         let n = c.sleb()?;
         if n > 0 {
             let n = n.unsigned_abs();
-            let (v, slen) = read_val(&mut c, val)?;
+            let (v, slen) = step(&mut c, n)?;
             rows = rows.checked_add(n).ok_or_else(over)?;
             sum = sum.saturating_add(n.saturating_mul(v));
             strings = strings.saturating_add(n.saturating_mul(slen));
@@ -295,7 +335,7 @@ fn rle(data: &[u8], val: Val, lim: &ScanLimits) -> R<(u64, u64, u64)> {
                 return Err(ScanError::Malformed("literal run exceeds the column"));
             }
             for _ in 0..n {
-                let (v, slen) = read_val(&mut c, val)?;
+                let (v, slen) = step(&mut c, 1)?;
                 sum = sum.saturating_add(v);
                 strings = strings.saturating_add(slen);
             }
@@ -309,20 +349,6 @@ fn rle(data: &[u8], val: Val, lim: &ScanLimits) -> R<(u64, u64, u64)> {
         }
     }
     Ok((rows, sum, strings))
-}
-
-fn read_val(c: &mut Cursor<'_>, val: Val) -> R<(u64, u64)> {
-    match val {
-        Val::Uleb => Ok((c.uleb()?, 0)),
-        Val::Sleb => {
-            c.sleb()?;
-            Ok((0, 0))
-        }
-        Val::Str => {
-            let s = c.bytes()?;
-            Ok((0, s.len() as u64))
-        }
-    }
 }
 
 /// Rows of a boolean column: alternating run lengths (false first).
@@ -408,6 +434,20 @@ mod tests {
             scan_change(&bytes, &limits()),
             Err(ScanError::TooLarge("operations per change"))
         );
+    }
+
+    #[test]
+    fn counters_and_actor_indices_automerge_would_unwrap_are_refused() {
+        // Found by the fuzzer: Automerge panics (`TryFromIntError` unwrapped) on these.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/known-crashes/change_gate");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            assert!(scan_change(&bytes, &limits()).is_err());
+            n += 1;
+        }
+        assert!(n >= 3);
     }
 
     #[test]

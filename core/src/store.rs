@@ -1852,9 +1852,11 @@ fn apply_strict(doc: &mut Automerge, id: &str, blobs: &[Vec<u8>]) -> Result<Vec<
         ))
     };
     let before = doc.get_heads();
+    // Changes go through the gate's reader (bounded, and never into Automerge's panics on
+    // crafted counters); anything else is tried as a saved document.
     let parsed: Option<Vec<Change>> = blobs
         .iter()
-        .map(|b| Change::from_bytes(b.clone()).ok())
+        .map(|b| gate::parse_change(b).ok().map(|(c, _)| c))
         .collect();
     match parsed {
         Some(changes) => {
@@ -1868,7 +1870,22 @@ fn apply_strict(doc: &mut Automerge, id: &str, blobs: &[Vec<u8>]) -> Result<Vec<
         }
         None => {
             for b in blobs {
-                doc.load_incremental(b).map_err(corrupt)?;
+                // A saved document from a file is hostile input too, and Automerge's document
+                // loader unwraps some conversions of what it reads: a panic there is a corrupt
+                // import, never a crash (the document being built is thrown away on error).
+                let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    doc.load_incremental(b)
+                }));
+                match loaded {
+                    Ok(r) => {
+                        r.map_err(corrupt)?;
+                    }
+                    Err(_) => {
+                        return Err(Error::CorruptChange(format!(
+                            "record {id}: the saved document is malformed"
+                        )))
+                    }
+                }
             }
             Ok(doc.get_changes(&before))
         }

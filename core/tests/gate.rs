@@ -460,3 +460,25 @@ fn a_device_keeps_keys_of_a_newer_schema_but_the_server_refuses_them() {
     assert_eq!(r.code, RejectCode::InvalidRecord);
     assert_eq!(r.field.as_deref(), Some("priority_v2"));
 }
+
+#[test]
+fn a_change_whose_checksum_does_not_match_is_corrupt() {
+    // Found while seeding the fuzzer: Automerge parses it, but a stored document holding it no
+    // longer loads.
+    let bytes = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/corpus/change_gate/seed-hostile-bad-checksum"),
+    )
+    .unwrap();
+    assert!(
+        Change::try_from(&bytes[..]).is_ok(),
+        "Automerge alone accepts it"
+    );
+    let r = gate::parse_change(&bytes).unwrap_err();
+    assert_eq!(r.code, RejectCode::Corrupt);
+    let mut doc = Automerge::new();
+    assert_eq!(
+        gate::admit_pulled(&mut doc, &[bytes]).unwrap_err().code,
+        RejectCode::Corrupt
+    );
+}

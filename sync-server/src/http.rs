@@ -25,7 +25,6 @@ use crate::error::ApiError;
 use crate::store::{DeviceAuth, Scope, ServerStore};
 use crate::sync::{handle_sync, PullConfig};
 
-
 use crate::limits::{self, Gate, HashPool, SignInLimiter, SignInLimits};
 
 /// Limits and durations of the HTTP API.
