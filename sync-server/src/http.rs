@@ -25,7 +25,7 @@ use crate::error::ApiError;
 use crate::store::{DeviceAuth, Scope, ServerStore};
 use crate::sync::{handle_sync, PullConfig};
 
-use crate::limits::{self, Gate, HashPool, SignInLimiter, SignInLimits};
+use crate::limits::{self, ByteBudget, Gate, HashPool, SignInLimiter, SignInLimits};
 
 /// Limits and durations of the HTTP API.
 #[derive(Debug, Clone)]
@@ -45,6 +45,8 @@ pub struct ApiConfig {
     /// Sync requests doing their blocking work at once, and sync requests waiting for a slot.
     pub max_concurrent_syncs: usize,
     pub max_sync_waiters: usize,
+    /// Bytes of sync request bodies held in memory at once, over all connections.
+    pub max_body_bytes_in_flight: usize,
     /// Longest wait for a hash or sync slot before answering `503` with `Retry-After`.
     pub max_queue_wait: Duration,
     /// Take the client address for sign-in limits from the last `X-Forwarded-For` entry (only
@@ -66,6 +68,7 @@ impl Default for ApiConfig {
             max_hash_waiters: 8 * cores,
             max_concurrent_syncs: 2 * cores,
             max_sync_waiters: 1024,
+            max_body_bytes_in_flight: 256 << 20,
             max_queue_wait: Duration::from_secs(10),
             trust_forwarded_for: false,
         }
@@ -79,6 +82,8 @@ pub struct Guards {
     /// As many threads as `hashes` has permits.
     pub hash_pool: HashPool,
     pub syncs: Gate,
+    /// Sync request bodies in memory (reserved before reading, released after decoding).
+    pub bodies: ByteBudget,
     pub sign_in: SignInLimiter,
 }
 
@@ -98,6 +103,7 @@ impl Guards {
                 c.max_sync_waiters,
                 c.max_queue_wait,
             ),
+            bodies: ByteBudget::new(c.max_body_bytes_in_flight, c.max_queue_wait),
             sign_in: SignInLimiter::new(c.sign_in),
         }
     }
@@ -529,6 +535,15 @@ async fn sync(
         }
     }
     let limits = st.config.sync_limits;
+    // Reserve the body's bytes before reading it, so the bodies of all waiting requests
+    // together stay within a fixed budget however many connections arrive.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .map_or(limits.max_compressed, |n| {
+            usize::try_from(n).unwrap_or(usize::MAX).min(limits.max_compressed)
+        });
+    let body_bytes = guards.bodies.reserve(declared).await?;
     let body = read_body(&headers, body, limits.max_compressed).await?;
     let permit = guards.syncs.acquire().await?;
     let store = st.store.clone();
@@ -551,6 +566,7 @@ async fn sync(
         let encoded = (|| {
             let req = wire::decode_request(&body, limits)?;
             drop(body);
+            drop(body_bytes);
             let pushed: usize = req.push.iter().map(|d| d.changes.len()).sum();
             let resp = handle_sync(
                 store.as_ref(),

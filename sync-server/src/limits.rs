@@ -124,6 +124,58 @@ impl Gate {
 }
 
 // ------------------------------------------------------------------------------------------------
+// ByteBudget: bytes of request bodies held in memory at once
+// ------------------------------------------------------------------------------------------------
+
+/// Bytes of request bodies the server holds at once, across all connections. A body reserves
+/// its declared `Content-Length` (or the per-request limit when it has none) before a byte is
+/// read, so a thousand connections each announcing 8 MiB cannot hold 8 GB: past the budget a
+/// request waits at most `max_wait`, then gets `503` + `Retry-After`. Reserved in KiB units.
+pub struct ByteBudget {
+    sem: Arc<Semaphore>,
+    total_kib: u32,
+    max_wait: Duration,
+}
+
+/// Reserved body bytes; released when dropped (after the body is decoded).
+pub struct BytePermit(#[allow(dead_code)] OwnedSemaphorePermit);
+
+impl ByteBudget {
+    pub fn new(total_bytes: usize, max_wait: Duration) -> ByteBudget {
+        let total_kib = u32::try_from(total_bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX >> 4)
+            .clamp(1, Semaphore::MAX_PERMITS as u32 >> 1);
+        ByteBudget {
+            sem: Arc::new(Semaphore::new(total_kib as usize)),
+            total_kib,
+            max_wait,
+        }
+    }
+
+    /// Reserves `bytes` (at most the whole budget). Waits up to `max_wait`, else `503`.
+    pub async fn reserve(&self, bytes: usize) -> Result<BytePermit, ApiError> {
+        let kib = u32::try_from(bytes.div_ceil(1024).max(1))
+            .unwrap_or(u32::MAX)
+            .min(self.total_kib);
+        if let Ok(p) = self.sem.clone().try_acquire_many_owned(kib) {
+            return Ok(BytePermit(p));
+        }
+        match tokio::time::timeout(self.max_wait, self.sem.clone().acquire_many_owned(kib)).await {
+            Ok(Ok(p)) => Ok(BytePermit(p)),
+            _ => Err(ApiError::unavailable(
+                "the server is busy (request bodies in memory); retry shortly",
+                self.max_wait.as_secs().clamp(1, 5),
+            )),
+        }
+    }
+
+    /// KiB free now (for tests).
+    pub fn available_kib(&self) -> usize {
+        self.sem.available_permits()
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
 // A fixed pool of threads for password checks
 // ------------------------------------------------------------------------------------------------
 

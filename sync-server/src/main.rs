@@ -106,6 +106,10 @@ struct ServeArgs {
     /// Sync requests waiting for a slot; more are answered 503 at once.
     #[arg(long, env = "GRIDWORK_MAX_SYNC_WAITERS", default_value_t = 1024)]
     max_sync_waiters: usize,
+    /// Bytes of sync request bodies held in memory at once, over all connections; past it a
+    /// request waits (up to the queue wait) and is then answered 503.
+    #[arg(long, env = "GRIDWORK_MAX_BODY_BYTES_IN_FLIGHT", default_value_t = 256 << 20)]
+    max_body_bytes_in_flight: usize,
     /// Longest wait for a hash or sync slot before answering 503 with Retry-After, in seconds.
     #[arg(long, env = "GRIDWORK_MAX_QUEUE_WAIT_SECS", default_value_t = 10)]
     max_queue_wait_secs: u64,
@@ -337,6 +341,7 @@ fn api_config(args: &ServeArgs) -> ApiConfig {
         max_hash_waiters: args.max_hash_waiters.unwrap_or(8 * hashes),
         max_concurrent_syncs: syncs,
         max_sync_waiters: args.max_sync_waiters,
+        max_body_bytes_in_flight: args.max_body_bytes_in_flight,
         max_queue_wait: Duration::from_secs(args.max_queue_wait_secs),
         trust_forwarded_for: args.trust_x_forwarded_for,
     }

@@ -564,6 +564,61 @@ fn sync_work_is_bounded_and_the_rest_told_to_retry() {
     assert!(ok >= 1);
 }
 
+/// Bodies are reserved against a byte budget before they are read: connections that announce
+/// large bodies and then stall cannot make the server hold unbounded memory; once the budget is
+/// taken, the next sync is told to retry, and when the stalled connections go away, syncs work.
+#[test]
+fn request_bodies_in_memory_are_bounded_across_connections() {
+    use std::io::Write as _;
+    let server = Server::start(&[
+        "--max-body-bytes-in-flight",
+        "2097152",
+        "--max-queue-wait-secs",
+        "1",
+    ]);
+    let dev = device(&server, "supervisor");
+    let addr = server.url.trim_start_matches("http://").to_string();
+    // Two stalled uploads announcing 1 MiB each take the whole 2 MiB budget.
+    let stalled: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            write!(
+                s,
+                "POST /v1/sync HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+                 Content-Type: {}\r\nContent-Encoding: {}\r\nContent-Length: 1048576\r\n\r\nx",
+                dev.token,
+                wire::SYNC_CONTENT_TYPE,
+                wire::SYNC_CONTENT_ENCODING
+            )
+            .unwrap();
+            s.flush().unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let req = SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor: None,
+        push: vec![],
+        pull_limit: None,
+    };
+    let busy = sync_raw(&server, &dev.token, &req);
+    assert_eq!(busy.status, 503, "the body budget is taken by stalled uploads");
+    assert_eq!(busy.error().code, ErrorCode::Unavailable);
+    assert!(busy.retry_after.is_some_and(|s| s >= 1));
+    drop(stalled);
+    // The stalled requests end (their connections closed): their reservations come back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let a = sync_raw(&server, &dev.token, &req);
+        if a.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the budget never came back: {}", a.status);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn sigterm_stops_the_server_within_a_bounded_time_under_load() {
     let mut flags = vec!["--max-concurrent-hashes", "1", "--shutdown-drain-secs", "3"];
