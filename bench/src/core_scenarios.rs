@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, Automerge, ObjType, ROOT};
-use gridwork_core::*;
+use gridwork_model::*;
+use gridwork_store::*;
 use rand::{Rng, SeedableRng};
 use rusqlite::{params, Connection};
 

@@ -12,8 +12,9 @@
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, Automerge, Change, ObjType, ReadDoc, ROOT};
-use gridwork_core::gate::{self, Admitted};
-use gridwork_core::{Principal, Role};
+use gridwork_model::Principal;
+use gridwork_model::Role;
+use gridwork_protocol::gate::{self, Admitted};
 
 use crate::{per_op, side_by_side, Config, Scenario};
 
@@ -31,7 +32,7 @@ fn base() -> Result<Admitted, String> {
     let mut doc = Automerge::new();
     doc.set_actor(ActorId::from(&[1u8; 16][..]));
     let mut tx = doc.transaction();
-    gridwork_core::doc::write_new(&mut tx, &json).map_err(|e| e.to_string())?;
+    gridwork_model::doc::write_new(&mut tx, &json).map_err(|e| e.to_string())?;
     tx.commit_with(
         CommitOptions::default()
             .with_message("w1".to_owned())

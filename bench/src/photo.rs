@@ -1,4 +1,4 @@
-//! Photo ingest benchmark: `gridwork_core::photo::process_photo` against ImageMagick on a
+//! Photo ingest benchmark: `gridwork_photo::process_photo` against ImageMagick on a
 //! realistic 12 MP camera JPEG carrying EXIF orientation 6.
 //!
 //! Both sides do the same work per run: read the source file, decode, auto-orient, resize to a
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use gridwork_core::photo::{process_photo, PhotoOptions};
+use gridwork_photo::{process_photo, PhotoOptions};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PhotoBench {

@@ -3,17 +3,18 @@
 //! The server runs in this process (`gridwork_server::router` on its own multi-threaded tokio
 //! runtime, SQLite in a temp data directory, same defaults as the binary: WAL, synchronous=FULL)
 //! and is reached over loopback HTTP. Devices are real core `Store`s; the device side of the
-//! protocol is driven here with `gridwork_core::wire` + `Store::outbox` / `Store::apply_sync`,
+//! protocol is driven here with `gridwork_protocol::wire` + `Store::outbox` / `Store::apply_sync`,
 //! the same steps as `Store::sync`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gridwork_core::wire::{self, PushDoc, SyncRequest, SyncResponse, PROTOCOL_VERSION};
-use gridwork_core::*;
+use gridwork_model::*;
+use gridwork_protocol::wire::{self, PushDoc, SyncRequest, SyncResponse, PROTOCOL_VERSION};
 use gridwork_server::store::{NewUser, ServerStore, Unit, UnitKind};
 use gridwork_server::{ApiConfig, AppState, SqliteStore};
+use gridwork_store::*;
 use rand::{Rng, SeedableRng};
 
 use crate::{median, Config, Scenario};

@@ -3,7 +3,7 @@
 //! Variants say what the app can do: fix the named field, refresh the record, sign in again,
 //! retry later, free space, update the app. Messages come from core and never carry resident data.
 
-use gridwork_core::Error as CoreError;
+use gridwork_model::Error as CoreError;
 
 /// Every error a Gridwork call can raise (Kotlin `GridworkException`, Swift `GridworkError`,
 /// Python `GridworkError`).

@@ -1,6 +1,6 @@
 //! Gridwork for Kotlin, Swift and Python, through UniFFI (proc-macros, library mode).
 //!
-//! Thin on purpose: every method converts its arguments, forwards to `gridwork_core::Store` and
+//! Thin on purpose: every method converts its arguments, forwards to `gridwork_store::Store` and
 //! converts the answer back. Layout: `lib.rs` the store object and observers, `types.rs` the
 //! records and enums that cross, `error.rs` the one public error and its one mapping.
 //!
@@ -17,9 +17,17 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use gridwork_core as core;
+use crate::layers as core;
+use gridwork_client::DeviceSync;
 
 mod error;
+/// The layers the bindings forward to, under one name (`core::` in this crate).
+mod layers {
+    pub use gridwork_client::*;
+    pub use gridwork_model::*;
+    pub use gridwork_photo as photo;
+    pub use gridwork_store::*;
+}
 mod types;
 
 pub use error::{GridworkError, Result};

@@ -8,11 +8,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use gridwork_core as core;
-pub use gridwork_core::{
-    Identity, Location, Member, MemberTag, Need, NeedTag, Priority, RecordKind, ReportCategory,
-    ReportStatus, Role, TaskStatus, VisitType,
+use crate::layers as core;
+pub use gridwork_model::{Location, Member, Need};
+pub use gridwork_model::{
+    MemberTag, NeedTag, Priority, RecordKind, ReportCategory, ReportStatus, Role, TaskStatus,
+    VisitType,
 };
+pub use gridwork_store::Identity;
 
 // ------------------------------------------------------------------ time
 

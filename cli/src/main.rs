@@ -1,5 +1,5 @@
 //! `gridwork`: a Gridwork device on a laptop. Every command opens the device store (`--db`), does
-//! one thing through gridwork-core, and prints a table (people) or JSON (`--json`, scripts).
+//! one thing through the gridwork-store and gridwork-client crates, and prints a table (people) or JSON (`--json`, scripts).
 //!
 //! Exit codes: 0 ok, 1 error, 2 usage, 3 not signed in / unauthorized, 4 network (retry later).
 
@@ -10,10 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use gridwork_core::{
-    Error, ListQuery, Location, Member, MemberTag, Need, NeedTag, NewHousehold, NewReport, NewTask,
-    NewVisit, Priority, RecordKind, ReportCategory, ReportPatch, Store, SyncProgress, VisitType,
-};
+use gridwork_client::DeviceSync;
+use gridwork_client::SyncProgress;
+use gridwork_model::{Error, Location, Member, Need};
+use gridwork_model::{MemberTag, NeedTag, Priority, RecordKind, ReportCategory, VisitType};
+use gridwork_store::{ListQuery, NewHousehold, NewReport, NewTask, NewVisit, ReportPatch, Store};
 use serde_json::{json, Value};
 
 use output::{print_json, show_record, stored_json, summaries_table, summary_json, table, time};
@@ -418,7 +419,7 @@ fn db_path(db: Option<PathBuf>) -> R<PathBuf> {
 }
 
 /// The signed-in session, or a clear error.
-fn signed_in(store: &Store) -> R<gridwork_core::Session> {
+fn signed_in(store: &Store) -> R<gridwork_client::Session> {
     store.session()?.ok_or_else(|| Fail {
         message: "not signed in on this device (run `gridwork login`)".into(),
         kind: "unauthorized",

@@ -1,7 +1,8 @@
 //! Output: JSON for scripts, tables and key/value lines for people. Resident ID numbers and phone
 //! numbers are masked in both.
 
-use gridwork_core::{idnum, AnyRecord, RecordSummary, StoredRecord};
+use gridwork_model::{idnum, AnyRecord};
+use gridwork_store::{RecordSummary, StoredRecord};
 use serde_json::{json, Value};
 use unicode_width::UnicodeWidthStr;
 
@@ -254,10 +255,10 @@ mod tests {
     #[test]
     fn phone_and_id_are_masked() {
         assert_eq!(mask_phone("13812345678"), "138****5678");
-        let rec = AnyRecord::Household(gridwork_core::Household {
+        let rec = AnyRecord::Household(gridwork_model::Household {
             grid: "g".into(),
             address: "a".into(),
-            members: vec![gridwork_core::Member {
+            members: vec![gridwork_model::Member {
                 name: "n".into(),
                 id_number: Some("11010519491231002X".into()),
                 phone: Some("13812345678".into()),

@@ -123,7 +123,7 @@ fn attach_list_fetch_and_refuse_bad_photos() {
         ],
     );
     let got = std::fs::read(&out_file).expect("read");
-    assert_eq!(gridwork_core::photo::content_hash(&got), hash);
+    assert_eq!(gridwork_photo::content_hash(&got), hash);
 
     ok(&wdb, &["report", "photo", "remove", &id, &hash]);
     assert_eq!(

@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use gridwork_core::{QuotaHold, Store, SyncApply};
+use gridwork_client::DeviceSync;
+use gridwork_store::{QuotaHold, Store, SyncApply};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridwork");

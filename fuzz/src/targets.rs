@@ -4,10 +4,11 @@
 //!
 //! This one file is compiled twice: as the library of the cargo-fuzz crate (`fuzz/`, libFuzzer on
 //! nightly, one `fuzz_targets/*.rs` per target) and as a module of the stable harness
-//! (`core/tests/fuzz_stable.rs`, `#[path]`-included). It may use only `gridwork_core` and `zstd`,
-//! which both builds have.
+//! (`store/tests/fuzz_stable.rs`, `#[path]`-included). It may use only `gridwork_protocol`,
+//! `gridwork_photo` and `zstd`, which both builds have.
 
-use gridwork_core::{gate, photo, wire};
+use gridwork_photo as photo;
+use gridwork_protocol::{gate, wire};
 
 /// A fuzz target: arbitrary bytes in, nothing out.
 pub type Target = fn(&[u8]);

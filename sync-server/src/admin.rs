@@ -24,7 +24,7 @@
 
 use std::io::Read;
 
-use gridwork_core::Role;
+use gridwork_model::Role;
 
 use crate::auth;
 use crate::error::{Error, Result};

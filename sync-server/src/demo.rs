@@ -1,7 +1,12 @@
 //! `--demo`: a small organisation, one user of each role with known passwords, and a few records,
 //! so a newcomer can try everything at once. Seeding is idempotent: it runs once per data dir.
 
-use gridwork_core::Role;
+use gridwork_model::edit;
+use gridwork_model::{
+    AnyRecord, Household, Location, Member, MemberTag, Need, NeedTag, Principal, Priority, Report,
+    ReportCategory, ReportStatus, Role, Task, TaskStatus, Visit, VisitType,
+};
+use gridwork_protocol::wire::{PushDoc, SyncRequest, PROTOCOL_VERSION};
 
 use crate::admin;
 use crate::error::{Error, Result};
@@ -122,61 +127,105 @@ pub fn banner(listen: &str) -> String {
     s
 }
 
-/// Seeds a few demo records (reports, visits, households, tasks). Each demo user files them on a
-/// throw-away device store (core's record API) that then pushes through the same checks as a
-/// real device. Returns how many records were pushed (0 when the data dir already has records).
-pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
-    use gridwork_core::wire::{PushDoc, SyncRequest, PROTOCOL_VERSION};
-    use gridwork_core::{
-        Identity, Location, Member, MemberTag, Need, NeedTag, NewHousehold, NewReport, NewTask,
-        NewVisit, Priority, ReportCategory, Store, VisitType,
-    };
+/// A throw-away demo device: an actor of its own and the records it filed, as Automerge
+/// documents written through the model's write path ([`gridwork_model::edit`]), the same as a
+/// phone writes them. Its changes are then pushed through the real sync checks.
+struct SeedDevice {
+    user: crate::store::User,
+    actor: automerge::ActorId,
+    docs: Vec<(
+        String,
+        automerge::Automerge,
+        serde_json::Value,
+        AnyRecord,
+        Vec<Vec<u8>>,
+    )>,
+}
 
-    let seeded_flag = store.pull(&crate::store::Scope::All, 0, None, 1, 1)?;
-    if !seeded_flag.changes.is_empty() {
-        return Ok(0);
-    }
-    let tmp = std::env::temp_dir().join(format!("gridwork-demo-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&tmp)?;
-    let core_err = |e: gridwork_core::Error| Error::Other(format!("demo seed: {e}"));
-    let at = |lat: f64, lon: f64, addr: &str| {
-        Some(Location {
-            lat,
-            lon,
-            accuracy_m: 8.0,
-            address: Some(addr.into()),
-        })
-    };
-
-    // Push everything a device has, as that device, through the real sync path.
-    let push = |username: &str, device: &Store| -> Result<usize> {
+impl SeedDevice {
+    fn open(store: &dyn ServerStore, username: &str) -> Result<SeedDevice> {
         let (user, _) = store
             .user_by_username(username)?
             .ok_or_else(|| Error::NotFound(username.into()))?;
+        Ok(SeedDevice {
+            user,
+            actor: automerge::ActorId::random(),
+            docs: vec![],
+        })
+    }
+
+    fn file(&mut self, mut rec: AnyRecord) -> Result<String> {
+        let at = chrono::Utc::now().timestamp_millis();
+        edit::stamp_new(&mut rec, &self.user.id, at);
+        rec.validate().map_err(model_err)?;
+        let (doc, json, change) =
+            edit::new_doc(&rec, self.actor.clone(), &self.user.id, at).map_err(model_err)?;
+        let id = uuid::Uuid::now_v7().to_string();
+        self.docs.push((
+            id.clone(),
+            doc,
+            json,
+            rec,
+            vec![change.raw_bytes().to_vec()],
+        ));
+        Ok(id)
+    }
+
+    fn step(&mut self, id: &str, to: &str) -> Result<()> {
+        let principal = Principal {
+            user_id: self.user.id.clone(),
+            role: self.user.role,
+        };
+        let at = chrono::Utc::now().timestamp_millis();
+        let (_, doc, json, rec, changes) = self
+            .docs
+            .iter_mut()
+            .find(|d| d.0 == id)
+            .ok_or_else(|| Error::NotFound(id.into()))?;
+        let mut next = rec.clone();
+        edit::transition(
+            &mut next,
+            to,
+            &principal,
+            None,
+            uuid::Uuid::now_v7().to_string(),
+            at,
+        )
+        .map_err(model_err)?;
+        let new_json = next.to_json().map_err(model_err)?;
+        if let Some(c) =
+            edit::edit_doc(doc, json, &new_json, &self.user.id, at).map_err(model_err)?
+        {
+            changes.push(c.raw_bytes().to_vec());
+        }
+        *json = new_json;
+        *rec = next;
+        Ok(())
+    }
+
+    /// Pushes everything this device filed, as this device, through the real sync path.
+    fn push(self, store: &dyn ServerStore) -> Result<usize> {
         let (_, token_hash) = crate::auth::new_token();
         let expires = chrono::Utc::now() + chrono::Duration::minutes(5);
         let device_id = store.create_device(
-            &user.id,
+            &self.user.id,
             "demo seed",
             &token_hash,
             expires,
-            &[device.actor_id()],
+            &[self.actor.to_hex_string()],
         )?;
         let auth = store
             .device_by_token(&token_hash)?
             .ok_or_else(|| Error::Other("demo device vanished".into()))?;
-        let scope = store.scope(&user)?;
-        let outbox = device.outbox(usize::MAX).map_err(core_err)?;
-        let docs = outbox.len();
+        let scope = store.scope(&self.user)?;
+        let docs = self.docs.len();
         let req = SyncRequest {
             version: PROTOCOL_VERSION,
             cursor: None,
-            push: outbox
+            push: self
+                .docs
                 .into_iter()
-                .map(|d| PushDoc {
-                    doc_id: d.doc_id,
-                    changes: d.changes.into_iter().map(|c| c.bytes).collect(),
-                })
+                .map(|(doc_id, _, _, _, changes)| PushDoc { doc_id, changes })
                 .collect(),
             pull_limit: Some(1),
         };
@@ -198,108 +247,129 @@ pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
         }
         store.revoke_device(&device_id)?;
         Ok(docs)
+    }
+}
+
+fn model_err(e: gridwork_model::Error) -> Error {
+    Error::Other(format!("demo seed: {e}"))
+}
+
+/// Seeds a few demo records (reports, visits, households, tasks). Each demo user files them on a
+/// throw-away device (see [`SeedDevice`]) whose changes pass the same checks as a real device's.
+/// Returns how many records were pushed (0 when the data dir already has records).
+pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
+    let seeded_flag = store.pull(&crate::store::Scope::All, 0, None, 1, 1)?;
+    if !seeded_flag.changes.is_empty() {
+        return Ok(0);
+    }
+    let at = |lat: f64, lon: f64, addr: &str| {
+        Some(Location {
+            lat,
+            lon,
+            accuracy_m: 8.0,
+            address: Some(addr.into()),
+        })
     };
-    let open = |username: &str| -> Result<Store> {
-        let (user, _) = store
-            .user_by_username(username)?
-            .ok_or_else(|| Error::NotFound(username.into()))?;
-        Store::open(
-            tmp.join(format!("{username}.db")),
-            Identity::new(user.id, user.role),
-        )
-        .map_err(core_err)
+    let report = |grid: &str, category, severity, title: &str, description: &str, location| {
+        AnyRecord::Report(Report {
+            grid: grid.into(),
+            category,
+            severity,
+            title: title.into(),
+            description: description.into(),
+            location,
+            photos: vec![],
+            status: ReportStatus::Draft,
+            transitions: vec![],
+            comments: vec![],
+            author: String::new(),
+            created_at: 0,
+        })
     };
 
-    let result = (|| -> Result<usize> {
-        let mut n = 0;
-        let worker = open("worker")?;
-        let lane = worker
-            .create_report(NewReport {
-                grid: "furong-01".into(),
-                category: ReportCategory::BlockedFireLane,
-                severity: 3,
-                title: "芙蓉街12号楼道堆放杂物".into(),
-                description: "三楼楼道堆放纸箱和旧家具，堵塞消防通道。".into(),
-                location: at(36.6653, 117.0205, "芙蓉街12号"),
-                submit: true,
-            })
-            .map_err(core_err)?;
-        worker
-            .create_report(NewReport {
-                grid: "furong-01".into(),
-                category: ReportCategory::RoadFacilityDamage,
-                severity: 2,
-                title: "曲水亭街路灯不亮".into(),
-                description: "曲水亭街东段两盏路灯夜间不亮。".into(),
-                location: at(36.6668, 117.0213, "曲水亭街"),
-                submit: false,
-            })
-            .map_err(core_err)?;
-        let household = worker
-            .create_household(NewHousehold {
-                grid: "furong-01".into(),
-                address: "芙蓉街12号3单元201".into(),
-                members: vec![Member {
-                    name: "赵秀英".into(),
-                    id_number: None,
-                    phone: None,
-                    birth_year: Some(1941),
-                    tags: vec![MemberTag::ElderlyLivingAlone],
-                }],
-                notes: "独居老人，子女在外地。".into(),
-            })
-            .map_err(core_err)?;
-        worker
-            .create_visit(NewVisit {
-                grid: "furong-01".into(),
-                household_id: household.clone(),
-                visit_type: VisitType::ElderlyCare,
-                notes: "身体状况良好，需要帮助更换厨房燃气软管。".into(),
-                needs: vec![Need {
-                    tag: NeedTag::Repair,
-                    note: "燃气软管老化".into(),
-                    resolved: false,
-                }],
-                follow_up_due: None,
-                location: at(36.6653, 117.0205, "芙蓉街12号"),
-                visited_at: None,
-            })
-            .map_err(core_err)?;
-        n += push("worker", &worker)?;
+    let mut n = 0;
+    let mut worker = SeedDevice::open(store, "worker")?;
+    let lane = worker.file(report(
+        "furong-01",
+        ReportCategory::BlockedFireLane,
+        3,
+        "芙蓉街12号楼道堆放杂物",
+        "三楼楼道堆放纸箱和旧家具，堵塞消防通道。",
+        at(36.6653, 117.0205, "芙蓉街12号"),
+    ))?;
+    worker.step(&lane, ReportStatus::Submitted.as_str())?;
+    worker.file(report(
+        "furong-01",
+        ReportCategory::RoadFacilityDamage,
+        2,
+        "曲水亭街路灯不亮",
+        "曲水亭街东段两盏路灯夜间不亮。",
+        at(36.6668, 117.0213, "曲水亭街"),
+    ))?;
+    let household = worker.file(AnyRecord::Household(Household {
+        grid: "furong-01".into(),
+        address: "芙蓉街12号3单元201".into(),
+        members: vec![Member {
+            name: "赵秀英".into(),
+            id_number: None,
+            phone: None,
+            birth_year: Some(1941),
+            tags: vec![MemberTag::ElderlyLivingAlone],
+        }],
+        notes: "独居老人，子女在外地。".into(),
+        author: String::new(),
+        created_at: 0,
+    }))?;
+    worker.file(AnyRecord::Visit(Visit {
+        grid: "furong-01".into(),
+        household_id: household.clone(),
+        visit_type: VisitType::ElderlyCare,
+        notes: "身体状况良好，需要帮助更换厨房燃气软管。".into(),
+        needs: vec![Need {
+            tag: NeedTag::Repair,
+            note: "燃气软管老化".into(),
+            resolved: false,
+        }],
+        follow_up_due: None,
+        location: at(36.6653, 117.0205, "芙蓉街12号"),
+        photos: vec![],
+        visited_at: 0,
+        author: String::new(),
+        created_at: 0,
+    }))?;
+    n += worker.push(store)?;
 
-        let worker2 = open("worker2")?;
-        worker2
-            .create_report(NewReport {
-                grid: "baotu-01".into(),
-                category: ReportCategory::Sanitation,
-                severity: 2,
-                title: "趵突泉南门垃圾桶满溢".into(),
-                description: "南门东侧两个垃圾桶满溢，需要加密清运。".into(),
-                location: at(36.6601, 117.0145, "趵突泉南门"),
-                submit: true,
-            })
-            .map_err(core_err)?;
-        n += push("worker2", &worker2)?;
+    let mut worker2 = SeedDevice::open(store, "worker2")?;
+    let bins = worker2.file(report(
+        "baotu-01",
+        ReportCategory::Sanitation,
+        2,
+        "趵突泉南门垃圾桶满溢",
+        "南门东侧两个垃圾桶满溢，需要加密清运。",
+        at(36.6601, 117.0145, "趵突泉南门"),
+    ))?;
+    worker2.step(&bins, ReportStatus::Submitted.as_str())?;
+    n += worker2.push(store)?;
 
-        let (w, _) = store
-            .user_by_username("worker")?
-            .ok_or_else(|| Error::NotFound("worker".into()))?;
-        let leader = open("leader")?;
-        leader
-            .create_task(NewTask {
-                grid: "furong-01".into(),
-                title: "清理芙蓉街12号楼道杂物".into(),
-                description: "联系物业和住户，三天内清理楼道，恢复消防通道。".into(),
-                assignees: vec![w.id],
-                due: None,
-                priority: Priority::High,
-                linked_report: Some(lane),
-                linked_household: Some(household),
-            })
-            .map_err(core_err)?;
-        n += push("leader", &leader)?;
-        Ok(n)
-    })();
-    let _ = std::fs::remove_dir_all(&tmp);
-    result
+    let (w, _) = store
+        .user_by_username("worker")?
+        .ok_or_else(|| Error::NotFound("worker".into()))?;
+    let mut leader = SeedDevice::open(store, "leader")?;
+    leader.file(AnyRecord::Task(Task {
+        grid: "furong-01".into(),
+        title: "清理芙蓉街12号楼道杂物".into(),
+        description: "联系物业和住户，三天内清理楼道，恢复消防通道。".into(),
+        assignees: vec![w.id],
+        due: None,
+        priority: Priority::High,
+        linked_report: Some(lane),
+        linked_household: Some(household),
+        status: TaskStatus::Assigned,
+        transitions: vec![],
+        comments: vec![],
+        author: String::new(),
+        created_at: 0,
+    }))?;
+    n += leader.push(store)?;
+    Ok(n)
 }

@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use gridwork_core::wire::{ErrorBody, ErrorCode, WireError};
+use gridwork_protocol::wire::{ErrorBody, ErrorCode, WireError};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

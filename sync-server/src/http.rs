@@ -1,6 +1,6 @@
 //! HTTP layer: routes, authentication, body limits, timeouts. Handlers decode, call the blocking
 //! store/sync code through `spawn_blocking`, and encode. Every error answer is a JSON
-//! [`gridwork_core::wire::ErrorBody`].
+//! [`gridwork_protocol::wire::ErrorBody`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use chrono::Utc;
-use gridwork_core::wire::{self, ErrorCode, Limits, SignInRequest, SignInResponse};
+use gridwork_protocol::wire::{self, ErrorCode, Limits, SignInRequest, SignInResponse};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -541,7 +541,9 @@ async fn sync(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
         .map_or(limits.max_compressed, |n| {
-            usize::try_from(n).unwrap_or(usize::MAX).min(limits.max_compressed)
+            usize::try_from(n)
+                .unwrap_or(usize::MAX)
+                .min(limits.max_compressed)
         });
     let body_bytes = guards.bodies.reserve(declared).await?;
     let body = read_body(&headers, body, limits.max_compressed).await?;
@@ -655,7 +657,7 @@ fn record_param(uri: &Uri) -> Result<Option<String>, ApiError> {
         if found.is_some() {
             return Err(ApiError::bad_request("`record` is given more than once"));
         }
-        if gridwork_core::model::check_id("record", &v).is_err() {
+        if gridwork_model::record::check_id("record", &v).is_err() {
             return Err(ApiError::bad_request(
                 "`record` must be a document id: 1 to 64 ASCII letters, digits or - _ . : @",
             ));

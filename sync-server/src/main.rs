@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use gridwork_core::Role;
+use gridwork_model::Role;
 use gridwork_server::blob::StagingLimits;
 use gridwork_server::limits::{self, SignInLimits};
 use gridwork_server::quota::Quotas;
@@ -71,10 +71,10 @@ struct ServeArgs {
     #[arg(long, env = "GRIDWORK_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     request_timeout_secs: u64,
     /// Largest sync request body as sent (zstd-compressed), in bytes.
-    #[arg(long, env = "GRIDWORK_MAX_BODY_BYTES", default_value_t = gridwork_core::wire::REQUEST_LIMITS.max_compressed)]
+    #[arg(long, env = "GRIDWORK_MAX_BODY_BYTES", default_value_t = gridwork_protocol::wire::REQUEST_LIMITS.max_compressed)]
     max_body_bytes: usize,
     /// Largest sync request body after decompression, in bytes.
-    #[arg(long, env = "GRIDWORK_MAX_DECOMPRESSED_BYTES", default_value_t = gridwork_core::wire::REQUEST_LIMITS.max_decompressed)]
+    #[arg(long, env = "GRIDWORK_MAX_DECOMPRESSED_BYTES", default_value_t = gridwork_protocol::wire::REQUEST_LIMITS.max_decompressed)]
     max_decompressed_bytes: usize,
     /// Changes per pull page when the device does not ask for fewer.
     #[arg(long, env = "GRIDWORK_PULL_LIMIT", default_value_t = 2000)]
@@ -309,7 +309,7 @@ fn api_config(args: &ServeArgs) -> ApiConfig {
     ApiConfig {
         token_ttl: Duration::from_secs(args.token_ttl_secs),
         request_timeout: Duration::from_secs(args.request_timeout_secs),
-        sync_limits: gridwork_core::wire::Limits {
+        sync_limits: gridwork_protocol::wire::Limits {
             max_compressed: args.max_body_bytes,
             max_decompressed: args.max_decompressed_bytes,
         },

@@ -2,7 +2,7 @@
 //! counted by the store ([`crate::store::ServerStore::usage_today`]). A change over a quota is
 //! refused with the retryable code `quota`: the device keeps it pending and sends it again later.
 
-use gridwork_core::gate;
+use gridwork_protocol::gate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quotas {

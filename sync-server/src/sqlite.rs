@@ -770,7 +770,7 @@ impl ServerStore for SqliteStore {
     }
 
     fn scope(&self, user: &User) -> Result<Scope> {
-        if user.role == gridwork_core::Role::Admin {
+        if user.role == gridwork_model::Role::Admin {
             return Ok(Scope::All);
         }
         let conn = self.reader();

@@ -6,7 +6,7 @@
 //! inside one transaction per request.
 
 use chrono::{DateTime, Utc};
-use gridwork_core::Role;
+use gridwork_model::Role;
 
 use crate::error::Result;
 
@@ -129,8 +129,8 @@ pub struct StoredDoc {
 }
 
 /// A loaded document with the typed record it holds and its shape: exactly what the gate
-/// ([`gridwork_core::gate`]) admitted.
-pub type LoadedDoc = gridwork_core::gate::Admitted;
+/// ([`gridwork_protocol::gate`]) admitted.
+pub type LoadedDoc = gridwork_protocol::gate::Admitted;
 
 /// What the validator decided to persist for one document.
 #[derive(Debug, Clone)]

@@ -1,16 +1,16 @@
 //! `POST /v1/sync`: check and store pushed changes, then pull changes in scope.
 //!
 //! Checks, in order, for every pushed document and change (the limits are in
-//! [`gridwork_core::gate`] and `docs/protocol.md`):
+//! [`gridwork_protocol::gate`] and `docs/protocol.md`):
 //! 1. the document id follows the id rule (`invalid_id`); an admin has not quarantined the
 //!    document (`quarantined`);
 //! 2. the bytes are a raw Automerge change within the size and operation limits, read without
-//!    expanding them ([`gridwork_core::gate::parse_change`]: `corrupt` / `too_large`);
+//!    expanding them ([`gridwork_protocol::gate::parse_change`]: `corrupt` / `too_large`);
 //! 3. its actor id was registered by this device at sign-in (`actor_not_registered`);
 //! 4. its message, which core sets to the author's user id, is the signed-in user (`wrong_author`);
 //! 5. the device's quotas, per request and per day, hold (`quota`, retryable);
 //! 6. the server's copy of the record is in the user's scope (`out_of_scope`);
-//! 7. the gate ([`gridwork_core::gate::admit_push`]): applied to a fork of the server's copy, its
+//! 7. the gate ([`gridwork_protocol::gate::admit_push`]): applied to a fork of the server's copy, its
 //!    dependencies are known (`missing_deps`), it touches only objects of the record, the document
 //!    fits its kind's schema and limits (`invalid_record` / `too_large`, with the field), and the
 //!    policy and workflow allow it for the user's role (`denied` / `out_of_scope`, with the field).
@@ -24,9 +24,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use automerge::{Automerge, Change, ChangeHash};
-use gridwork_core::gate::{self, Admitted, Refusal};
-use gridwork_core::policy::Principal;
-use gridwork_core::wire::{
+use gridwork_model::policy::Principal;
+use gridwork_protocol::gate::{self, Admitted, Refusal};
+use gridwork_protocol::wire::{
     ChangeRef, ErrorCode, PulledChange, RejectCode, Rejected, SyncRequest, SyncResponse,
     PROTOCOL_VERSION,
 };
@@ -184,7 +184,7 @@ pub fn handle_sync(
                 out.reject(&doc.doc_id, &raw_hash(bytes), code, field, reason);
             }
         };
-        if gridwork_core::model::check_id("doc_id", &doc.doc_id).is_err() {
+        if gridwork_model::record::check_id("doc_id", &doc.doc_id).is_err() {
             refuse_doc(
                 &mut out,
                 RejectCode::InvalidId,

@@ -6,12 +6,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use gridwork_core::wire::{
+use gridwork_model::{AnyRecord, Location, PhotoRef};
+use gridwork_model::{ReportCategory, Role};
+use gridwork_protocol::wire::{
     self, PushDoc, SignInRequest, SignInResponse, SyncRequest, PROTOCOL_VERSION,
 };
-use gridwork_core::{
-    AnyRecord, Identity, Location, NewReport, PhotoRef, ReportCategory, Role, Store,
-};
+use gridwork_store::{Identity, NewReport, Store};
 use sha2::{Digest, Sha256};
 
 mod common;

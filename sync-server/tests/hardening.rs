@@ -10,14 +10,14 @@ use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use gridwork_core::wire::{
+use gridwork_model::{AnyRecord, Location, PhotoRef};
+use gridwork_model::{ReportCategory, Role};
+use gridwork_protocol::wire::{
     self, ErrorBody, ErrorCode, PushDoc, SignInRequest, SignInResponse, SyncRequest, SyncResponse,
     PROTOCOL_VERSION,
 };
-use gridwork_core::{
-    AnyRecord, Identity, Location, NewReport, PhotoRef, ReportCategory, Role, Store,
-};
 use gridwork_server::ServerStore as _;
+use gridwork_store::{Identity, NewReport, Store};
 use sha2::{Digest, Sha256};
 
 mod common;
@@ -158,7 +158,7 @@ fn push_all(server: &Server, dev: &Device) {
     let r = sync(server, &dev.token, &req);
     assert_eq!(r.accepted.len(), n, "rejected: {:?}", r.rejected);
     dev.store
-        .apply_sync(gridwork_core::SyncApply {
+        .apply_sync(gridwork_store::SyncApply {
             acked: r.accepted.into_iter().map(|a| (a.doc_id, a.hash)).collect(),
             rejected: vec![],
             pulled: vec![],
@@ -603,7 +603,10 @@ fn request_bodies_in_memory_are_bounded_across_connections() {
         pull_limit: None,
     };
     let busy = sync_raw(&server, &dev.token, &req);
-    assert_eq!(busy.status, 503, "the body budget is taken by stalled uploads");
+    assert_eq!(
+        busy.status, 503,
+        "the body budget is taken by stalled uploads"
+    );
     assert_eq!(busy.error().code, ErrorCode::Unavailable);
     assert!(busy.retry_after.is_some_and(|s| s >= 1));
     drop(stalled);
@@ -614,7 +617,11 @@ fn request_bodies_in_memory_are_bounded_across_connections() {
         if a.status == 200 {
             break;
         }
-        assert!(Instant::now() < deadline, "the budget never came back: {}", a.status);
+        assert!(
+            Instant::now() < deadline,
+            "the budget never came back: {}",
+            a.status
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -7,14 +7,13 @@ use std::time::Duration;
 
 use automerge::transaction::CommitOptions;
 use automerge::{ActorId, Automerge, Change};
-use gridwork_core::wire::{
+use gridwork_model::{AnyRecord, Report, Transition};
+use gridwork_model::{ReportCategory, ReportStatus, Role};
+use gridwork_protocol::wire::{
     self, ErrorBody, ErrorCode, PushDoc, RejectCode, SignInRequest, SignInResponse, SyncRequest,
     SyncResponse, PROTOCOL_VERSION,
 };
-use gridwork_core::{
-    AnyRecord, Identity, NewReport, Report, ReportCategory, ReportStatus, Role, Store, SyncApply,
-    Transition,
-};
+use gridwork_store::{Identity, NewReport, Store, SyncApply};
 
 mod common;
 use common::{Server, BIN};
@@ -170,7 +169,7 @@ impl Device {
                 rejected: resp
                     .rejected
                     .iter()
-                    .map(|r| gridwork_core::Rejection {
+                    .map(|r| gridwork_store::Rejection {
                         doc_id: r.doc_id.clone(),
                         hash: r.hash.clone(),
                         field: r.field.clone(),
@@ -243,15 +242,15 @@ fn forge_change(
     let before = if history.is_empty() {
         None
     } else {
-        Some(AnyRecord::from_json(gridwork_core::doc::read_json(&doc)).unwrap())
+        Some(AnyRecord::from_json(gridwork_model::doc::read_json(&doc)).unwrap())
     };
     let old_json = before.as_ref().map(|r| r.to_json().unwrap());
     let after = edit(before).to_json().unwrap();
     doc.set_actor(ActorId::from(hex::decode(actor_hex).unwrap()));
     let mut tx = doc.transaction();
     match old_json {
-        None => gridwork_core::doc::write_new(&mut tx, &after).unwrap(),
-        Some(old) => gridwork_core::doc::write_diff(&mut tx, &old, &after).unwrap(),
+        None => gridwork_model::doc::write_new(&mut tx, &after).unwrap(),
+        Some(old) => gridwork_model::doc::write_diff(&mut tx, &old, &after).unwrap(),
     }
     tx.commit_with(
         CommitOptions::default()
@@ -579,7 +578,7 @@ fn cross_grid_write_is_rejected() {
     // Editing someone else's record in another grid is refused too.
     let baotu_report = sup
         .store
-        .list(&gridwork_core::ListQuery {
+        .list(&gridwork_store::ListQuery {
             grid: Some("baotu-01".into()),
             ..Default::default()
         })

@@ -2,12 +2,12 @@
 //!
 //! The attacks of issue 8 came from a signed-in worker's account with hand-made Automerge changes
 //! that are valid at the byte level and pass the sign-in, actor and scope checks. This module
-//! builds exactly that, without `gridwork_core::Store` (which refuses to build them):
+//! builds exactly that, without `gridwork_store::Store` (which refuses to build them):
 //!
 //! - [`Attacker`]: a device session made by hand. It signs in as a demo user with its own actor
 //!   id (registered at sign-in), commits Automerge changes with that actor and the user's id as
 //!   the change message (as the core writes it), and speaks `POST /v1/sync` directly
-//!   (`gridwork_core::wire`, zstd, bearer token).
+//!   (`gridwork_protocol::wire`, zstd, bearer token).
 //! - [`fill_sequence`]: an encoder for changes too large to build with Automerge in the test
 //!   process (20 million inserted characters or nulls, run-length encoded: a few bytes per column).
 //!   `tests/attack/encoder.rs` checks it against Automerge's own decoder.
@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{ActorId, AutomergeError, Change, ObjId, ObjType, ReadDoc, Value, ROOT};
-use gridwork_core::model::{AnyRecord, Household, Report, ReportCategory, ReportStatus};
-use gridwork_core::wire::{
+use gridwork_model::record::{AnyRecord, Household, Report, ReportCategory, ReportStatus};
+use gridwork_protocol::wire::{
     self, PushDoc, RejectCode, Rejected, SignInRequest, SignInResponse, SyncRequest, SyncResponse,
 };
 
@@ -258,7 +258,7 @@ impl Attacker {
     pub fn create_json(&self, json: &serde_json::Value) -> (Automerge, Vec<u8>) {
         let mut doc = self.new_doc();
         let change = self.change(&mut doc, |tx| {
-            gridwork_core::doc::write_new(tx, json).expect("write record");
+            gridwork_model::doc::write_new(tx, json).expect("write record");
             Ok(())
         });
         (doc, change)

@@ -10,10 +10,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use gridwork_core::{
-    AnyRecord, FieldConflict, ListQuery, NewReport, RecordSummary, ReportCategory, Result, Store,
-    SyncConfig, SyncReport,
-};
+use gridwork_client::DeviceSync;
+use gridwork_client::{SyncConfig, SyncReport};
+use gridwork_model::doc::FieldConflict;
+use gridwork_model::ReportCategory;
+use gridwork_model::{AnyRecord, Result};
+use gridwork_store::{ListQuery, NewReport, RecordSummary, Store};
 
 pub use proxy::{FaultPlan, FaultProxy};
 pub use server::Server;

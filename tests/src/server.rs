@@ -75,8 +75,10 @@ fn is_fresh(bin: &Path, workspace: &Path) -> bool {
         return false;
     };
     [
-        "core/src",
-        "core/Cargo.toml",
+        "model/src",
+        "model/Cargo.toml",
+        "protocol/src",
+        "protocol/Cargo.toml",
         "sync-server/src",
         "sync-server/Cargo.toml",
         "Cargo.lock",

@@ -5,7 +5,7 @@
 //! - **libfuzzer**: cargo-fuzz on the nightly toolchain, coverage-guided, AddressSanitizer.
 //!   Used when `rustup toolchain list` shows a nightly and cargo-fuzz is installed or installs
 //!   (`cargo install cargo-fuzz --locked --root target/tools`).
-//! - **stable**: the harness `core/tests/fuzz_stable.rs` (random mutations, no coverage), inside
+//! - **stable**: the harness `store/tests/fuzz_stable.rs` (random mutations, no coverage), inside
 //!   the workspace's ordinary test build. Used otherwise, and when the nightly build fails.
 //!
 //! Either way a finding fails the command, names the target and leaves the input in
@@ -31,7 +31,7 @@ pub const TARGETS: [&str; 4] = [
 pub const CI_SECS: u64 = 60;
 
 /// libFuzzer options shared by every run; the stable harness applies the same limits
-/// (core/tests/fuzz_stable.rs: MAX_LEN, MAX_ALLOC, MAX_LIVE, GRIDWORK_FUZZ_TIMEOUT).
+/// (store/tests/fuzz_stable.rs: MAX_LEN, MAX_ALLOC, MAX_LIVE, GRIDWORK_FUZZ_TIMEOUT).
 const LIBFUZZER_OPTS: [&str; 5] = [
     "-max_len=65536",
     "-timeout=10",
@@ -139,7 +139,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
 /// The bounded run inside `cargo xtask test`: [`CI_SECS`] per target, on the stable harness.
 ///
 /// Not libFuzzer there: building the fuzz crate on nightly with sanitizer instrumentation (every
-/// dependency of gridwork-core, optimised, one codegen unit) costs more CI time than the minute
+/// dependency of gridwork-store, optimised, one codegen unit) costs more CI time than the minute
 /// per target it buys; fuzz/README.md has the measurements. Set `GRIDWORK_FUZZ_ENGINE=auto` (or
 /// `libfuzzer`) to use cargo-fuzz there too.
 pub fn ci() -> Result<(), String> {
@@ -213,7 +213,7 @@ fn stable(opts: &Opts) -> Result<(), String> {
     let tests: Vec<String> = opts.targets.iter().map(|t| format!("fuzz_{t}")).collect();
     let mut cmd = cargo();
     // `--workspace`, like the main test run: the same feature resolution, so the test binary
-    // that run built is reused instead of rebuilding gridwork-core's dependencies.
+    // that run built is reused instead of rebuilding gridwork-store's dependencies.
     if crate::have_nextest() {
         let filter = format!("binary(fuzz_stable) & test(/^({})$/)", tests.join("|"));
         cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"])

@@ -4,8 +4,8 @@
 
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ReadDoc};
-use gridwork_core::wire::RejectCode;
-use gridwork_core::Comment;
+use gridwork_model::Comment;
+use gridwork_protocol::wire::RejectCode;
 use gridwork_tests::attack::*;
 use gridwork_tests::Device;
 
@@ -49,7 +49,7 @@ fn assert_comment_intact(c: &Commented) {
     s.sync_ok();
     let rec = s.store.get(&c.id).unwrap().record;
     let comments: Vec<Comment> = match rec {
-        gridwork_core::AnyRecord::Report(r) => r.comments,
+        gridwork_model::AnyRecord::Report(r) => r.comments,
         other => panic!("not a report: {other:?}"),
     };
     assert_eq!(comments.len(), 1, "{comments:?}");

@@ -11,7 +11,7 @@ fn base() -> (Automerge, automerge::ActorId) {
     let rec = draft_report("furong-01", "u-1", "标题");
     let json = rec.to_json().unwrap();
     let mut tx = doc.transaction();
-    gridwork_core::doc::write_new(&mut tx, &json).unwrap();
+    gridwork_model::doc::write_new(&mut tx, &json).unwrap();
     tx.commit_with(automerge::transaction::CommitOptions::default().with_message("u-1".to_owned()));
     (doc, actor)
 }
@@ -68,11 +68,12 @@ fn twenty_million_characters_are_a_kilobyte_on_the_wire() {
     let desc = obj_at(&doc, "description");
     let bytes = fill_sequence(&doc, &actor, "u-1", &desc, 20_000_000, Fill::Char('a'));
     assert!(bytes.len() > 20_000_000);
-    let wire =
-        gridwork_core::wire::encode_request(&push_request(vec![gridwork_core::wire::PushDoc {
+    let wire = gridwork_protocol::wire::encode_request(&push_request(vec![
+        gridwork_protocol::wire::PushDoc {
             doc_id: new_id(),
             changes: vec![bytes],
-        }]));
+        },
+    ]));
     eprintln!("20M-character change: {} bytes on the wire", wire.len());
     assert!(wire.len() < 4096, "{} bytes on the wire", wire.len());
     let nulls = fill_sequence(

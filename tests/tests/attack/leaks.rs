@@ -3,7 +3,7 @@
 //! landed server passed serde's message through, which quotes strings (`invalid type: string
 //! "…"`). (Every other test checks its refusal reasons against the same canaries.)
 
-use gridwork_core::wire::RejectCode;
+use gridwork_protocol::wire::RejectCode;
 use gridwork_tests::attack::*;
 
 const CLASS: &str = "leaks";

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ReadDoc, ROOT};
-use gridwork_core::gate;
-use gridwork_core::wire::{encode_request, PushDoc, RejectCode};
+use gridwork_protocol::gate;
+use gridwork_protocol::wire::{encode_request, PushDoc, RejectCode};
 use gridwork_tests::attack::*;
 
 const CLASS: &str = "memory";

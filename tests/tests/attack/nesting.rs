@@ -3,7 +3,7 @@
 //! the whole process: every user's sync stops).
 
 use automerge::ROOT;
-use gridwork_core::wire::RejectCode;
+use gridwork_protocol::wire::RejectCode;
 use gridwork_tests::attack::*;
 
 const CLASS: &str = "deep_nesting";
@@ -19,7 +19,7 @@ fn deep_report(att: &Attacker, key: &str, depth: usize) -> Vec<u8> {
     }
     let mut doc = att.new_doc();
     att.change(&mut doc, |tx| {
-        gridwork_core::doc::write_new(tx, &rec).expect("write record");
+        gridwork_model::doc::write_new(tx, &rec).expect("write record");
         nest_maps(tx, &ROOT, key, depth)
     })
 }

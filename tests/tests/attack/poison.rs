@@ -3,8 +3,8 @@
 //! it every time: one request stopped a whole street's sync. Plus the admin's way out for a
 //! document already stored: quarantine it.
 
-use gridwork_core::wire::{PushDoc, RejectCode};
-use gridwork_core::Error;
+use gridwork_model::Error;
+use gridwork_protocol::wire::{PushDoc, RejectCode};
 use gridwork_tests::attack::*;
 use gridwork_tests::{snapshot, Device};
 

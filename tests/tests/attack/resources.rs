@@ -12,8 +12,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use gridwork_core::gate;
-use gridwork_core::wire::{encode_request, PushDoc, RejectCode};
+use gridwork_protocol::gate;
+use gridwork_protocol::wire::{encode_request, PushDoc, RejectCode};
 use gridwork_tests::attack::*;
 use gridwork_tests::{snapshot, Device};
 
@@ -205,8 +205,8 @@ fn many_reports(att: &Attacker, n: usize) -> Vec<PushDoc> {
         assert!(hashes.insert(c.hash()), "copies differ");
         let mut doc = Automerge::new();
         doc.apply_changes([c]).unwrap();
-        let json = gridwork_core::doc::read_json(&doc);
-        gridwork_core::AnyRecord::from_json(json)
+        let json = gridwork_model::doc::read_json(&doc);
+        gridwork_model::AnyRecord::from_json(json)
             .expect("a copy is a report")
             .validate()
             .expect("a copy is valid");
@@ -223,10 +223,10 @@ fn one_push_of_90000_new_reports_is_capped_by_the_new_document_quota() {
     att.timeout = Duration::from_secs(120);
     let docs = timed("build 90,000 reports", || many_reports(&att, N));
     let body = encode_request(&push_request(docs));
-    let limits = gridwork_core::wire::REQUEST_LIMITS;
-    let raw = gridwork_core::wire::decompress(
+    let limits = gridwork_protocol::wire::REQUEST_LIMITS;
+    let raw = gridwork_protocol::wire::decompress(
         &body,
-        gridwork_core::wire::Limits {
+        gridwork_protocol::wire::Limits {
             max_compressed: usize::MAX,
             max_decompressed: 1 << 30,
         },

@@ -6,8 +6,10 @@
 
 use automerge::transaction::Transactable;
 use automerge::{ReadDoc, ROOT};
-use gridwork_core::wire::RejectCode;
-use gridwork_core::{AnyRecord, NewTask, Priority};
+use gridwork_model::AnyRecord;
+use gridwork_model::Priority;
+use gridwork_protocol::wire::RejectCode;
+use gridwork_store::NewTask;
 use gridwork_tests::attack::*;
 use gridwork_tests::Device;
 
@@ -108,7 +110,7 @@ fn cancelled_task() -> CancelledTask {
     worker.sync_ok();
     let att = Attacker::sign_in(&url, "worker");
     let stale = att.fetch_doc(&id);
-    assert_eq!(gridwork_core::doc::read_json(&stale)["status"], "accepted");
+    assert_eq!(gridwork_model::doc::read_json(&stale)["status"], "accepted");
     leader.sync_ok();
     leader.store.transition(&id, "cancelled", None).unwrap();
     leader.sync_ok();

@@ -1,6 +1,9 @@
 //! Authorization end to end, through the device sync client.
 
-use gridwork_core::{Error, Identity, RecordKind, Role};
+use gridwork_client::DeviceSync;
+use gridwork_model::Error;
+use gridwork_model::{RecordKind, Role};
+use gridwork_store::Identity;
 use gridwork_tests::{snapshot, Device, Server};
 
 #[test]

@@ -1,6 +1,7 @@
 //! Five devices of different roles, offline edits including concurrent edits of one record, sync
 //! in random order and repeatedly: everyone converges on the server's state.
 
+use gridwork_client::DeviceSync;
 use gridwork_tests::Server;
 
 use crate::scenario::{check_converged, phase_offline_edits, phase_setup, Fleet, Made};
@@ -48,7 +49,7 @@ fn first_sync_resumes_after_interruption_and_pages() {
 
     // A new supervisor device pulls in pages of 5; each page's cursor is stored with its changes.
     let mut sup = gridwork_tests::Device::sign_in(&server.url, "supervisor");
-    let cfg = gridwork_core::SyncConfig {
+    let cfg = gridwork_client::SyncConfig {
         pull_limit: Some(5),
         ..gridwork_tests::fast_sync()
     };
@@ -71,7 +72,7 @@ fn first_sync_resumes_after_interruption_and_pages() {
     let server = std::sync::Mutex::new(server);
     let applied = std::sync::atomic::AtomicU32::new(0);
     let err = fresh.store.sync_with(
-        &gridwork_core::SyncConfig {
+        &gridwork_client::SyncConfig {
             max_attempts: 2,
             ..cfg.clone()
         },
@@ -86,7 +87,7 @@ fn first_sync_resumes_after_interruption_and_pages() {
     assert!(
         matches!(
             err,
-            Err(gridwork_core::Error::Network {
+            Err(gridwork_model::Error::Network {
                 retryable: true,
                 ..
             })

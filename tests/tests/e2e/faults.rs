@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use gridwork_core::SyncConfig;
+use gridwork_client::DeviceSync;
+use gridwork_client::SyncConfig;
 use gridwork_tests::{fast_sync, FaultPlan, FaultProxy, Server};
 
 use crate::scenario::{check_converged, phase_offline_edits, phase_setup, Fleet, Made};
@@ -61,9 +62,9 @@ fn server_sigkilled_mid_push_and_restarted() {
         for i in 0..40 {
             let id = d
                 .store
-                .create_report(gridwork_core::NewReport {
+                .create_report(gridwork_store::NewReport {
                     grid: grid.into(),
-                    category: gridwork_core::ReportCategory::BlockedFireLane,
+                    category: gridwork_model::ReportCategory::BlockedFireLane,
                     severity: 2,
                     title: format!("{name} 大批量 {i}"),
                     description: big.clone(),
@@ -116,7 +117,7 @@ fn server_sigkilled_mid_push_and_restarted() {
         if results.iter().any(|r| {
             matches!(
                 r,
-                Err(gridwork_core::Error::Network {
+                Err(gridwork_model::Error::Network {
                     retryable: true,
                     ..
                 })

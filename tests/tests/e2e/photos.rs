@@ -4,7 +4,9 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use gridwork_core::*;
+use gridwork_client::*;
+use gridwork_model::*;
+use gridwork_photo as photo;
 use gridwork_tests::*;
 
 /// A photo-like JPEG (noise, so it does not compress to nothing) larger than one upload chunk.
@@ -149,7 +151,7 @@ fn photo_uploads_survive_a_faulty_network() {
 }
 
 fn photo_sync_chunk() -> usize {
-    gridwork_core::sync_photos::UPLOAD_CHUNK
+    gridwork_client::sync_photos::UPLOAD_CHUNK
 }
 
 /// The device token, read from the store (tests only).

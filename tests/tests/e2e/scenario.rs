@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use gridwork_core::{ListQuery, NewTask, Priority, RecordKind, ReportPatch, Store, TaskStatus};
+use gridwork_model::{Priority, RecordKind, TaskStatus};
+use gridwork_store::{ListQuery, NewTask, ReportPatch, Store};
 use gridwork_tests::{assert_same, conflicts_of, snapshot, Device, Snapshot};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -120,7 +121,7 @@ pub fn phase_offline_edits(f: &mut Fleet, made: &mut Made) {
 
     // The same text field, typed on three devices.
     let desc = |st: &Store| match st.get(&r).unwrap().record {
-        gridwork_core::AnyRecord::Report(rep) => rep.description,
+        gridwork_model::AnyRecord::Report(rep) => rep.description,
         _ => unreachable!(),
     };
     let d0 = desc(&w.store);
@@ -336,7 +337,7 @@ pub fn check_converged(f: &Fleet, url: &str, made: &Made) {
 
     // Every edit of the shared report is there.
     let (rec, _) = &truth[&made.shared_report];
-    let gridwork_core::AnyRecord::Report(rep) = rec else {
+    let gridwork_model::AnyRecord::Report(rep) = rec else {
         panic!("not a report")
     };
     assert!(
