@@ -16,27 +16,7 @@ use crate::workflow;
 /// Sets the fields the system owns on a new record: author, creation time (and a visit's time
 /// when the user gave none).
 pub fn stamp_new(rec: &mut AnyRecord, user: &str, at: i64) {
-    match rec {
-        AnyRecord::Report(r) => {
-            r.author = user.into();
-            r.created_at = at;
-        }
-        AnyRecord::Visit(r) => {
-            r.author = user.into();
-            r.created_at = at;
-            if r.visited_at == 0 {
-                r.visited_at = at;
-            }
-        }
-        AnyRecord::Household(r) => {
-            r.author = user.into();
-            r.created_at = at;
-        }
-        AnyRecord::Task(r) => {
-            r.author = user.into();
-            r.created_at = at;
-        }
-    }
+    rec.stamp_new(user, at);
 }
 
 /// A new record's document: one change by `actor`, in `user`'s name, at `at` (ms). The record
@@ -119,22 +99,7 @@ pub fn transition(
         at,
         comment: comment.clone(),
     };
-    match rec {
-        AnyRecord::Report(r) => {
-            r.status = to.parse()?;
-            r.transitions.push(t);
-        }
-        AnyRecord::Task(r) => {
-            r.status = to.parse()?;
-            r.transitions.push(t);
-        }
-        other => {
-            return Err(Error::invalid(
-                "status",
-                format!("a {} has no workflow", other.kind()),
-            ))
-        }
-    }
+    rec.apply_step(to, t)?;
     if let (Some(text), Some(comments)) = (comment, rec.comments_mut()) {
         comments.push(Comment {
             id: comment_id,

@@ -12,6 +12,7 @@ pub mod doc;
 pub mod edit;
 pub mod error;
 pub mod idnum;
+pub mod kinds;
 pub mod limits;
 pub mod policy;
 pub mod projection;

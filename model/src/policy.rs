@@ -16,7 +16,7 @@
 use serde_json::Value as J;
 
 use crate::error::{Denied, Error};
-use crate::record::{AnyRecord, Comment, RecordKind, Role, Transition};
+use crate::record::{AnyRecord, Comment, Role, Transition};
 use crate::shape::{self, KeyShape, Shape, Write};
 use crate::workflow;
 
@@ -113,14 +113,6 @@ fn to_json(r: &AnyRecord) -> Result<serde_json::Map<String, J>, Denied> {
     }
 }
 
-fn initial_status(kind: RecordKind) -> Option<&'static str> {
-    match kind {
-        RecordKind::Report => Some("draft"),
-        RecordKind::Task => Some("assigned"),
-        _ => None,
-    }
-}
-
 fn check_create(p: &Principal, after: Side<'_>) -> Result<(), Denied> {
     let rec = after.rec;
     if rec.author() != p.user_id {
@@ -129,15 +121,10 @@ fn check_create(p: &Principal, after: Side<'_>) -> Result<(), Denied> {
             "a new record's author must be the user creating it",
         ));
     }
-    if let AnyRecord::Task(_) = rec {
-        if !p.role.manages() {
-            return Err(deny(
-                "assignees",
-                format!("a {} may not assign tasks", p.role),
-            ));
-        }
+    if let Some((field, reason)) = rec.kind().may_not_create(p.role) {
+        return Err(deny(field, reason));
     }
-    if let Some(start) = initial_status(rec.kind()) {
+    if let Some(start) = rec.kind().initial_status() {
         // A new record starts in its kind's first status; anything further is made by
         // transitions, in the same push, that the creator may make.
         check_chain(

@@ -1,8 +1,8 @@
 //! The projection of a record: the columns lists filter and sort on, and the text search indexes.
-//! One function for every kind, so there is one projection path.
+//! One function for every kind, so there is one projection path; each kind fills its own columns
+//! ([`crate::kinds::Kind::project`]).
 
 use crate::record::{AnyRecord, RecordKind};
-use crate::workflow;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Projection {
@@ -30,7 +30,7 @@ pub fn project(rec: &AnyRecord) -> Projection {
     let mut p = Projection {
         kind,
         grid: rec.grid().to_owned(),
-        open: workflow::is_open(kind, status.as_deref()),
+        open: kind.is_open(status.as_deref()),
         status,
         category: None,
         severity: None,
@@ -42,53 +42,6 @@ pub fn project(rec: &AnyRecord) -> Projection {
         body: String::new(),
         assignees: Vec::new(),
     };
-    match rec {
-        AnyRecord::Report(r) => {
-            p.category = Some(r.category.as_str().into());
-            p.severity = Some(i64::from(r.severity));
-            p.title = r.title.clone();
-            let mut body = r.description.clone();
-            if let Some(a) = r.location.as_ref().and_then(|l| l.address.as_ref()) {
-                body.push('\n');
-                body.push_str(a);
-            }
-            for c in &r.comments {
-                body.push('\n');
-                body.push_str(&c.text);
-            }
-            p.body = body;
-        }
-        AnyRecord::Visit(v) => {
-            p.category = Some(v.visit_type.as_str().into());
-            p.household_id = Some(v.household_id.clone());
-            p.due = v.follow_up_due.clone();
-            p.title = v.notes.chars().take(80).collect();
-            p.body = v.notes.clone();
-            for n in &v.needs {
-                p.body.push('\n');
-                p.body.push_str(&n.note);
-            }
-        }
-        AnyRecord::Household(h) => {
-            p.title = h.address.clone();
-            // Names are searchable on the device that holds them; ID numbers and phones are not indexed.
-            let names: Vec<&str> = h.members.iter().map(|m| m.name.as_str()).collect();
-            p.body = format!("{}\n{}", names.join(" "), h.notes);
-        }
-        AnyRecord::Task(t) => {
-            p.category = Some(t.priority.as_str().into());
-            p.severity = Some(match t.priority.as_str() {
-                "low" => 1,
-                "normal" => 2,
-                "high" => 3,
-                _ => 4,
-            });
-            p.title = t.title.clone();
-            p.body = t.description.clone();
-            p.due = t.due.clone();
-            p.household_id = t.linked_household.clone();
-            p.assignees = t.assignees.clone();
-        }
-    }
+    rec.project_into(&mut p);
     p
 }

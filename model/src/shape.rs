@@ -22,8 +22,7 @@ use automerge::{Automerge, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
 
 use crate::limits::{MAX_DEPTH, MAX_DOC_CHARS, MAX_DOC_OBJECTS};
 use crate::record::{
-    MemberTag, NeedTag, Priority, RecordKind, ReportCategory, ReportStatus, Role, TaskStatus,
-    VisitType, MAX_LIST_ITEMS, MAX_SHORT_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS,
+    RecordKind, Role, MAX_LIST_ITEMS, MAX_SHORT_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS,
 };
 
 /// Version of the record schemas this build knows.
@@ -108,7 +107,7 @@ pub struct Field {
     pub since: u32,
 }
 
-const fn f(key: &'static str, ty: Ty, write: Write) -> Field {
+pub(crate) const fn f(key: &'static str, ty: Ty, write: Write) -> Field {
     Field {
         key,
         ty,
@@ -118,7 +117,7 @@ const fn f(key: &'static str, ty: Ty, write: Write) -> Field {
     }
 }
 
-const fn opt(key: &'static str, ty: Ty, write: Write) -> Field {
+pub(crate) const fn opt(key: &'static str, ty: Ty, write: Write) -> Field {
     Field {
         key,
         ty,
@@ -128,31 +127,33 @@ const fn opt(key: &'static str, ty: Ty, write: Write) -> Field {
     }
 }
 
-const ID: Ty = Ty::Str {
+pub(crate) const ID: Ty = Ty::Str {
     min: 1,
     max: 64,
     rule: StrRule::Id,
 };
-const TIME: Ty = Ty::Int {
+pub(crate) const TIME: Ty = Ty::Int {
     min: 0,
     max: 1 << 53,
 };
-const SHORT: Ty = Ty::Str {
+pub(crate) const SHORT: Ty = Ty::Str {
     min: 0,
     max: MAX_SHORT_CHARS,
     rule: StrRule::Free,
 };
-const DATE: Ty = Ty::Str {
+pub(crate) const DATE: Ty = Ty::Str {
     min: 10,
     max: 10,
     rule: StrRule::Date,
 };
-const SHA256: Ty = Ty::Str {
+pub(crate) const SHA256: Ty = Ty::Str {
     min: 64,
     max: 64,
     rule: StrRule::Sha256,
 };
 
+/// `enum_values!(name, Enum)` makes `fn name()`, the string values of a `string_enum!`, for
+/// [`StrRule::Enum`].
 macro_rules! enum_values {
     ($name:ident, $t:ty) => {
         fn $name() -> &'static [&'static str] {
@@ -161,28 +162,9 @@ macro_rules! enum_values {
         }
     };
 }
-enum_values!(report_categories, ReportCategory);
-enum_values!(report_statuses, ReportStatus);
-enum_values!(task_statuses, TaskStatus);
-enum_values!(visit_types, VisitType);
-enum_values!(need_tags, NeedTag);
-enum_values!(member_tags, MemberTag);
-enum_values!(priorities, Priority);
+pub(crate) use enum_values;
 enum_values!(roles, Role);
-fn kind_report() -> &'static [&'static str] {
-    &["report"]
-}
-fn kind_visit() -> &'static [&'static str] {
-    &["visit"]
-}
-fn kind_household() -> &'static [&'static str] {
-    &["household"]
-}
-fn kind_task() -> &'static [&'static str] {
-    &["task"]
-}
-
-const fn en(values: fn() -> &'static [&'static str]) -> Ty {
+pub(crate) const fn en(values: fn() -> &'static [&'static str]) -> Ty {
     Ty::Str {
         min: 1,
         max: 64,
@@ -217,7 +199,7 @@ const LOCATION: &[Field] = &[
     ),
     opt("address", Ty::Opt(&SHORT), Write::Editors),
 ];
-const LOCATION_TY: Ty = Ty::Map(LOCATION);
+pub(crate) const LOCATION_TY: Ty = Ty::Map(LOCATION);
 
 const PHOTO: &[Field] = &[
     f("hash", SHA256, Write::Editors),
@@ -249,7 +231,7 @@ const PHOTO: &[Field] = &[
     opt("taken_at", Ty::Opt(&TIME), Write::Editors),
     opt("caption", Ty::Opt(&SHORT), Write::Editors),
 ];
-const PHOTO_TY: Ty = Ty::Map(PHOTO);
+pub(crate) const PHOTO_TY: Ty = Ty::Map(PHOTO);
 
 const TRANSITION: &[Field] = &[
     f(
@@ -283,7 +265,7 @@ const TRANSITION: &[Field] = &[
         Write::Transitions,
     ),
 ];
-const TRANSITION_TY: Ty = Ty::Map(TRANSITION);
+pub(crate) const TRANSITION_TY: Ty = Ty::Map(TRANSITION);
 
 const COMMENT: &[Field] = &[
     f("id", ID, Write::Comments),
@@ -298,183 +280,32 @@ const COMMENT: &[Field] = &[
         Write::Comments,
     ),
 ];
-const COMMENT_TY: Ty = Ty::Map(COMMENT);
+pub(crate) const COMMENT_TY: Ty = Ty::Map(COMMENT);
 
-const NEED: &[Field] = &[
-    f("tag", en(need_tags), Write::Editors),
-    opt("note", SHORT, Write::Editors),
-    opt("resolved", Ty::Bool, Write::Editors),
-];
-const NEED_TY: Ty = Ty::Map(NEED);
-
-const MEMBER_TAG_TY: Ty = en(member_tags);
-const MEMBER: &[Field] = &[
-    f(
-        "name",
-        Ty::Str {
-            min: 1,
-            max: 100,
-            rule: StrRule::Free,
-        },
-        Write::Anyone,
-    ),
-    opt(
-        "id_number",
-        Ty::Opt(&Ty::Str {
-            min: 0,
-            max: 32,
-            rule: StrRule::Free,
-        }),
-        Write::Anyone,
-    ),
-    opt(
-        "phone",
-        Ty::Opt(&Ty::Str {
-            min: 0,
-            max: 32,
-            rule: StrRule::Free,
-        }),
-        Write::Anyone,
-    ),
-    opt(
-        "birth_year",
-        Ty::Opt(&Ty::Int {
-            min: 1900,
-            max: 2100,
-        }),
-        Write::Anyone,
-    ),
-    opt(
-        "tags",
-        Ty::List {
-            item: &MEMBER_TAG_TY,
-            max: 16,
-        },
-        Write::Anyone,
-    ),
-];
-const MEMBER_TY: Ty = Ty::Map(MEMBER);
-
-const TITLE: Ty = Ty::Text {
+pub(crate) const TITLE: Ty = Ty::Text {
     min: 1,
     max: MAX_TITLE_CHARS,
 };
-const LONG_TEXT: Ty = Ty::Text {
+pub(crate) const LONG_TEXT: Ty = Ty::Text {
     min: 0,
     max: MAX_TEXT_CHARS,
 };
-const PHOTOS: Ty = Ty::List {
+pub(crate) const PHOTOS: Ty = Ty::List {
     item: &PHOTO_TY,
     max: MAX_LIST_ITEMS,
 };
-const TRANSITIONS: Ty = Ty::List {
+pub(crate) const TRANSITIONS: Ty = Ty::List {
     item: &TRANSITION_TY,
     max: MAX_LIST_ITEMS,
 };
-const COMMENTS: Ty = Ty::List {
+pub(crate) const COMMENTS: Ty = Ty::List {
     item: &COMMENT_TY,
     max: MAX_LIST_ITEMS,
 };
 
-/// Patrol report, version 1.
-pub const REPORT: &[Field] = &[
-    f("kind", en(kind_report), Write::Fixed),
-    f("grid", ID, Write::Fixed),
-    f("category", en(report_categories), Write::Editors),
-    f("severity", Ty::Int { min: 1, max: 4 }, Write::Editors),
-    f("title", TITLE, Write::Editors),
-    f("description", LONG_TEXT, Write::Editors),
-    opt("location", Ty::Opt(&LOCATION_TY), Write::Editors),
-    opt("photos", PHOTOS, Write::Editors),
-    f("status", en(report_statuses), Write::Status),
-    opt("transitions", TRANSITIONS, Write::Transitions),
-    opt("comments", COMMENTS, Write::Comments),
-    f("author", ID, Write::Fixed),
-    f("created_at", TIME, Write::Fixed),
-];
-
-/// Resident visit, version 1.
-pub const VISIT: &[Field] = &[
-    f("kind", en(kind_visit), Write::Fixed),
-    f("grid", ID, Write::Fixed),
-    f("household_id", ID, Write::Fixed),
-    f("visit_type", en(visit_types), Write::Editors),
-    f("notes", LONG_TEXT, Write::Editors),
-    opt(
-        "needs",
-        Ty::List {
-            item: &NEED_TY,
-            max: MAX_LIST_ITEMS,
-        },
-        Write::Editors,
-    ),
-    opt("follow_up_due", Ty::Opt(&DATE), Write::Editors),
-    opt("location", Ty::Opt(&LOCATION_TY), Write::Editors),
-    opt("photos", PHOTOS, Write::Editors),
-    f("author", ID, Write::Fixed),
-    f("visited_at", TIME, Write::Editors),
-    f("created_at", TIME, Write::Fixed),
-];
-
-/// Household, version 1.
-pub const HOUSEHOLD: &[Field] = &[
-    f("kind", en(kind_household), Write::Fixed),
-    f("grid", ID, Write::Fixed),
-    f(
-        "address",
-        Ty::Str {
-            min: 1,
-            max: MAX_SHORT_CHARS,
-            rule: StrRule::Free,
-        },
-        Write::Anyone,
-    ),
-    opt(
-        "members",
-        Ty::List {
-            item: &MEMBER_TY,
-            max: MAX_LIST_ITEMS,
-        },
-        Write::Anyone,
-    ),
-    opt("notes", LONG_TEXT, Write::Anyone),
-    f("author", ID, Write::Fixed),
-    f("created_at", TIME, Write::Fixed),
-];
-
-/// Task, version 1.
-pub const TASK: &[Field] = &[
-    f("kind", en(kind_task), Write::Fixed),
-    f("grid", ID, Write::Fixed),
-    f("title", TITLE, Write::Managers),
-    f("description", LONG_TEXT, Write::Managers),
-    f(
-        "assignees",
-        Ty::List {
-            item: &ID,
-            max: MAX_LIST_ITEMS,
-        },
-        Write::Managers,
-    ),
-    opt("due", Ty::Opt(&DATE), Write::Managers),
-    f("priority", en(priorities), Write::Managers),
-    opt("linked_report", Ty::Opt(&ID), Write::Managers),
-    opt("linked_household", Ty::Opt(&ID), Write::Managers),
-    f("status", en(task_statuses), Write::Status),
-    opt("transitions", TRANSITIONS, Write::Transitions),
-    opt("comments", COMMENTS, Write::Comments),
-    f("author", ID, Write::Fixed),
-    f("created_at", TIME, Write::Fixed),
-];
-
 /// The schema of a kind.
 pub fn schema(kind: RecordKind) -> &'static [Field] {
-    match kind {
-        RecordKind::Report => REPORT,
-        RecordKind::Visit => VISIT,
-        RecordKind::Household => HOUSEHOLD,
-        RecordKind::Task => TASK,
-    }
+    kind.schema()
 }
 
 /// The field `key` of a kind's schema.

@@ -70,14 +70,63 @@ impl Default for StoreOptions {
     }
 }
 
-/// State of a stored change in the outbox sense.
+/// State of a stored change (`changes.state`). SQL text names the states through [`state!`], never
+/// by bare number: `concat!("... WHERE state = ", state!(pending))`. (A literal, not a bound
+/// parameter, so that SQLite can use the partial index `changes_pending`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i64)]
 pub enum ChangeState {
+    /// Made on this device, waiting in the outbox.
     Pending = 0,
+    /// Made on this device and acknowledged by the server.
     Acked = 1,
+    /// Made on this device and refused by the server (kept with the refusal).
     Quarantined = 2,
+    /// Pulled from the server.
     Remote = 3,
+    /// Refused, then discarded by the user: kept for audit, never applied or sent.
+    Discarded = 4,
+}
+
+/// The SQL literal of a [`ChangeState`], by name: `state!(pending)` is `"0"`.
+macro_rules! state {
+    (pending) => {
+        "0"
+    };
+    (acked) => {
+        "1"
+    };
+    (quarantined) => {
+        "2"
+    };
+    (remote) => {
+        "3"
+    };
+    (discarded) => {
+        "4"
+    };
+}
+
+impl ChangeState {
+    pub const ALL: [ChangeState; 5] = [
+        ChangeState::Pending,
+        ChangeState::Acked,
+        ChangeState::Quarantined,
+        ChangeState::Remote,
+        ChangeState::Discarded,
+    ];
+
+    /// The literal SQL text uses for this state (see [`state!`]). Migration 1's partial index
+    /// `changes_pending` (frozen SQL) spells [`ChangeState::Pending`] as `state = 0`.
+    pub fn sql(self) -> &'static str {
+        match self {
+            ChangeState::Pending => state!(pending),
+            ChangeState::Acked => state!(acked),
+            ChangeState::Quarantined => state!(quarantined),
+            ChangeState::Remote => state!(remote),
+            ChangeState::Discarded => state!(discarded),
+        }
+    }
 }
 
 /// What lists show, read from the projection without loading documents.
@@ -575,7 +624,7 @@ impl Store {
         let mut w = lock(&self.writer);
         let record = w.load(id, self.actor.clone())?.record.clone()?;
         let (updated_at, pending): (i64, u32) = w.conn.query_row(
-            "SELECT (SELECT updated_at FROM records WHERE id = ?1), (SELECT count(*) FROM changes WHERE doc_id = ?1 AND state = 0)",
+            concat!("SELECT (SELECT updated_at FROM records WHERE id = ?1), (SELECT count(*) FROM changes WHERE doc_id = ?1 AND state = ", state!(pending), ")"),
             params![id],
             |r| Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0), r.get(1)?)),
         )?;
@@ -730,11 +779,14 @@ impl Store {
     /// Local changes not yet acknowledged by the server.
     pub fn pending_count(&self) -> Result<u64> {
         let conn = lock(&self.reader);
-        Ok(
-            conn.query_row("SELECT count(*) FROM changes WHERE state = 0", [], |r| {
-                r.get::<_, i64>(0)
-            })? as u64,
-        )
+        Ok(conn.query_row(
+            concat!(
+                "SELECT count(*) FROM changes WHERE state = ",
+                state!(pending)
+            ),
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
     }
 
     // ---------------------------------------------------------------- merge without a server
@@ -794,9 +846,11 @@ impl Store {
     /// a large outbox goes over several requests. At least one change when any is pending.
     pub fn outbox(&self, max_bytes: usize) -> Result<Vec<OutgoingDoc>> {
         let conn = lock(&self.reader);
-        let mut stmt = conn.prepare_cached(
-            "SELECT seq, doc_id, hash, bytes FROM changes WHERE state = 0 ORDER BY seq",
-        )?;
+        let mut stmt = conn.prepare_cached(concat!(
+            "SELECT seq, doc_id, hash, bytes FROM changes WHERE state = ",
+            state!(pending),
+            " ORDER BY seq"
+        ))?;
         let mut rows = stmt.query([])?;
         let mut out: Vec<OutgoingDoc> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
@@ -949,9 +1003,11 @@ impl Store {
     /// Changes the server refused, with the reason. They stay on the device.
     pub fn quarantine(&self) -> Result<Vec<QuarantinedChange>> {
         let conn = lock(&self.reader);
-        let mut stmt = conn.prepare_cached(
-            "SELECT doc_id, hash, field, reason, at FROM changes WHERE state = 2 ORDER BY seq",
-        )?;
+        let mut stmt = conn.prepare_cached(concat!(
+            "SELECT doc_id, hash, field, reason, at FROM changes WHERE state = ",
+            state!(quarantined),
+            " ORDER BY seq"
+        ))?;
         let rows = stmt.query_map([], |r| {
             Ok(QuarantinedChange {
                 doc_id: r.get(0)?,
@@ -971,9 +1027,10 @@ impl Store {
     pub fn discard_quarantined(&self, id: &str) -> Result<usize> {
         let mut w = lock(&self.writer);
         let bad: Vec<Vec<u8>> = {
-            let mut st = w
-                .conn
-                .prepare_cached("SELECT hash FROM changes WHERE doc_id = ?1 AND state = 2")?;
+            let mut st = w.conn.prepare_cached(concat!(
+                "SELECT hash FROM changes WHERE doc_id = ?1 AND state = ",
+                state!(quarantined)
+            ))?;
             let rows = st.query_map(params![id], |r| r.get(0))?;
             rows.collect::<std::result::Result<_, _>>()?
         };
@@ -1011,7 +1068,15 @@ impl Store {
             let mut n = 0;
             for h in &bad {
                 n += tx
-                    .prepare_cached("UPDATE changes SET state = 4, folded = 1 WHERE doc_id = ?1 AND hash = ?2 AND state IN (0, 2)")?
+                    .prepare_cached(concat!(
+                        "UPDATE changes SET state = ",
+                        state!(discarded),
+                        ", folded = 1 WHERE doc_id = ?1 AND hash = ?2 AND state IN (",
+                        state!(pending),
+                        ", ",
+                        state!(quarantined),
+                        ")"
+                    ))?
                     .execute(params![id, h.0.as_slice()])?;
             }
             tx.execute(
@@ -1493,7 +1558,13 @@ impl Writer {
         // Pending and quarantined changes stay (the outbox needs their bytes); they are marked
         // folded so loading does not apply them twice.
         tx.execute(
-            "DELETE FROM changes WHERE doc_id = ?1 AND state IN (1, 3)",
+            concat!(
+                "DELETE FROM changes WHERE doc_id = ?1 AND state IN (",
+                state!(acked),
+                ", ",
+                state!(remote),
+                ")"
+            ),
             params![id],
         )?;
         tx.execute(
@@ -1699,12 +1770,26 @@ impl Writer {
             if let Some(x) = &extra {
                 for (doc_id, hash) in &x.acked {
                     let h = hash_bytes("acked.hash", hash)?;
-                    tx.prepare_cached("UPDATE changes SET state = 1 WHERE doc_id = ?1 AND hash = ?2 AND state IN (0, 2)")?.execute(params![doc_id, h])?;
+                    tx.prepare_cached(concat!(
+                        "UPDATE changes SET state = ",
+                        state!(acked),
+                        " WHERE doc_id = ?1 AND hash = ?2 AND state IN (",
+                        state!(pending),
+                        ", ",
+                        state!(quarantined),
+                        ")"
+                    ))?
+                    .execute(params![doc_id, h])?;
                 }
                 for r in &x.rejected {
                     let h = hash_bytes("rejected.hash", &r.hash)?;
-                    tx.prepare_cached("UPDATE changes SET state = 2, field = ?3, reason = ?4 WHERE doc_id = ?1 AND hash = ?2 AND state = 0")?
-                        .execute(params![r.doc_id, h, r.field, r.reason])?;
+                    tx.prepare_cached(concat!(
+                        "UPDATE changes SET state = ",
+                        state!(quarantined),
+                        ", field = ?3, reason = ?4 WHERE doc_id = ?1 AND hash = ?2 AND state = ",
+                        state!(pending)
+                    ))?
+                    .execute(params![r.doc_id, h, r.field, r.reason])?;
                 }
                 if let Some(c) = &x.cursor {
                     set_meta(&tx, "sync.cursor", c)?;
@@ -1896,4 +1981,37 @@ fn _assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Store>();
     let _ = ChangeHash([0; 32]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_states_are_named_once_and_match_the_stored_numbers() {
+        let mut seen = std::collections::HashSet::new();
+        for st in ChangeState::ALL {
+            assert_eq!(st.sql(), (st as i64).to_string(), "{st:?}");
+            assert!(seen.insert(st.sql()), "{st:?} shares its number");
+        }
+        // The outbox's partial index (frozen migration 1) must be the pending state.
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(
+            dir.path().join("s.db"),
+            Identity::new("u1", gridwork_model::Role::Worker),
+        )
+        .unwrap();
+        let ddl: String = s
+            .reader_conn()
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'changes_pending'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            ddl.ends_with(&format!("WHERE state = {}", ChangeState::Pending.sql())),
+            "{ddl}"
+        );
+    }
 }

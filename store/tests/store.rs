@@ -698,9 +698,14 @@ fn discarding_a_refused_change_restores_the_record_and_keeps_an_audit_copy() {
     assert_eq!(a.pending_count().expect("pending"), 0);
     let kept: i64 = rusqlite::Connection::open(dir.path().join("a.db"))
         .expect("open")
-        .query_row("SELECT count(*) FROM changes WHERE state = 4", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            &format!(
+                "SELECT count(*) FROM changes WHERE state = {}",
+                ChangeState::Discarded.sql()
+            ),
+            [],
+            |r| r.get(0),
+        )
         .expect("count");
     assert_eq!(kept, 2, "discarded changes are kept for audit");
     drop(a);
