@@ -17,7 +17,9 @@ use gridwork_model::{MemberTag, NeedTag, Priority, RecordKind, ReportCategory, V
 use gridwork_store::{ListQuery, NewHousehold, NewReport, NewTask, NewVisit, ReportPatch, Store};
 use serde_json::{json, Value};
 
-use output::{print_json, show_record, stored_json, summaries_table, summary_json, table, time};
+use output::{
+    print_json, show_record, stored_json, summaries_table, summary_json, table, time, to_json,
+};
 
 #[derive(Parser)]
 #[command(
@@ -801,11 +803,7 @@ fn run(cli: Cli) -> R {
         Cmd::History { id } => {
             let h = store.history(&id)?;
             if json {
-                print_json(&Value::Array(
-                    h.iter()
-                        .map(|e| json!({ "hash": e.hash, "user_id": e.user_id, "actor": e.actor, "at_ms": e.at_ms, "fields": e.fields }))
-                        .collect(),
-                ));
+                print_json(&to_json(&h));
             } else {
                 let rows: Vec<Vec<String>> = h
                     .iter()
@@ -824,13 +822,7 @@ fn run(cli: Cli) -> R {
         Cmd::Conflicts { id } => {
             let c = store.conflicts(&id)?;
             if json {
-                print_json(&Value::Array(
-                    c.iter()
-                        .map(|f| {
-                            json!({ "field": f.field, "values": f.values.iter().map(|v| json!({ "value": v.value, "user_id": v.user_id, "actor": v.actor })).collect::<Vec<_>>() })
-                        })
-                        .collect(),
-                ));
+                print_json(&to_json(&c));
             } else if c.is_empty() {
                 println!("No conflicting fields.");
             } else {
@@ -869,9 +861,7 @@ fn run(cli: Cli) -> R {
         Cmd::Quarantine { discard: None } => {
             let q = store.quarantine()?;
             if json {
-                print_json(&Value::Array(
-                    q.iter().map(|c| json!({ "doc_id": c.doc_id, "hash": c.hash, "field": c.field, "reason": c.reason, "at_ms": c.at_ms })).collect(),
-                ));
+                print_json(&to_json(&q));
             } else {
                 let rows: Vec<Vec<String>> = q
                     .iter()
@@ -910,21 +900,13 @@ fn status(store: &Store, json: bool) -> R {
             "db": store.path().display().to_string(),
             "device_actor": store.actor_id(),
             "signed_in": session.is_some(),
-            "session": session.as_ref().map(|s| json!({
-                "server_url": s.server_url, "user_id": s.user_id, "role": s.role.as_str(),
-                "display_name": s.display_name, "grids": s.grids, "expires_at_ms": s.expires_at_ms,
-            })),
+            "session": to_json(&session),
             "pending": pending,
             "quarantined": quarantined,
             "held_by_quota": quota.as_ref().map_or(0, |q| q.held),
-            "last_quota_refusal": quota.as_ref().map(|q| json!({
-                "reason": q.reason, "at_ms": q.at_ms, "held": q.held,
-            })),
+            "last_quota_refusal": to_json(&quota),
             "set_aside": set_aside.len(),
-            "set_aside_docs": set_aside.iter().map(|d| json!({
-                "doc_id": d.doc_id, "code": d.code.as_str(), "field": d.field, "reason": d.reason,
-                "changes": d.changes, "first_seen_ms": d.first_seen_ms, "last_seen_ms": d.last_seen_ms,
-            })).collect::<Vec<_>>(),
+            "set_aside_docs": to_json(&set_aside),
             "last_sync_ms": last,
         }));
         return Ok(());

@@ -32,7 +32,7 @@ use gridwork_protocol::wire::{
 use gridwork_store::{Identity, QuotaHold, Rejection, Store, SyncApply};
 
 /// Who is signed in on this device, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Session {
     pub server_url: String,
     pub user_id: String,

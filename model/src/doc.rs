@@ -284,7 +284,7 @@ fn text_width(enc: automerge::TextEncoding, s: &str) -> usize {
 }
 
 /// One entry of a record's history: a change, who made it, from which device, which fields.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct HistoryEntry {
     pub hash: String,
     pub user_id: String,
@@ -328,13 +328,13 @@ pub fn history(doc: &Automerge) -> Vec<HistoryEntry> {
 }
 
 /// A field whose value was set concurrently; every value is kept, the first is the winner.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FieldConflict {
     pub field: String,
     pub values: Vec<ConflictValue>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ConflictValue {
     pub value: J,
     pub actor: String,

@@ -34,16 +34,7 @@ pub fn validate(id: &str) -> Result<(), &'static str> {
 
 /// Mask all but the first 6 and last 4 characters: `370102********1234`.
 pub fn mask(id: &str) -> String {
-    let chars: Vec<char> = id.chars().collect();
-    if chars.len() <= 10 {
-        return "*".repeat(chars.len());
-    }
-    let n = chars.len();
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, c)| if i < 6 || i >= n - 4 { *c } else { '*' })
-        .collect()
+    crate::mask::id_number(id)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod idnum;
 pub mod kinds;
 pub mod limits;
+pub mod mask;
 pub mod policy;
 pub mod projection;
 pub mod record;

@@ -130,7 +130,7 @@ impl ChangeState {
 }
 
 /// What lists show, read from the projection without loading documents.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RecordSummary {
     pub id: String,
     pub kind: RecordKind,
@@ -147,7 +147,7 @@ pub struct RecordSummary {
 }
 
 /// A full record with its id and bookkeeping.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StoredRecord {
     pub id: String,
     pub record: AnyRecord,
@@ -177,7 +177,7 @@ pub struct ListQuery {
     pub page_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Page {
     pub items: Vec<RecordSummary>,
     pub next: Option<String>,
@@ -209,7 +209,7 @@ pub struct Rejection {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct QuarantinedChange {
     pub doc_id: String,
     pub hash: String,
@@ -222,7 +222,7 @@ pub struct QuarantinedChange {
 /// changes did not parse or apply, or the document they make is over a limit
 /// ([`gridwork_protocol::gate::admit_pulled`]). The server keeps the document (an admin can quarantine it);
 /// the device keeps only this note, and goes on syncing everything else.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SetAsideDoc {
     /// The document id, or `invalid:<first 16 hex digits of SHA-256(id)>` when the id itself
     /// breaks the id rule (a hostile id is never stored or shown).
@@ -240,7 +240,7 @@ pub struct SetAsideDoc {
 }
 
 /// The last time the server held pushed changes back with the retryable `quota` refusal.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct QuotaHold {
     /// The server's reason (which quota; never a value).
     pub reason: String,

@@ -36,8 +36,11 @@ impl std::fmt::Debug for Member {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Member")
             .field("name", &"<redacted>")
-            .field("id_number", &self.id_number.as_deref().map(idnum::mask))
-            .field("phone", &self.phone.as_ref().map(|_| "<redacted>"))
+            .field(
+                "id_number",
+                &self.id_number.as_deref().map(crate::mask::id_number),
+            )
+            .field("phone", &self.phone.as_deref().map(crate::mask::phone))
             .field("birth_year", &self.birth_year)
             .field("tags", &self.tags)
             .finish()
