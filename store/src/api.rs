@@ -1,7 +1,7 @@
 //! Typed conveniences over the generic record path: what an app fills in to create a record, and
 //! patches that change some fields. They all go through [`Store::create`] and [`Store::update`].
 
-use crate::store::Store;
+use crate::Store;
 use gridwork_model::error::{Error, Result};
 use gridwork_model::record::*;
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, OptionalExtension, Transaction as SqlTx};
 
-use crate::store::{now_ms, Store};
+use crate::{now_ms, Store};
 use gridwork_model::error::{Error, Result};
 use gridwork_model::record::{check_text, AnyRecord, PhotoRef, MAX_SHORT_CHARS};
 use gridwork_photo::{content_hash, process_photo, PhotoOptions};
@@ -345,7 +345,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Identity;
+    use crate::Identity;
     use crate::NewReport;
     use gridwork_model::ReportCategory;
     use gridwork_model::Role;
