@@ -336,6 +336,7 @@ fn build_fleet(dir: &Path, n: usize, edits: usize) -> Result<Fleet, String> {
             edit_report(&dev, &doc_id, k)?;
         }
         let changes: Vec<Vec<u8>> = dev
+            .sync_side()
             .outbox(usize::MAX)
             .map_err(e)?
             .into_iter()
@@ -691,7 +692,7 @@ fn sync_once(
     store: &Store,
     keep_pulled: bool,
 ) -> Result<Trip, String> {
-    let outbox = store.outbox(4 << 20).map_err(e)?;
+    let outbox = store.sync_side().outbox(4 << 20).map_err(e)?;
     let req = SyncRequest {
         version: PROTOCOL_VERSION,
         cursor: store.sync_cursor().map_err(e)?,
@@ -731,6 +732,7 @@ fn sync_once(
         Vec::new()
     };
     store
+        .sync_side()
         .apply_sync(SyncApply {
             acked: r.accepted.into_iter().map(|a| (a.doc_id, a.hash)).collect(),
             rejected: vec![],

@@ -34,6 +34,7 @@ fn status_shows_set_aside_documents_and_quota_holds() {
     {
         let store = Store::open_device(&db).unwrap();
         let page = store
+            .sync_side()
             .apply_sync_page(SyncApply {
                 pulled: vec![
                     (POISON_ID.into(), b"garbage".to_vec()),
@@ -46,6 +47,7 @@ fn status_shows_set_aside_documents_and_quota_holds() {
             .unwrap();
         assert_eq!(page.set_aside.len(), 2);
         store
+            .sync_side()
             .set_quota_hold(&QuotaHold {
                 reason: "this device's daily quota of new documents is used up".into(),
                 at_ms: 1_700_000_000_000,

@@ -185,7 +185,7 @@ pub(crate) enum Failure {
 
 /// The saved session of `store`, if someone is signed in.
 pub(crate) fn saved_session(store: &Store) -> Result<Option<SavedSession>> {
-    match store.get_meta(META_SESSION)? {
+    match store.sync_side().get_meta(META_SESSION)? {
         None => Ok(None),
         Some(json) => serde_json::from_str(&json)
             .map(Some)
@@ -331,13 +331,13 @@ impl DeviceSync for Store {
             grids: resp.scope_grids,
             expires_at_ms: resp.expires_at.timestamp_millis(),
         };
-        if self.get_meta(META_LAST_USER)?.as_deref() != Some(saved.user_id.as_str()) {
+        if self.sync_side().get_meta(META_LAST_USER)?.as_deref() != Some(saved.user_id.as_str()) {
             // Another user, or another server: what the old cursor skipped may be needed now.
-            self.delete_meta(META_CURSOR)?;
+            self.sync_side().delete_meta(META_CURSOR)?;
         }
         let json = serde_json::to_string(&saved).map_err(|e| Error::Internal(e.to_string()))?;
-        self.set_meta(META_SESSION, &json)?;
-        self.set_meta(META_LAST_USER, &saved.user_id)?;
+        self.sync_side().set_meta(META_SESSION, &json)?;
+        self.sync_side().set_meta(META_LAST_USER, &saved.user_id)?;
         self.set_identity(identity_of(&saved)?)?;
         tracing::info!(user_id = %saved.user_id, role = %saved.role, "signed in");
         session_of(&saved)
@@ -370,7 +370,7 @@ impl DeviceSync for Store {
                 Err(e) => tracing::warn!(error = %e, "sign-out could not reach the server; the token stays valid there until it expires"),
             }
         }
-        self.delete_meta(META_SESSION)?;
+        self.sync_side().delete_meta(META_SESSION)?;
         self.set_identity(signed_out_identity())?;
         tracing::info!("signed out");
         Ok(())
@@ -417,7 +417,7 @@ impl DeviceSync for Store {
             let outbox = if quota.is_some() {
                 Vec::new()
             } else {
-                self.outbox(max_push)?
+                self.sync_side().outbox(max_push)?
             };
             let n_push: u64 = outbox.iter().map(|d| d.changes.len() as u64).sum();
             let pushed_refs: HashSet<(String, String)> = outbox
@@ -487,7 +487,7 @@ impl DeviceSync for Store {
                 resp.changes.len() as u64,
                 resp.more,
             );
-            let applied = self.apply_sync_page(SyncApply {
+            let applied = self.sync_side().apply_sync_page(SyncApply {
                 acked: resp
                     .accepted
                     .into_iter()
@@ -516,7 +516,7 @@ impl DeviceSync for Store {
             if quota_met_now {
                 // Noted at once, so a sync that fails later still leaves the note.
                 report.held_by_quota = self.pending_count()?;
-                self.set_quota_hold(&QuotaHold {
+                self.sync_side().set_quota_hold(&QuotaHold {
                     reason: quota.clone().unwrap_or_default(),
                     at_ms: gridwork_store::now_ms(),
                     held: report.held_by_quota,
@@ -579,7 +579,7 @@ impl DeviceSync for Store {
             // Pushed without meeting a quota: an earlier hold is over (its note stays).
             if let Some(mut q) = self.quota_hold()?.filter(|q| q.held > 0) {
                 q.held = 0;
-                self.set_quota_hold(&q)?;
+                self.sync_side().set_quota_hold(&q)?;
             }
         }
         // Photos travel after the records, thumbnails first, resumably (see sync_photos.rs).
@@ -1145,7 +1145,7 @@ mod tests {
         for i in 0..3 {
             s.create_report(report_in_g1(&format!("r{i}"))).unwrap();
         }
-        let out = s.outbox(usize::MAX).unwrap();
+        let out = s.sync_side().outbox(usize::MAX).unwrap();
         let refs: Vec<(String, String)> = out
             .iter()
             .map(|d| (d.doc_id.clone(), d.changes[0].hash.clone()))
@@ -1231,6 +1231,7 @@ mod tests {
             s.create_report(report_in_g1(&format!("r{i}"))).unwrap();
         }
         let refs: Vec<(String, String)> = s
+            .sync_side()
             .outbox(usize::MAX)
             .unwrap()
             .iter()
@@ -1279,7 +1280,7 @@ mod tests {
         s.sign_in_with(&fast(), &url, "worker", "pw", "x").unwrap();
         h.join().unwrap();
         s.create_report(report_in_g1("r")).unwrap();
-        let out = s.outbox(usize::MAX).unwrap();
+        let out = s.sync_side().outbox(usize::MAX).unwrap();
         let page1 = SyncResponse {
             version: wire::PROTOCOL_VERSION,
             rejected: vec![quota_refusal(&out[0].doc_id, &out[0].changes[0].hash)],
@@ -1315,7 +1316,7 @@ mod tests {
         s.sign_in_with(&fast(), &url, "worker", "pw", "x").unwrap();
         h.join().unwrap();
         s.create_report(report_in_g1("r")).unwrap();
-        let out = s.outbox(usize::MAX).unwrap();
+        let out = s.sync_side().outbox(usize::MAX).unwrap();
         let resp = SyncResponse {
             version: wire::PROTOCOL_VERSION,
             rejected: vec![wire::Rejected {
@@ -1440,7 +1441,7 @@ mod tests {
         for i in 0..n {
             ids.push(s.create_report(report_in_g1(&format!("r{i}"))).unwrap());
         }
-        let out = s.outbox(usize::MAX).unwrap();
+        let out = s.sync_side().outbox(usize::MAX).unwrap();
         assert_eq!(
             out.len(),
             gate::MAX_PUSH_NEW_DOCS,
@@ -1451,11 +1452,12 @@ mod tests {
             .iter()
             .map(|d| (d.doc_id.clone(), d.changes[0].hash.clone()))
             .collect();
-        s.apply_sync(SyncApply {
-            acked,
-            ..Default::default()
-        })
-        .unwrap();
+        s.sync_side()
+            .apply_sync(SyncApply {
+                acked,
+                ..Default::default()
+            })
+            .unwrap();
         for id in &ids[..gate::MAX_PUSH_NEW_DOCS] {
             s.update_report(
                 id,
@@ -1467,7 +1469,7 @@ mod tests {
             .unwrap();
         }
         // 5 creations first (oldest), then 200 edits: all fit in one request.
-        let out = s.outbox(usize::MAX).unwrap();
+        let out = s.sync_side().outbox(usize::MAX).unwrap();
         assert_eq!(out.len(), n);
         assert_eq!(out.iter().map(|d| d.changes.len()).sum::<usize>(), n);
     }
@@ -1476,7 +1478,8 @@ mod tests {
     fn point_session_at(s: &Store, url: &str) {
         let mut saved = saved_session(&s).unwrap().unwrap();
         saved.server_url = url.to_owned();
-        s.set_meta(META_SESSION, &serde_json::to_string(&saved).unwrap())
+        s.sync_side()
+            .set_meta(META_SESSION, &serde_json::to_string(&saved).unwrap())
             .unwrap();
     }
 }

@@ -190,9 +190,9 @@ pub(crate) fn sync_photos(
     report: &mut SyncReport,
     progress: &dyn Fn(&SyncProgress),
 ) -> Result<()> {
-    store.assign_upload_records()?;
-    let pending = store.pending_uploads()?;
-    let missing = store.missing_thumbnails()?;
+    store.sync_side().assign_upload_records()?;
+    let pending = store.sync_side().pending_uploads()?;
+    let missing = store.sync_side().missing_thumbnails()?;
     let total = (pending.len() + missing.len()) as u64;
     if total == 0 {
         return Ok(());
@@ -209,7 +209,7 @@ pub(crate) fn sync_photos(
             let bytes = store.photo_bytes(&b.hash)?;
             match upload(client, cfg, session, &b.hash, &bytes, record)? {
                 Uploaded::Done => {
-                    store.mark_uploaded(&b.hash)?;
+                    store.sync_side().mark_uploaded(&b.hash)?;
                     report.photos_uploaded += 1;
                 }
                 // Its record is not on the server as this device has it (not accepted yet):
@@ -229,7 +229,7 @@ pub(crate) fn sync_photos(
     for hash in &missing {
         // 404: not uploaded yet by its author, or not in scope; tried again next sync.
         if let Some(bytes) = download(client, cfg, session, hash)? {
-            store.put_downloaded_blob(hash, &bytes)?;
+            store.sync_side().put_downloaded_blob(hash, &bytes)?;
             report.photos_downloaded += 1;
         }
         done += 1;
@@ -239,7 +239,7 @@ pub(crate) fn sync_photos(
             total: Some(total),
         });
     }
-    report.photos_pending = store.pending_uploads()?.len() as u64;
+    report.photos_pending = store.sync_side().pending_uploads()?.len() as u64;
     Ok(())
 }
 
@@ -257,6 +257,6 @@ pub(crate) fn fetch_photo(store: &Store, hash: &str) -> Result<Vec<u8>> {
         what: "photo",
         id: hash.to_owned(),
     })?;
-    store.put_downloaded_blob(hash, &bytes)?;
+    store.sync_side().put_downloaded_blob(hash, &bytes)?;
     Ok(bytes)
 }

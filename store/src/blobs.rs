@@ -200,7 +200,7 @@ impl Store {
     }
 
     /// Photos and thumbnails not yet on the server, thumbnails first.
-    pub fn pending_uploads(&self) -> Result<Vec<PendingBlob>> {
+    pub(crate) fn pending_uploads(&self) -> Result<Vec<PendingBlob>> {
         let conn = self.reader_conn();
         let mut st = conn.prepare_cached(
             "SELECT hash, size, thumb, record_id FROM blobs WHERE uploaded = 0 AND bytes IS NOT NULL ORDER BY thumb DESC, created_at",
@@ -264,7 +264,7 @@ impl Store {
     /// uploads named their record are queued again, so the server learns which record they
     /// belong to (a `HEAD` each when it already knows).
     /// Sync plumbing (`gridwork_client`): binds every pending upload to a record that references it.
-    pub fn assign_upload_records(&self) -> Result<()> {
+    pub(crate) fn assign_upload_records(&self) -> Result<()> {
         if self.get_meta(RECHECKED_KEY)?.is_none() {
             self.writer_conn(|c| {
                 c.execute(
@@ -302,7 +302,7 @@ impl Store {
         })
     }
 
-    pub fn mark_uploaded(&self, hash: &str) -> Result<()> {
+    pub(crate) fn mark_uploaded(&self, hash: &str) -> Result<()> {
         check_hash("hash", hash)?;
         self.writer_conn(|c| {
             c.execute(
@@ -314,7 +314,7 @@ impl Store {
     }
 
     /// Thumbnails referenced by records on this device but not downloaded yet.
-    pub fn missing_thumbnails(&self) -> Result<Vec<String>> {
+    pub(crate) fn missing_thumbnails(&self) -> Result<Vec<String>> {
         let conn = self.reader_conn();
         let mut st =
             conn.prepare_cached("SELECT hash FROM blobs WHERE bytes IS NULL AND thumb = 1")?;
@@ -324,7 +324,7 @@ impl Store {
 
     /// Store bytes downloaded from the server, after checking they hash to `hash`. (The server
     /// already holds them for a record: nothing to upload, whatever `record_id` says.)
-    pub fn put_downloaded_blob(&self, hash: &str, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn put_downloaded_blob(&self, hash: &str, bytes: &[u8]) -> Result<()> {
         check_hash("hash", hash)?;
         if content_hash(bytes) != hash {
             return Err(Error::CorruptChange(

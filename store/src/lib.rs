@@ -131,6 +131,7 @@ mod write;
 
 pub use api::*;
 pub use blobs::PendingBlob;
+pub use outbox::SyncSide;
 #[allow(unused_imports)]
 use {cache::*, export::*, index::*, open::*, outbox::*, query::*, write::*};
 

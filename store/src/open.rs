@@ -146,15 +146,15 @@ impl Store {
         f(&lock(&self.writer).conn)
     }
 
-    pub fn get_meta(&self, key: &str) -> Result<Option<String>> {
+    pub(crate) fn get_meta(&self, key: &str) -> Result<Option<String>> {
         get_meta(&lock(&self.reader), key)
     }
 
-    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+    pub(crate) fn set_meta(&self, key: &str, value: &str) -> Result<()> {
         set_meta(&lock(&self.writer).conn, key, value)
     }
 
-    pub fn delete_meta(&self, key: &str) -> Result<()> {
+    pub(crate) fn delete_meta(&self, key: &str) -> Result<()> {
         lock(&self.writer)
             .conn
             .execute("DELETE FROM meta WHERE key = ?1", params![key])?;

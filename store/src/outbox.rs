@@ -9,7 +9,7 @@ impl Store {
     /// the server's per-request quotas ([`gate::MAX_PUSH_DOCS`], [`gate::MAX_PUSH_CHANGES`],
     /// [`gate::MAX_PUSH_NEW_DOCS`], [`gate::MAX_PUSH_OPS`]): an honest device never trips them,
     /// a large outbox goes over several requests. At least one change when any is pending.
-    pub fn outbox(&self, max_bytes: usize) -> Result<Vec<OutgoingDoc>> {
+    pub(crate) fn outbox(&self, max_bytes: usize) -> Result<Vec<OutgoingDoc>> {
         let conn = lock(&self.reader);
         let mut stmt = conn.prepare_cached(concat!(
             "SELECT seq, doc_id, hash, bytes FROM changes WHERE state = ",
@@ -75,7 +75,7 @@ impl Store {
     /// Apply one sync round trip in one transaction: acknowledgements, rejections (kept in
     /// quarantine), pulled changes and the new cursor. Returns the ids of records that changed.
     /// See [`Store::apply_sync_page`].
-    pub fn apply_sync(&self, s: SyncApply) -> Result<Vec<String>> {
+    pub(crate) fn apply_sync(&self, s: SyncApply) -> Result<Vec<String>> {
         Ok(self.apply_sync_page(s)?.changed)
     }
 
@@ -83,7 +83,7 @@ impl Store {
     /// document can fail the page: one whose id breaks the id rule, whose changes do not parse
     /// or apply, or that is over a limit is set aside ([`Store::set_aside`]) and everything
     /// else, cursor included, is applied.
-    pub fn apply_sync_page(&self, s: SyncApply) -> Result<AppliedPage> {
+    pub(crate) fn apply_sync_page(&self, s: SyncApply) -> Result<AppliedPage> {
         let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
         let mut idx: HashMap<String, usize> = HashMap::new();
         for (doc_id, bytes) in s.pulled {
@@ -160,7 +160,7 @@ impl Store {
     }
 
     /// Notes a quota hold (the sync client does this when the server answers `quota`).
-    pub fn set_quota_hold(&self, q: &QuotaHold) -> Result<()> {
+    pub(crate) fn set_quota_hold(&self, q: &QuotaHold) -> Result<()> {
         let v = serde_json::json!({ "reason": q.reason, "at_ms": q.at_ms, "held": q.held });
         self.set_meta(META_QUOTA, &v.to_string())
     }
@@ -654,4 +654,56 @@ pub(crate) fn unbounded_error(r: &Refusal) -> Error {
 /// so nothing unbounded may reach them.
 pub(crate) fn check_bounded(doc: &Automerge) -> std::result::Result<(), Refusal> {
     gate::check_bounded(doc)
+}
+
+/// The store's sync plumbing: the steps `gridwork_client` (and tests that play a device) take to
+/// run a sync — the outbox, applying an answer, the meta table, photo transfer bookkeeping. Kept
+/// off `Store`'s own API, so an app sees records, not protocol steps. Each method is documented
+/// on the `Store` method it forwards to.
+pub struct SyncSide<'a>(&'a Store);
+
+impl Store {
+    /// The sync plumbing of this store (see [`SyncSide`]).
+    pub fn sync_side(&self) -> SyncSide<'_> {
+        SyncSide(self)
+    }
+}
+
+impl SyncSide<'_> {
+    pub fn outbox(&self, max_bytes: usize) -> Result<Vec<OutgoingDoc>> {
+        self.0.outbox(max_bytes)
+    }
+    pub fn apply_sync(&self, s: SyncApply) -> Result<Vec<String>> {
+        self.0.apply_sync(s)
+    }
+    pub fn apply_sync_page(&self, s: SyncApply) -> Result<AppliedPage> {
+        self.0.apply_sync_page(s)
+    }
+    pub fn set_quota_hold(&self, q: &QuotaHold) -> Result<()> {
+        self.0.set_quota_hold(q)
+    }
+    pub fn get_meta(&self, key: &str) -> Result<Option<String>> {
+        self.0.get_meta(key)
+    }
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.0.set_meta(key, value)
+    }
+    pub fn delete_meta(&self, key: &str) -> Result<()> {
+        self.0.delete_meta(key)
+    }
+    pub fn mark_uploaded(&self, hash: &str) -> Result<()> {
+        self.0.mark_uploaded(hash)
+    }
+    pub fn put_downloaded_blob(&self, hash: &str, bytes: &[u8]) -> Result<()> {
+        self.0.put_downloaded_blob(hash, bytes)
+    }
+    pub fn pending_uploads(&self) -> Result<Vec<PendingBlob>> {
+        self.0.pending_uploads()
+    }
+    pub fn missing_thumbnails(&self) -> Result<Vec<String>> {
+        self.0.missing_thumbnails()
+    }
+    pub fn assign_upload_records(&self) -> Result<()> {
+        self.0.assign_upload_records()
+    }
 }

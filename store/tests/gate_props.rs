@@ -147,7 +147,10 @@ impl World {
     /// Pushes `dev`'s outbox through the gate; every change must be admitted. Delivers the
     /// admitted documents to every device.
     fn sync(&mut self, dev: usize, log: &[Act]) -> Result<(), TestCaseError> {
-        let outbox = self.devs[dev].outbox(usize::MAX).expect("outbox");
+        let outbox = self.devs[dev]
+            .sync_side()
+            .outbox(usize::MAX)
+            .expect("outbox");
         let p = principal(dev);
         let mut acked = Vec::new();
         let mut touched = Vec::new();
@@ -183,6 +186,7 @@ impl World {
             touched.push(doc.doc_id);
         }
         self.devs[dev]
+            .sync_side()
             .apply_sync(SyncApply {
                 acked,
                 ..SyncApply::default()
@@ -197,11 +201,12 @@ impl World {
                 .collect();
             for (i, d) in self.devs.iter().enumerate() {
                 if i != dev {
-                    d.apply_sync(SyncApply {
-                        pulled: bytes.clone(),
-                        ..SyncApply::default()
-                    })
-                    .expect("pull");
+                    d.sync_side()
+                        .apply_sync(SyncApply {
+                            pulled: bytes.clone(),
+                            ..SyncApply::default()
+                        })
+                        .expect("pull");
                 }
             }
         }

@@ -60,11 +60,11 @@ fn attach_read_back_dedupe_and_remove() {
     assert_eq!(r.photos.len(), 1, "no duplicate reference");
     assert_eq!(blob_count(&path), 2, "one full image and one thumbnail");
     // uploads: thumbnails first
-    let up = s.pending_uploads().expect("uploads");
+    let up = s.sync_side().pending_uploads().expect("uploads");
     assert_eq!(up.len(), 2);
     assert!(up[0].thumb && !up[1].thumb);
-    s.mark_uploaded(&up[0].hash).expect("mark");
-    assert_eq!(s.pending_uploads().expect("uploads").len(), 1);
+    s.sync_side().mark_uploaded(&up[0].hash).expect("mark");
+    assert_eq!(s.sync_side().pending_uploads().expect("uploads").len(), 1);
     // removing is an ordinary synced edit
     let pending = s.pending_count().expect("pending");
     s.remove_photo(&id, &p.hash).expect("remove");
@@ -136,7 +136,7 @@ fn pulled_records_announce_missing_thumbnails() {
     let (x, _) = a.export_changes(0).expect("export");
     b.import_changes(&x).expect("import");
     assert_eq!(
-        b.missing_thumbnails().expect("missing"),
+        b.sync_side().missing_thumbnails().expect("missing"),
         vec![p.thumb_hash.clone()]
     );
     assert!(matches!(
@@ -145,14 +145,20 @@ fn pulled_records_announce_missing_thumbnails() {
     ));
     let thumb = a.photo_bytes(&p.thumb_hash).expect("thumb");
     assert!(matches!(
-        b.put_downloaded_blob(&p.thumb_hash, b"forged"),
+        b.sync_side().put_downloaded_blob(&p.thumb_hash, b"forged"),
         Err(Error::CorruptChange(_))
     ));
-    b.put_downloaded_blob(&p.thumb_hash, &thumb).expect("put");
+    b.sync_side()
+        .put_downloaded_blob(&p.thumb_hash, &thumb)
+        .expect("put");
     assert_eq!(b.photo_bytes(&p.thumb_hash).expect("thumb"), thumb);
-    assert!(b.missing_thumbnails().expect("missing").is_empty());
+    assert!(b
+        .sync_side()
+        .missing_thumbnails()
+        .expect("missing")
+        .is_empty());
     assert!(
-        b.pending_uploads().expect("uploads").is_empty(),
+        b.sync_side().pending_uploads().expect("uploads").is_empty(),
         "downloaded photos are not uploaded again"
     );
 }

@@ -32,7 +32,7 @@ fn on_small_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 /// The bytes of every change a fresh store made for one new report.
 fn report_changes(s: &Store, title: &str) -> (String, Vec<Vec<u8>>) {
     let id = s.create_report(report("G1", title)).expect("create");
-    let out = s.outbox(usize::MAX).expect("outbox");
+    let out = s.sync_side().outbox(usize::MAX).expect("outbox");
     let doc = out.into_iter().find(|d| d.doc_id == id).expect("in outbox");
     (id, doc.changes.into_iter().map(|c| c.bytes).collect())
 }
@@ -115,6 +115,7 @@ fn a_page_with_hostile_documents_stores_the_rest_and_advances_the_cursor() {
 
     let page = on_small_stack(|| {
         device
+            .sync_side()
             .apply_sync_page(SyncApply {
                 pulled,
                 cursor: Some("v1.6.all".into()),
@@ -213,6 +214,7 @@ fn a_page_with_hostile_documents_stores_the_rest_and_advances_the_cursor() {
     pulled.extend(valid3.iter().map(|b| (valid3_id.clone(), b.clone())));
     let page = on_small_stack(|| {
         device
+            .sync_side()
             .apply_sync_page(SyncApply {
                 pulled,
                 cursor: Some("v1.9.all".into()),
@@ -250,6 +252,7 @@ fn a_stored_document_that_receives_garbage_is_set_aside_and_stays_readable() {
     let device = store_in(dir.path(), "device.db", Identity::new("w2", Role::Worker));
     let (id, first) = report_changes(&author, "消防栓漏水");
     device
+        .sync_side()
         .apply_sync(SyncApply {
             pulled: first.iter().map(|b| (id.clone(), b.clone())).collect(),
             cursor: Some("v1.1.all".into()),
@@ -258,6 +261,7 @@ fn a_stored_document_that_receives_garbage_is_set_aside_and_stays_readable() {
         .expect("first page");
     let before = device.get(&id).expect("get").record;
     let changed = device
+        .sync_side()
         .apply_sync(SyncApply {
             pulled: vec![(id.clone(), b"garbage".to_vec())],
             cursor: Some("v1.2.all".into()),
@@ -281,10 +285,11 @@ fn a_stored_document_that_receives_garbage_is_set_aside_and_stays_readable() {
             },
         )
         .expect("edit");
-    let edit = author.outbox(usize::MAX).expect("outbox")[0].changes[1]
+    let edit = author.sync_side().outbox(usize::MAX).expect("outbox")[0].changes[1]
         .bytes
         .clone();
     device
+        .sync_side()
         .apply_sync(SyncApply {
             pulled: vec![(id.clone(), edit)],
             cursor: Some("v1.3.all".into()),
@@ -318,6 +323,7 @@ fn a_newer_versions_value_is_stored_without_projection_not_set_aside() {
         first.iter().map(|b| (id.clone(), b.clone())).collect();
     pulled.push((id.clone(), newer));
     let changed = device
+        .sync_side()
         .apply_sync(SyncApply {
             pulled,
             cursor: Some("v1.2.all".into()),

@@ -556,7 +556,12 @@ fn compaction_and_reopen_keep_everything() {
     };
     assert_eq!(r.severity, 1 + (29 % 4) as u8);
     assert_eq!(s.history(&id).expect("history").len(), 31);
-    assert_eq!(s.outbox(usize::MAX).expect("outbox")[0].changes.len(), 31);
+    assert_eq!(
+        s.sync_side().outbox(usize::MAX).expect("outbox")[0]
+            .changes
+            .len(),
+        31
+    );
     assert!(s.integrity_check().expect("check"));
 }
 
@@ -574,12 +579,13 @@ fn sync_apply_acks_quarantines_and_pulls() {
         },
     )
     .expect("edit");
-    let out = a.outbox(1 << 20).expect("outbox");
+    let out = a.sync_side().outbox(1 << 20).expect("outbox");
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].changes.len(), 2);
     let first = &out[0].changes[0];
     let second = &out[0].changes[1];
     let changed = a
+        .sync_side()
         .apply_sync(SyncApply {
             acked: vec![(id.clone(), first.hash.clone())],
             rejected: vec![Rejection {
@@ -609,6 +615,7 @@ fn sync_apply_acks_quarantines_and_pulls() {
         .map(|c| (id.clone(), c.bytes.clone()))
         .collect();
     let changed = b
+        .sync_side()
         .apply_sync(SyncApply {
             pulled,
             cursor: Some("v1:9".into()),
@@ -648,14 +655,15 @@ fn discarding_a_refused_change_restores_the_record_and_keeps_an_audit_copy() {
     let dir = tempfile::tempdir().expect("tmp");
     let a = store_in(dir.path(), "a.db", worker());
     let id = a.create_report(report("G1", "原标题")).expect("create");
-    let first = a.outbox(1 << 20).expect("outbox")[0].changes[0]
+    let first = a.sync_side().outbox(1 << 20).expect("outbox")[0].changes[0]
         .hash
         .clone();
-    a.apply_sync(SyncApply {
-        acked: vec![(id.clone(), first)],
-        ..Default::default()
-    })
-    .expect("ack");
+    a.sync_side()
+        .apply_sync(SyncApply {
+            acked: vec![(id.clone(), first)],
+            ..Default::default()
+        })
+        .expect("ack");
     a.update_report(
         &id,
         ReportPatch {
@@ -672,18 +680,19 @@ fn discarding_a_refused_change_restores_the_record_and_keeps_an_audit_copy() {
         },
     )
     .expect("edit on top");
-    let out = a.outbox(1 << 20).expect("outbox");
+    let out = a.sync_side().outbox(1 << 20).expect("outbox");
     let refused = out[0].changes[0].hash.clone();
-    a.apply_sync(SyncApply {
-        rejected: vec![Rejection {
-            doc_id: id.clone(),
-            hash: refused,
-            field: Some("severity".into()),
-            reason: "not allowed".into(),
-        }],
-        ..Default::default()
-    })
-    .expect("reject");
+    a.sync_side()
+        .apply_sync(SyncApply {
+            rejected: vec![Rejection {
+                doc_id: id.clone(),
+                hash: refused,
+                field: Some("severity".into()),
+                reason: "not allowed".into(),
+            }],
+            ..Default::default()
+        })
+        .expect("reject");
     assert_eq!(a.quarantine().expect("q").len(), 1);
     assert_eq!(
         a.discard_quarantined(&id).expect("discard"),

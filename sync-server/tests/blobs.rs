@@ -60,7 +60,7 @@ fn device(server: &Server, user: &str) -> Device {
 }
 
 fn push_all(server: &Server, dev: &Device) {
-    let outbox = dev.store.outbox(usize::MAX).unwrap();
+    let outbox = dev.store.sync_side().outbox(usize::MAX).unwrap();
     let n: usize = outbox.iter().map(|d| d.changes.len()).sum();
     let req = SyncRequest {
         version: PROTOCOL_VERSION,

@@ -141,7 +141,7 @@ fn sync(server: &Server, token: &str, req: &SyncRequest) -> SyncResponse {
 
 /// Pushes the device's whole outbox; every change must be accepted.
 fn push_all(server: &Server, dev: &Device) {
-    let outbox = dev.store.outbox(usize::MAX).unwrap();
+    let outbox = dev.store.sync_side().outbox(usize::MAX).unwrap();
     let n: usize = outbox.iter().map(|d| d.changes.len()).sum();
     let req = SyncRequest {
         version: PROTOCOL_VERSION,
@@ -158,6 +158,7 @@ fn push_all(server: &Server, dev: &Device) {
     let r = sync(server, &dev.token, &req);
     assert_eq!(r.accepted.len(), n, "rejected: {:?}", r.rejected);
     dev.store
+        .sync_side()
         .apply_sync(gridwork_store::SyncApply {
             acked: r.accepted.into_iter().map(|a| (a.doc_id, a.hash)).collect(),
             rejected: vec![],
@@ -954,7 +955,7 @@ fn pushes_count_toward_the_devices_day() {
         .unwrap();
     let (auth, scope) = store.auth(&token_hash).unwrap().unwrap();
     let push = |dev: &Store| {
-        let outbox = dev.outbox(usize::MAX).unwrap();
+        let outbox = dev.sync_side().outbox(usize::MAX).unwrap();
         let bytes: u64 = outbox
             .iter()
             .flat_map(|d| d.changes.iter())

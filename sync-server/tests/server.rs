@@ -140,6 +140,7 @@ impl Device {
 
     fn outbox(&self) -> Vec<PushDoc> {
         self.store
+            .sync_side()
             .outbox(usize::MAX)
             .unwrap()
             .into_iter()
@@ -160,6 +161,7 @@ impl Device {
         };
         let resp = server.sync(&self.token, &req).unwrap();
         self.store
+            .sync_side()
             .apply_sync(SyncApply {
                 acked: resp
                     .accepted

@@ -78,7 +78,7 @@ fn store_changes(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut take = |store: &Store, labels: &[(&str, &str)]| {
         // The outbox holds every change of the store not yet acknowledged, oldest first.
-        let docs = store.outbox(usize::MAX).expect("outbox");
+        let docs = store.sync_side().outbox(usize::MAX).expect("outbox");
         let mut all: Vec<OutgoingChange> = docs.into_iter().flat_map(|d| d.changes).collect();
         all.sort_by_key(|c| c.seq);
         assert_eq!(all.len(), labels.len(), "one label per change");

@@ -74,7 +74,12 @@ fn photos_travel_by_hash_resume_and_stay_in_scope() {
     let r = worker.sync_ok();
     assert_eq!(r.photos_uploaded, 2);
     assert_eq!(r.photos_pending, 0);
-    assert!(worker.store.pending_uploads().expect("pending").is_empty());
+    assert!(worker
+        .store
+        .sync_side()
+        .pending_uploads()
+        .expect("pending")
+        .is_empty());
     assert_eq!(
         worker.sync_ok().photos_uploaded,
         0,
@@ -125,7 +130,14 @@ fn photo_uploads_survive_a_faulty_network() {
     proxy.set_plan(FaultPlan::all(0.12));
     let mut ok = false;
     for _ in 0..30 {
-        if worker.sync().is_ok() && worker.store.pending_uploads().expect("pending").is_empty() {
+        if worker.sync().is_ok()
+            && worker
+                .store
+                .sync_side()
+                .pending_uploads()
+                .expect("pending")
+                .is_empty()
+        {
             ok = true;
             break;
         }
@@ -134,7 +146,12 @@ fn photo_uploads_survive_a_faulty_network() {
     if !ok {
         worker.sync_ok();
     }
-    assert!(worker.store.pending_uploads().expect("pending").is_empty());
+    assert!(worker
+        .store
+        .sync_side()
+        .pending_uploads()
+        .expect("pending")
+        .is_empty());
     let sup = Device::sign_in(&server.url, "supervisor");
     sup.sync_ok();
     let full = sup.store.fetch_photo(&p.hash).expect("fetch");
@@ -156,7 +173,12 @@ fn photo_sync_chunk() -> usize {
 
 /// The device token, read from the store (tests only).
 fn session_token(d: &Device) -> String {
-    let raw = d.store.get_meta("session").expect("meta").expect("session");
+    let raw = d
+        .store
+        .sync_side()
+        .get_meta("session")
+        .expect("meta")
+        .expect("session");
     let v: serde_json::Value = serde_json::from_str(&raw).expect("json");
     v["token"].as_str().expect("token").to_owned()
 }
