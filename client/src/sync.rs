@@ -16,6 +16,7 @@
 //!   still pulled) and a later sync sends them. Other refusals are quarantined.
 //! - Pulled documents the device cannot store are set aside, not fatal ([`Store::set_aside`]).
 
+use gridwork_model::Millis;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ pub struct Session {
     pub role: Role,
     pub display_name: String,
     pub grids: Vec<String>,
-    pub expires_at_ms: i64,
+    pub expires_at_ms: Millis,
 }
 
 /// Progress of a running sync, reported once per phase and page.

@@ -13,6 +13,7 @@ use automerge::{
 use serde_json::{Map, Number, Value as J};
 
 use crate::error::{Error, Result};
+use crate::record::Millis;
 use crate::record::TEXT_KEYS;
 
 fn is_text_key(key: &str) -> bool {
@@ -289,7 +290,7 @@ pub struct HistoryEntry {
     pub hash: String,
     pub user_id: String,
     pub actor: String,
-    pub at_ms: i64,
+    pub at_ms: Millis,
     pub fields: Vec<String>,
 }
 

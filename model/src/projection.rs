@@ -2,7 +2,7 @@
 //! One function for every kind, so there is one projection path; each kind fills its own columns
 //! ([`crate::kinds::Kind::project`]).
 
-use crate::record::{AnyRecord, RecordKind};
+use crate::record::{AnyRecord, Millis, RecordKind};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Projection {
@@ -18,7 +18,7 @@ pub struct Projection {
     pub household_id: Option<String>,
     pub due: Option<String>,
     pub author: String,
-    pub created_at: i64,
+    pub created_at: Millis,
     /// Searchable text besides the title.
     pub body: String,
     pub assignees: Vec<String>,

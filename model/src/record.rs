@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// Keys whose string values are collaborative Automerge text wherever they appear.
+/// A point in time: milliseconds since the Unix epoch, UTC. Every time in records, the store and
+/// on the wire is one of these (fields end in `_at` or `_ms`); dates a person types (a task's
+/// due date) are `YYYY-MM-DD` strings.
+pub type Millis = i64;
+
 pub const TEXT_KEYS: &[&str] = &["title", "description", "notes", "text"];
 
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -77,7 +82,7 @@ pub struct Transition {
     pub to: String,
     pub by: String,
     pub role: Role,
-    pub at: i64,
+    pub at: Millis,
     #[serde(default)]
     pub comment: Option<String>,
 }
@@ -87,7 +92,7 @@ pub struct Transition {
 pub struct Comment {
     pub id: String,
     pub by: String,
-    pub at: i64,
+    pub at: Millis,
     pub text: String,
 }
 

@@ -170,8 +170,8 @@ pub struct RecordSummary {
     pub household_id: Option<String>,
     pub due: Option<String>,
     pub author: String,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: Millis,
+    pub updated_at: Millis,
 }
 
 /// A full record with its id and bookkeeping.
@@ -179,7 +179,7 @@ pub struct RecordSummary {
 pub struct StoredRecord {
     pub id: String,
     pub record: AnyRecord,
-    pub updated_at: i64,
+    pub updated_at: Millis,
     /// Local changes of this record not yet acknowledged by the server.
     pub pending_changes: u32,
 }
@@ -243,7 +243,7 @@ pub struct QuarantinedChange {
     pub hash: String,
     pub field: Option<String>,
     pub reason: String,
-    pub at_ms: i64,
+    pub at_ms: Millis,
 }
 
 /// A document a pull brought that this device did not store: its id broke the id rule, its
@@ -263,8 +263,8 @@ pub struct SetAsideDoc {
     pub reason: String,
     /// Changes received for it (pulls that brought more changes for it count them too).
     pub changes: u64,
-    pub first_seen_ms: i64,
-    pub last_seen_ms: i64,
+    pub first_seen_ms: Millis,
+    pub last_seen_ms: Millis,
 }
 
 /// The last time the server held pushed changes back with the retryable `quota` refusal.
@@ -272,7 +272,7 @@ pub struct SetAsideDoc {
 pub struct QuotaHold {
     /// The server's reason (which quota; never a value).
     pub reason: String,
-    pub at_ms: i64,
+    pub at_ms: Millis,
     /// Local changes still pending when that sync stopped pushing (0 once a later sync pushed
     /// without meeting a quota).
     pub held: u64,

@@ -8,8 +8,8 @@ use crate::idnum;
 use crate::kinds::Kind;
 use crate::projection::Projection;
 use crate::record::{
-    check_id, check_list, check_phone, check_text, string_enum, MAX_LIST_ITEMS, MAX_SHORT_CHARS,
-    MAX_TEXT_CHARS,
+    check_id, check_list, check_phone, check_text, string_enum, Millis, MAX_LIST_ITEMS,
+    MAX_SHORT_CHARS, MAX_TEXT_CHARS,
 };
 use crate::shape::{en, enum_values, f, opt, Field, StrRule, Ty, Write, ID, LONG_TEXT, TIME};
 
@@ -56,7 +56,7 @@ pub struct Household {
     #[serde(default)]
     pub notes: String,
     pub author: String,
-    pub created_at: i64,
+    pub created_at: Millis,
 }
 
 /// The document's `kind` value.

@@ -8,7 +8,7 @@ use crate::kinds::{find_step, Kind, Who};
 use crate::projection::Projection;
 use crate::record::{
     check_id, check_list, check_location, check_photo, check_text, string_enum, Comment, Location,
-    PhotoRef, Transition, MAX_TEXT_CHARS, MAX_TITLE_CHARS,
+    Millis, PhotoRef, Transition, MAX_TEXT_CHARS, MAX_TITLE_CHARS,
 };
 use crate::shape::{
     en, enum_values, f, opt, Field, Ty, Write, COMMENTS, ID, LOCATION_TY, LONG_TEXT, PHOTOS, TIME,
@@ -44,7 +44,7 @@ pub struct Report {
     #[serde(default)]
     pub comments: Vec<Comment>,
     pub author: String,
-    pub created_at: i64,
+    pub created_at: Millis,
 }
 
 /// Who may move a report from one status to another.

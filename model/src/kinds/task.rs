@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::kinds::{find_step, Kind, Who};
 use crate::projection::Projection;
 use crate::record::{
-    check_id, check_list, check_text, parse_date, string_enum, Comment, Role, Transition,
+    check_id, check_list, check_text, parse_date, string_enum, Comment, Millis, Role, Transition,
     MAX_LIST_ITEMS, MAX_TEXT_CHARS, MAX_TITLE_CHARS,
 };
 use crate::shape::{
@@ -44,7 +44,7 @@ pub struct Task {
     #[serde(default)]
     pub comments: Vec<Comment>,
     pub author: String,
-    pub created_at: i64,
+    pub created_at: Millis,
 }
 
 /// Who may move a task from one status to another.

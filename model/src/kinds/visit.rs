@@ -8,7 +8,7 @@ use crate::kinds::Kind;
 use crate::projection::Projection;
 use crate::record::{
     check_id, check_list, check_location, check_photo, check_text, parse_date, string_enum,
-    Location, PhotoRef, MAX_LIST_ITEMS, MAX_SHORT_CHARS, MAX_TEXT_CHARS,
+    Location, Millis, PhotoRef, MAX_LIST_ITEMS, MAX_SHORT_CHARS, MAX_TEXT_CHARS,
 };
 use crate::shape::{
     en, enum_values, f, opt, Field, Ty, Write, DATE, ID, LOCATION_TY, LONG_TEXT, PHOTOS, SHORT,
@@ -51,8 +51,8 @@ pub struct Visit {
     #[serde(default)]
     pub photos: Vec<PhotoRef>,
     pub author: String,
-    pub visited_at: i64,
-    pub created_at: i64,
+    pub visited_at: Millis,
+    pub created_at: Millis,
 }
 
 /// The document's `kind` value.
