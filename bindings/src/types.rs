@@ -625,7 +625,7 @@ impl From<core::Transition> for Transition {
         Transition {
             from: t.from,
             to: t.to,
-            by: t.by,
+            by: t.by.into(),
             role: t.role,
             at: time(t.at),
             comment: t.comment,
@@ -637,7 +637,7 @@ impl From<core::Comment> for Comment {
     fn from(c: core::Comment) -> Self {
         Comment {
             id: c.id,
-            by: c.by,
+            by: c.by.into(),
             at: time(c.at),
             text: c.text,
         }
@@ -667,7 +667,7 @@ impl From<core::AnyRecord> for AnyRecord {
         match r {
             core::AnyRecord::Report(r) => AnyRecord::Report {
                 report: Report {
-                    grid: r.grid,
+                    grid: r.grid.into(),
                     category: r.category,
                     severity: r.severity,
                     title: r.title,
@@ -677,49 +677,49 @@ impl From<core::AnyRecord> for AnyRecord {
                     status: r.status,
                     transitions: all(r.transitions),
                     comments: all(r.comments),
-                    author: r.author,
+                    author: r.author.into(),
                     created_at: time(r.created_at),
                 },
             },
             core::AnyRecord::Visit(v) => AnyRecord::Visit {
                 visit: Visit {
-                    grid: v.grid,
-                    household_id: v.household_id,
+                    grid: v.grid.into(),
+                    household_id: v.household_id.into(),
                     visit_type: v.visit_type,
                     notes: v.notes,
                     needs: v.needs,
                     follow_up_due: v.follow_up_due,
                     location: v.location,
                     photos: all(v.photos),
-                    author: v.author,
+                    author: v.author.into(),
                     visited_at: time(v.visited_at),
                     created_at: time(v.created_at),
                 },
             },
             core::AnyRecord::Household(h) => AnyRecord::Household {
                 household: Household {
-                    grid: h.grid,
+                    grid: h.grid.into(),
                     address: h.address,
                     members: h.members,
                     notes: h.notes,
-                    author: h.author,
+                    author: h.author.into(),
                     created_at: time(h.created_at),
                 },
             },
             core::AnyRecord::Task(t) => AnyRecord::Task {
                 task: Task {
-                    grid: t.grid,
+                    grid: t.grid.into(),
                     title: t.title,
                     description: t.description,
-                    assignees: t.assignees,
+                    assignees: t.assignees.into_iter().map(String::from).collect(),
                     due: t.due,
                     priority: t.priority,
-                    linked_report: t.linked_report,
-                    linked_household: t.linked_household,
+                    linked_report: t.linked_report.map(String::from),
+                    linked_household: t.linked_household.map(String::from),
                     status: t.status,
                     transitions: all(t.transitions),
                     comments: all(t.comments),
-                    author: t.author,
+                    author: t.author.into(),
                     created_at: time(t.created_at),
                 },
             },

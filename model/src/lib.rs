@@ -12,6 +12,7 @@ pub mod doc;
 pub mod edit;
 pub mod error;
 pub mod idnum;
+pub mod ids;
 pub mod kinds;
 pub mod limits;
 pub mod mask;
@@ -22,5 +23,6 @@ pub mod shape;
 pub mod workflow;
 
 pub use error::{Denied, Error, Result};
+pub use ids::{GridId, RecordId, UserId};
 pub use policy::Principal;
 pub use record::*;

@@ -16,6 +16,7 @@
 use serde_json::Value as J;
 
 use crate::error::{Denied, Error};
+use crate::ids::UserId;
 use crate::record::{AnyRecord, Comment, Role, Transition};
 use crate::shape::{self, KeyShape, Shape, Write};
 use crate::workflow;
@@ -23,7 +24,7 @@ use crate::workflow;
 /// The acting user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub user_id: String,
+    pub user_id: UserId,
     pub role: Role,
 }
 

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use crate::ids::{GridId, RecordId, UserId};
 
 /// Keys whose string values are collaborative Automerge text wherever they appear.
 /// A point in time: milliseconds since the Unix epoch, UTC. Every time in records, the store and
@@ -80,7 +81,7 @@ pub struct Location {
 pub struct Transition {
     pub from: String,
     pub to: String,
-    pub by: String,
+    pub by: UserId,
     pub role: Role,
     pub at: Millis,
     #[serde(default)]
@@ -91,7 +92,7 @@ pub struct Transition {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comment {
     pub id: String,
-    pub by: String,
+    pub by: UserId,
     pub at: Millis,
     pub text: String,
 }

@@ -100,7 +100,7 @@ fn wrong_kind(expected: RecordKind) -> Error {
 impl Store {
     pub fn create_report(&self, r: NewReport) -> Result<String> {
         let id = self.create(AnyRecord::Report(Report {
-            grid: r.grid,
+            grid: r.grid.into(),
             category: r.category,
             severity: r.severity,
             title: r.title,
@@ -110,7 +110,7 @@ impl Store {
             status: ReportStatus::Draft,
             transitions: vec![],
             comments: vec![],
-            author: String::new(),
+            author: UserId::default(),
             created_at: 0,
         }))?;
         if r.submit {
@@ -121,15 +121,15 @@ impl Store {
 
     pub fn create_visit(&self, v: NewVisit) -> Result<String> {
         self.create(AnyRecord::Visit(Visit {
-            grid: v.grid,
-            household_id: v.household_id,
+            grid: v.grid.into(),
+            household_id: v.household_id.into(),
             visit_type: v.visit_type,
             notes: v.notes,
             needs: v.needs,
             follow_up_due: v.follow_up_due,
             location: v.location,
             photos: vec![],
-            author: String::new(),
+            author: UserId::default(),
             visited_at: v.visited_at.unwrap_or(0),
             created_at: 0,
         }))
@@ -137,11 +137,11 @@ impl Store {
 
     pub fn create_household(&self, h: NewHousehold) -> Result<String> {
         self.create(AnyRecord::Household(Household {
-            grid: h.grid,
+            grid: h.grid.into(),
             address: h.address,
             members: h.members,
             notes: h.notes,
-            author: String::new(),
+            author: UserId::default(),
             created_at: 0,
         }))
     }
@@ -149,18 +149,18 @@ impl Store {
     /// Assign a task (leaders and supervisors).
     pub fn create_task(&self, t: NewTask) -> Result<String> {
         self.create(AnyRecord::Task(Task {
-            grid: t.grid,
+            grid: t.grid.into(),
             title: t.title,
             description: t.description,
-            assignees: t.assignees,
+            assignees: t.assignees.into_iter().map(UserId::from).collect(),
             due: t.due,
             priority: t.priority,
-            linked_report: t.linked_report,
-            linked_household: t.linked_household,
+            linked_report: t.linked_report.map(RecordId::from),
+            linked_household: t.linked_household.map(RecordId::from),
             status: TaskStatus::Assigned,
             transitions: vec![],
             comments: vec![],
-            author: String::new(),
+            author: UserId::default(),
             created_at: 0,
         }))
     }
@@ -212,7 +212,11 @@ impl Store {
             };
             set(&mut t.title, p.title);
             set(&mut t.description, p.description);
-            set(&mut t.assignees, p.assignees);
+            set(
+                &mut t.assignees,
+                p.assignees
+                    .map(|a| a.into_iter().map(UserId::from).collect()),
+            );
             set(&mut t.due, p.due);
             set(&mut t.priority, p.priority);
             Ok(())

@@ -99,7 +99,7 @@ impl Store {
         let id = lock(&self.identity);
         (
             Principal {
-                user_id: id.user_id.clone(),
+                user_id: id.user_id.clone().into(),
                 role: id.role,
             },
             id.grids.clone(),

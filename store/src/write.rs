@@ -137,7 +137,7 @@ impl Store {
                 .ok_or_else(|| Error::invalid("comment", "this kind of record has no comments"))?;
             comments.push(Comment {
                 id: uuid::Uuid::now_v7().to_string(),
-                by: user,
+                by: user.into(),
                 at: now_ms(),
                 text: text.to_owned(),
             });

@@ -4,7 +4,7 @@
 use gridwork_model::edit;
 use gridwork_model::{
     AnyRecord, Household, Location, Member, MemberTag, Need, NeedTag, Principal, Priority, Report,
-    ReportCategory, ReportStatus, Role, Task, TaskStatus, Visit, VisitType,
+    ReportCategory, ReportStatus, Role, Task, TaskStatus, UserId, Visit, VisitType,
 };
 use gridwork_protocol::wire::{PushDoc, SyncRequest, PROTOCOL_VERSION};
 
@@ -173,7 +173,7 @@ impl SeedDevice {
 
     fn step(&mut self, id: &str, to: &str) -> Result<()> {
         let principal = Principal {
-            user_id: self.user.id.clone(),
+            user_id: self.user.id.clone().into(),
             role: self.user.role,
         };
         let at = chrono::Utc::now().timestamp_millis();
@@ -282,7 +282,7 @@ pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
             status: ReportStatus::Draft,
             transitions: vec![],
             comments: vec![],
-            author: String::new(),
+            author: UserId::default(),
             created_at: 0,
         })
     };
@@ -317,12 +317,12 @@ pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
             tags: vec![MemberTag::ElderlyLivingAlone],
         }],
         notes: "独居老人，子女在外地。".into(),
-        author: String::new(),
+        author: UserId::default(),
         created_at: 0,
     }))?;
     worker.file(AnyRecord::Visit(Visit {
         grid: "furong-01".into(),
-        household_id: household.clone(),
+        household_id: household.clone().into(),
         visit_type: VisitType::ElderlyCare,
         notes: "身体状况良好，需要帮助更换厨房燃气软管。".into(),
         needs: vec![Need {
@@ -334,7 +334,7 @@ pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
         location: at(36.6653, 117.0205, "芙蓉街12号"),
         photos: vec![],
         visited_at: 0,
-        author: String::new(),
+        author: UserId::default(),
         created_at: 0,
     }))?;
     n += worker.push(store)?;
@@ -359,15 +359,15 @@ pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
         grid: "furong-01".into(),
         title: "清理芙蓉街12号楼道杂物".into(),
         description: "联系物业和住户，三天内清理楼道，恢复消防通道。".into(),
-        assignees: vec![w.id],
+        assignees: vec![w.id.into()],
         due: None,
         priority: Priority::High,
-        linked_report: Some(lane),
-        linked_household: Some(household),
+        linked_report: Some(lane.into()),
+        linked_household: Some(household.into()),
         status: TaskStatus::Assigned,
         transitions: vec![],
         comments: vec![],
-        author: String::new(),
+        author: UserId::default(),
         created_at: 0,
     }))?;
     n += leader.push(store)?;

@@ -270,7 +270,7 @@ pub fn handle_sync(
     }
 
     let principal = Principal {
-        user_id: device.user.id.clone(),
+        user_id: device.user.id.clone().into(),
         role: device.user.role,
     };
     if !order.is_empty() {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::idnum;
+use crate::ids::{GridId, UserId};
 use crate::kinds::Kind;
 use crate::projection::Projection;
 use crate::record::{
@@ -49,13 +50,13 @@ impl std::fmt::Debug for Member {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Household {
-    pub grid: String,
+    pub grid: GridId,
     pub address: String,
     #[serde(default)]
     pub members: Vec<Member>,
     #[serde(default)]
     pub notes: String,
-    pub author: String,
+    pub author: UserId,
     pub created_at: Millis,
 }
 

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+
 use crate::projection::Projection;
 use crate::record::{Comment, PhotoRef, Role, Transition};
 use crate::shape::Field;

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::ids::{GridId, UserId};
 use crate::kinds::{find_step, Kind, Who};
 use crate::projection::Projection;
 use crate::record::{
@@ -29,7 +30,7 @@ string_enum!(#[doc = "Workflow status of a report."] ReportStatus, "status" {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
-    pub grid: String,
+    pub grid: GridId,
     pub category: ReportCategory,
     pub severity: u8,
     pub title: String,
@@ -43,7 +44,7 @@ pub struct Report {
     pub transitions: Vec<Transition>,
     #[serde(default)]
     pub comments: Vec<Comment>,
-    pub author: String,
+    pub author: UserId,
     pub created_at: Millis,
 }
 

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::ids::{GridId, RecordId, UserId};
 use crate::kinds::{find_step, Kind, Who};
 use crate::projection::Projection;
 use crate::record::{
@@ -26,24 +27,24 @@ string_enum!(#[doc = "Priority of a task."] Priority, "priority" {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
-    pub grid: String,
+    pub grid: GridId,
     pub title: String,
     pub description: String,
-    pub assignees: Vec<String>,
+    pub assignees: Vec<UserId>,
     /// `YYYY-MM-DD`
     #[serde(default)]
     pub due: Option<String>,
     pub priority: Priority,
     #[serde(default)]
-    pub linked_report: Option<String>,
+    pub linked_report: Option<RecordId>,
     #[serde(default)]
-    pub linked_household: Option<String>,
+    pub linked_household: Option<RecordId>,
     pub status: TaskStatus,
     #[serde(default)]
     pub transitions: Vec<Transition>,
     #[serde(default)]
     pub comments: Vec<Comment>,
-    pub author: String,
+    pub author: UserId,
     pub created_at: Millis,
 }
 
@@ -140,8 +141,8 @@ impl Kind for Task {
         p.title = self.title.clone();
         p.body = self.description.clone();
         p.due = self.due.clone();
-        p.household_id = self.linked_household.clone();
-        p.assignees = self.assignees.clone();
+        p.household_id = self.linked_household.clone().map(String::from);
+        p.assignees = self.assignees.iter().map(|a| a.to_string()).collect();
     }
     fn may_not_create(role: Role) -> Option<(&'static str, String)> {
         (!role.manages()).then(|| ("assignees", format!("a {role} may not assign tasks")))

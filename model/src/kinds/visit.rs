@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::ids::{GridId, RecordId, UserId};
 use crate::kinds::Kind;
 use crate::projection::Projection;
 use crate::record::{
@@ -37,8 +38,8 @@ pub struct Need {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Visit {
-    pub grid: String,
-    pub household_id: String,
+    pub grid: GridId,
+    pub household_id: RecordId,
     pub visit_type: VisitType,
     pub notes: String,
     #[serde(default)]
@@ -50,7 +51,7 @@ pub struct Visit {
     pub location: Option<Location>,
     #[serde(default)]
     pub photos: Vec<PhotoRef>,
-    pub author: String,
+    pub author: UserId,
     pub visited_at: Millis,
     pub created_at: Millis,
 }
@@ -131,7 +132,7 @@ impl Kind for Visit {
     }
     fn project(&self, p: &mut Projection) {
         p.category = Some(self.visit_type.as_str().into());
-        p.household_id = Some(self.household_id.clone());
+        p.household_id = Some(self.household_id.to_string());
         p.due = self.follow_up_due.clone();
         p.title = self.notes.chars().take(80).collect();
         p.body = self.notes.clone();
