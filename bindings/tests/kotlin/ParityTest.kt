@@ -27,7 +27,9 @@ fun fullPhotosOnDemandAndPhotoCounters() {
         GridworkStore.open(File(dir, "w.db").path, "worker", Role.WORKER).use { worker ->
             worker.signIn(server.url, "worker", PASSWORDS.getValue("worker"), "worker-phone")
             val rid = worker.createReport(newReport("消防栓被遮挡", submit = true))
-            val photo = worker.addPhoto(rid, image(96, 64), "东侧消防栓")
+            // Larger than a thumbnail (320 px), so the two differ.
+            val photo = worker.addPhoto(rid, image(640, 480), "东侧消防栓")
+            check(photo.hash != photo.thumbHash) { "a thumbnail of its own" }
             val phases = Phases()
             val up = worker.sync(phases)
             check(up.photosUploaded >= 1uL) { "the worker's sync uploads the photo: $up" }
@@ -62,12 +64,12 @@ fun fullPhotosOnDemandAndPhotoCounters() {
 fun discardQuarantinedLeavesQuarantine() {
     val path = File(scratchDir("discard"), "w.db").path
     Server().start().use { server ->
-        val rid: String
-        val userId: String
-        GridworkStore.open(path, "worker", Role.WORKER).use { store ->
-            userId = store.signIn(server.url, "worker", PASSWORDS.getValue("worker"), "phone").userId
-            rid = store.createReport(newReport("楼道堆物", submit = true))
-            assertEq(1uL, store.sync().accepted, "accepted")
+        val (rid, userId) = GridworkStore.open(path, "worker", Role.WORKER).use { store ->
+            val userId = store.signIn(server.url, "worker", PASSWORDS.getValue("worker"), "phone").userId
+            val rid = store.createReport(newReport("楼道堆物", submit = true))
+            val r = store.sync()
+            check(r.accepted >= 1uL && r.rejected == 0uL) { "accepted: $r" }
+            rid to userId
         }
         // A tampered app: the worker's device claims the supervisor role and approves its own
         // report; the server refuses, the change is quarantined.
