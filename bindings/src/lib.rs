@@ -114,6 +114,11 @@ impl GridworkStore {
         self.store.actor_id()
     }
 
+    /// The database file this store was opened at.
+    pub fn path(&self) -> String {
+        self.store.path().to_string_lossy().into_owned()
+    }
+
     // ------------------------------------------------------------ observers
 
     /// Subscribe to changes; keep the handle as long as the observer should be called.
@@ -251,6 +256,14 @@ impl GridworkStore {
             .collect())
     }
 
+    /// Give up the server-refused changes of a record (`QuarantinedChange.record_id`) and the
+    /// local edits made on top of them; the record goes back to what the server accepted. Only
+    /// on the user's explicit choice: the refused changes stay in the file, marked discarded.
+    /// Returns how many changes were discarded (0 when the record had none in quarantine).
+    pub fn discard_quarantined(&self, record_id: String) -> Result<u64> {
+        Ok(self.store.discard_quarantined(&record_id)? as u64)
+    }
+
     /// Documents a sync pulled but did not store (hostile or broken ones); the rest of every
     /// sync went on. Empty on a healthy device.
     pub fn set_aside(&self) -> Result<Vec<SetAsideDoc>> {
@@ -311,6 +324,15 @@ impl GridworkStore {
         Ok(self.store.photo_bytes(&hash)?)
     }
 
+    /// The JPEG bytes of a photo or thumbnail, from this device or, when it is not here yet (a
+    /// full photo someone else took: syncs bring thumbnails only), from the server, and then
+    /// keeps it on the device. `NotFound` when neither has it, `Unauthorized` when it must come
+    /// from the server and nobody is signed in, a retryable `Network` error when the server
+    /// cannot be reached.
+    pub fn fetch_photo(&self, hash: String) -> Result<Vec<u8>> {
+        Ok(self.store.fetch_photo(&hash)?)
+    }
+
     // ------------------------------------------------------------ server
 
     /// Sign in at `server_url`, registering this device; the user becomes the store's identity
@@ -345,12 +367,11 @@ impl GridworkStore {
     /// Fails with a retryable `Network` error when the server cannot be reached: nothing is lost.
     #[uniffi::method(default(progress = None))]
     pub fn sync(&self, progress: Option<Arc<dyn SyncProgressObserver>>) -> Result<SyncReport> {
-        let report = self.store.sync(&|p: &core::SyncProgress| {
+        Ok(self.store.sync(&|p: &core::SyncProgress| {
             if let Some(o) = &progress {
-                o.on_progress(p.into());
+                o.on_progress(p.clone());
             }
-        })?;
-        Ok(report.into())
+        })?)
     }
 
     // ------------------------------------------------------------ merge without a server

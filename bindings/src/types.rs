@@ -9,6 +9,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::layers as core;
+pub use gridwork_client::{SyncPhase, SyncProgress, SyncReport};
 pub use gridwork_model::{Location, Member, Need};
 pub use gridwork_model::{
     MemberTag, NeedTag, Priority, RecordKind, ReportCategory, ReportStatus, Role, TaskStatus,
@@ -312,8 +313,14 @@ pub struct RecordSummary {
     pub kind: RecordKind,
     pub grid: String,
     pub status: Option<RecordStatus>,
+    /// Reports only.
     pub category: Option<ReportCategory>,
+    /// Reports only (1 low to 4 urgent).
     pub severity: Option<u8>,
+    /// Visits only.
+    pub visit_type: Option<VisitType>,
+    /// Tasks only.
+    pub priority: Option<Priority>,
     pub title: String,
     pub household_id: Option<String>,
     /// `YYYY-MM-DD`
@@ -448,8 +455,8 @@ pub struct Session {
     pub expires_at: SystemTime,
 }
 
-/// What a running sync is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+/// What a running sync is doing (core's `gridwork_client::SyncPhase`).
+#[uniffi::remote(Enum)]
 pub enum SyncPhase {
     Push,
     Pull,
@@ -457,7 +464,7 @@ pub enum SyncPhase {
 }
 
 /// Progress of a running sync, reported once per phase and page.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct SyncProgress {
     pub phase: SyncPhase,
     pub done: u64,
@@ -465,7 +472,7 @@ pub struct SyncProgress {
 }
 
 /// What one `sync()` did.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct SyncReport {
     /// Local changes sent.
     pub pushed: u64,
@@ -482,6 +489,12 @@ pub struct SyncReport {
     pub changed_ids: Vec<String>,
     /// Pulled documents this sync set aside instead of storing (see `set_aside()`).
     pub set_aside: u64,
+    /// Photos and thumbnails uploaded in this sync.
+    pub photos_uploaded: u64,
+    /// Photos and thumbnails downloaded in this sync.
+    pub photos_downloaded: u64,
+    /// This device's photos still waiting for the server (the next sync resumes them).
+    pub photos_pending: u64,
 }
 
 // ------------------------------------------------------------------ inputs
@@ -741,13 +754,27 @@ impl From<core::StoredRecord> for StoredRecord {
 
 impl From<core::RecordSummary> for RecordSummary {
     fn from(s: core::RecordSummary) -> Self {
+        // The list index keeps one `category` column per kind: a report's category, a visit's
+        // type, a task's priority (and `severity` a task's priority rank). Each crosses typed, in
+        // its own field.
+        let column = s.category.as_deref();
+        let report = s.kind == RecordKind::Report;
         RecordSummary {
             status: s
                 .status
                 .as_deref()
                 .and_then(|st| RecordStatus::parse(s.kind, st)),
-            category: s.category.as_deref().and_then(|c| c.parse().ok()),
-            severity: s.severity.and_then(|v| u8::try_from(v).ok()),
+            category: column.filter(|_| report).and_then(|c| c.parse().ok()),
+            severity: s
+                .severity
+                .filter(|_| report)
+                .and_then(|v| u8::try_from(v).ok()),
+            visit_type: column
+                .filter(|_| s.kind == RecordKind::Visit)
+                .and_then(|c| c.parse().ok()),
+            priority: column
+                .filter(|_| s.kind == RecordKind::Task)
+                .and_then(|c| c.parse().ok()),
             id: s.id,
             kind: s.kind,
             grid: s.grid,
@@ -964,36 +991,6 @@ impl From<core::Session> for Session {
             display_name: s.display_name,
             grids: s.grids,
             expires_at: time(s.expires_at_ms),
-        }
-    }
-}
-
-impl From<&core::SyncProgress> for SyncProgress {
-    fn from(p: &core::SyncProgress) -> Self {
-        // Core names phases with strings; anything it adds later shows as `Pull` (the long phase).
-        let phase = match p.phase.as_str() {
-            "push" => SyncPhase::Push,
-            "photos" => SyncPhase::Photos,
-            _ => SyncPhase::Pull,
-        };
-        SyncProgress {
-            phase,
-            done: p.done,
-            total: p.total,
-        }
-    }
-}
-
-impl From<core::SyncReport> for SyncReport {
-    fn from(r: core::SyncReport) -> Self {
-        SyncReport {
-            pushed: r.pushed,
-            accepted: r.accepted,
-            rejected: r.rejected,
-            held_by_quota: r.held_by_quota,
-            pulled: r.pulled,
-            changed_ids: r.changed_ids,
-            set_aside: r.set_aside,
         }
     }
 }

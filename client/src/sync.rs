@@ -43,11 +43,42 @@ pub struct Session {
     pub expires_at_ms: Millis,
 }
 
+/// What a running sync is doing, in the order a sync goes through them (a phase may repeat, once
+/// per page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SyncPhase {
+    /// Sending local changes (`done` of `total` pending changes).
+    Push,
+    /// Receiving changes (`done` = changes received so far; no total).
+    Pull,
+    /// Uploading this device's photos and downloading missing thumbnails.
+    Photos,
+}
+
+impl SyncPhase {
+    /// Every phase, in the order a sync reports them.
+    pub const ALL: [SyncPhase; 3] = [SyncPhase::Push, SyncPhase::Pull, SyncPhase::Photos];
+
+    /// The phase's name for logs and the CLI: `push`, `pull`, `photos`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SyncPhase::Push => "push",
+            SyncPhase::Pull => "pull",
+            SyncPhase::Photos => "photos",
+        }
+    }
+}
+
+impl std::fmt::Display for SyncPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Progress of a running sync, reported once per phase and page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncProgress {
-    /// `"push"`, `"pull"` (or later `"photos"`).
-    pub phase: String,
+    pub phase: SyncPhase,
     pub done: u64,
     pub total: Option<u64>,
 }
@@ -404,7 +435,7 @@ impl DeviceSync for Store {
         let push_total = self.pending_count()?;
         let mut max_push = cfg.max_push_bytes.max(1);
         progress(&SyncProgress {
-            phase: "push".into(),
+            phase: SyncPhase::Push,
             done: 0,
             total: Some(push_total),
         });
@@ -540,13 +571,13 @@ impl DeviceSync for Store {
             if n_push > 0 {
                 pushed_done += n_push;
                 progress(&SyncProgress {
-                    phase: "push".into(),
+                    phase: SyncPhase::Push,
                     done: pushed_done,
                     total: Some(push_total.max(pushed_done)),
                 });
             }
             progress(&SyncProgress {
-                phase: "pull".into(),
+                phase: SyncPhase::Pull,
                 done: report.pulled,
                 total: None,
             });
@@ -833,6 +864,15 @@ mod tests {
     use gridwork_protocol::gate;
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
+
+    #[test]
+    fn sync_phases_keep_their_log_names() {
+        let names: Vec<String> = SyncPhase::ALL.iter().map(|p| p.to_string()).collect();
+        assert_eq!(names, ["push", "pull", "photos"]);
+        for p in SyncPhase::ALL {
+            assert_eq!(p.to_string(), p.as_str());
+        }
+    }
 
     fn tmp_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
@@ -1477,7 +1517,7 @@ mod tests {
 
     /// Points the saved session at another (test) server.
     fn point_session_at(s: &Store, url: &str) {
-        let mut saved = saved_session(&s).unwrap().unwrap();
+        let mut saved = saved_session(s).unwrap().unwrap();
         saved.server_url = url.to_owned();
         s.sync_side()
             .set_meta(META_SESSION, &serde_json::to_string(&saved).unwrap())

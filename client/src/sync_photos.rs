@@ -15,7 +15,7 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE};
 
 use crate::sync::{
     classify_error, describe_reqwest, http_client, read_capped, with_retries, Attempt, Failure,
-    SavedSession, SyncConfig, SyncProgress, SyncReport,
+    SavedSession, SyncConfig, SyncPhase, SyncProgress, SyncReport,
 };
 use gridwork_model::error::{Error, Result};
 use gridwork_store::Store;
@@ -199,7 +199,7 @@ pub(crate) fn sync_photos(
     }
     let mut done = 0u64;
     progress(&SyncProgress {
-        phase: "photos".into(),
+        phase: SyncPhase::Photos,
         done,
         total: Some(total),
     });
@@ -221,7 +221,7 @@ pub(crate) fn sync_photos(
         }
         done += 1;
         progress(&SyncProgress {
-            phase: "photos".into(),
+            phase: SyncPhase::Photos,
             done,
             total: Some(total),
         });
@@ -234,7 +234,7 @@ pub(crate) fn sync_photos(
         }
         done += 1;
         progress(&SyncProgress {
-            phase: "photos".into(),
+            phase: SyncPhase::Photos,
             done,
             total: Some(total),
         });

@@ -15,6 +15,9 @@ val TESTS: List<Pair<String, () -> Unit>> = listOf(
     "photos: attach, read back, refuse junk" to ::photosAttachReadBackAndRefuseJunk,
     "sync with the server down is retryable and loses nothing" to ::syncWithServerDownIsRetryable,
     "set-aside documents and quota holds cross the boundary" to ::setAsideAndQuotaHoldCrossTheBoundary,
+    "full photos on demand, photo counters and typed sync phases" to ::fullPhotosOnDemandAndPhotoCounters,
+    "discarding quarantined changes leaves quarantine" to ::discardQuarantinedLeavesQuarantine,
+    "summaries carry per-kind fields" to ::summariesCarryPerKindFields,
     "8 threads read and write while a sync runs" to ::eightThreadsWhileASyncRuns,
     "10,000 objects come and go" to ::tenThousandObjectsComeAndGo,
 )
