@@ -1,7 +1,7 @@
 //! Five devices of different roles, offline edits including concurrent edits of one record, sync
 //! in random order and repeatedly: everyone converges on the server's state.
 
-use gridwork_client::DeviceSync;
+use gridwork_client::{DeviceSync, SyncPhase};
 use gridwork_tests::Server;
 
 use crate::scenario::{check_converged, phase_offline_edits, phase_setup, Fleet, Made};
@@ -27,13 +27,13 @@ fn five_devices_converge_after_concurrent_offline_edits() {
         .dev("leader")
         .store
         .sync_with(&gridwork_tests::fast_sync(), &|p| {
-            phases.lock().unwrap().push(p.phase.clone())
+            phases.lock().unwrap().push(p.phase)
         })
         .unwrap();
     assert_eq!((r.pushed, r.pulled), (0, 0));
     let phases = phases.into_inner().unwrap();
     assert!(
-        phases.contains(&"push".to_owned()) && phases.contains(&"pull".to_owned()),
+        phases.contains(&SyncPhase::Push) && phases.contains(&SyncPhase::Pull),
         "{phases:?}"
     );
 }
@@ -57,7 +57,7 @@ fn first_sync_resumes_after_interruption_and_pages() {
     let report = sup
         .store
         .sync_with(&cfg, &|p| {
-            if p.phase == "pull" {
+            if p.phase == SyncPhase::Pull {
                 pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         })
@@ -77,7 +77,8 @@ fn first_sync_resumes_after_interruption_and_pages() {
             ..cfg.clone()
         },
         &|p| {
-            if p.phase == "pull" && applied.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0
+            if p.phase == SyncPhase::Pull
+                && applied.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0
             {
                 // After the first page is stored, the "connection" dies.
                 server.lock().unwrap().kill();
