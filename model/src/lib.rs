@@ -8,6 +8,9 @@
 //! - [`doc`]: records ↔ Automerge documents; [`projection`]: the list columns of a record;
 //! - [`idnum`]: resident ID number checks; [`error`]: the one error enum.
 
+// House rule: input from devices, files and the network never aborts us (see Cargo.toml).
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod doc;
 pub mod edit;
 pub mod error;

@@ -46,7 +46,7 @@ pub fn project(rec: &AnyRecord) -> Projection {
         AnyRecord::Report(r) => {
             p.category = Some(r.category.as_str().into());
             p.severity = Some(i64::from(r.severity));
-            p.title = r.title.clone();
+            p.title.clone_from(&r.title);
             let mut body = r.description.clone();
             if let Some(a) = r.location.as_ref().and_then(|l| l.address.as_ref()) {
                 body.push('\n');
@@ -61,16 +61,16 @@ pub fn project(rec: &AnyRecord) -> Projection {
         AnyRecord::Visit(v) => {
             p.category = Some(v.visit_type.as_str().into());
             p.household_id = Some(v.household_id.clone());
-            p.due = v.follow_up_due.clone();
+            p.due.clone_from(&v.follow_up_due);
             p.title = v.notes.chars().take(80).collect();
-            p.body = v.notes.clone();
+            p.body.clone_from(&v.notes);
             for n in &v.needs {
                 p.body.push('\n');
                 p.body.push_str(&n.note);
             }
         }
         AnyRecord::Household(h) => {
-            p.title = h.address.clone();
+            p.title.clone_from(&h.address);
             // Names are searchable on the device that holds them; ID numbers and phones are not indexed.
             let names: Vec<&str> = h.members.iter().map(|m| m.name.as_str()).collect();
             p.body = format!("{}\n{}", names.join(" "), h.notes);
@@ -83,11 +83,11 @@ pub fn project(rec: &AnyRecord) -> Projection {
                 "high" => 3,
                 _ => 4,
             });
-            p.title = t.title.clone();
-            p.body = t.description.clone();
-            p.due = t.due.clone();
-            p.household_id = t.linked_household.clone();
-            p.assignees = t.assignees.clone();
+            p.title.clone_from(&t.title);
+            p.body.clone_from(&t.description);
+            p.due.clone_from(&t.due);
+            p.household_id.clone_from(&t.linked_household);
+            p.assignees.clone_from(&t.assignees);
         }
     }
     p

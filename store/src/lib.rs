@@ -6,6 +6,9 @@
 //! Modules: [`store`] (open, write path, queries, history, outbox, sync application), [`api`]
 //! (typed create / update per kind), [`blobs`] (photos on the device), [`schema`] (migrations).
 
+// House rule: input from devices, files and the network never aborts us (see Cargo.toml).
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod api;
 pub mod blobs;
 pub mod schema;

@@ -291,7 +291,7 @@ pub fn now_ms() -> i64 {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back),
     // so a poisoned lock is safe to keep using.
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn open_conn(path: &Path, opts: &StoreOptions) -> Result<Connection> {
@@ -812,7 +812,7 @@ impl Store {
                 break;
             }
             // Ops as the server counts them (0 when the prescan refuses: the server says why).
-            let n_ops = gate::prescan(&bytes).map(|s| s.ops).unwrap_or(0);
+            let n_ops = gate::prescan(&bytes).map_or(0, |s| s.ops);
             if !first && ops + n_ops > gate::MAX_PUSH_OPS {
                 break;
             }
@@ -1345,7 +1345,7 @@ fn update_projection(
     use rusqlite::types::Value as V;
     let mut sql = String::from("UPDATE records SET updated_at = max(updated_at, ?2)");
     let mut args: Vec<V> = vec![V::Text(id.to_owned()), V::Integer(updated_at)];
-    let opt_text = |v: &Option<String>| v.clone().map(V::Text).unwrap_or(V::Null);
+    let opt_text = |v: &Option<String>| v.clone().map_or(V::Null, V::Text);
     let mut set = |col: &str, v: V| {
         args.push(v);
         sql.push_str(&format!(", {col} = ?{}", args.len()));
@@ -1360,7 +1360,7 @@ fn update_projection(
         set("category", opt_text(&p.category));
     }
     if old.severity != p.severity {
-        set("severity", p.severity.map(V::Integer).unwrap_or(V::Null));
+        set("severity", p.severity.map_or(V::Null, V::Integer));
     }
     if old.title != p.title {
         set("title", V::Text(p.title.clone()));
@@ -1401,7 +1401,7 @@ fn update_projection(
 fn updated_at_of(doc: &Automerge) -> i64 {
     doc.get_changes(&[])
         .iter()
-        .map(|c| c.timestamp())
+        .map(automerge::Change::timestamp)
         .max()
         .unwrap_or(0)
 }
@@ -1638,7 +1638,11 @@ impl Writer {
             let proj = match &rec {
                 Ok(r) => Some((
                     project(r),
-                    new_changes.iter().map(|c| c.timestamp()).max().unwrap_or(0),
+                    new_changes
+                        .iter()
+                        .map(automerge::Change::timestamp)
+                        .max()
+                        .unwrap_or(0),
                 )),
                 Err(e) if strict => return Err(e.clone()),
                 Err(_) => {
@@ -1734,7 +1738,7 @@ impl Writer {
         let mut ids = Vec::with_capacity(prepared.len());
         for p in prepared {
             let n = p.new_changes.len();
-            let unfolded = self.cache.get(&p.id).map(|c| c.unfolded).unwrap_or(0) + n;
+            let unfolded = self.cache.get(&p.id).map_or(0, |c| c.unfolded) + n;
             ids.push(p.id.clone());
             self.put_cache(
                 p.id,

@@ -127,19 +127,22 @@ pub fn banner(listen: &str) -> String {
     s
 }
 
+/// One seeded record: id, document, its JSON form, the typed record, and the changes to push.
+type SeedDoc = (
+    String,
+    automerge::Automerge,
+    serde_json::Value,
+    AnyRecord,
+    Vec<Vec<u8>>,
+);
+
 /// A throw-away demo device: an actor of its own and the records it filed, as Automerge
 /// documents written through the model's write path ([`gridwork_model::edit`]), the same as a
 /// phone writes them. Its changes are then pushed through the real sync checks.
 struct SeedDevice {
     user: crate::store::User,
     actor: automerge::ActorId,
-    docs: Vec<(
-        String,
-        automerge::Automerge,
-        serde_json::Value,
-        AnyRecord,
-        Vec<Vec<u8>>,
-    )>,
+    docs: Vec<SeedDoc>,
 }
 
 impl SeedDevice {

@@ -18,8 +18,7 @@ use std::process::{Command, ExitCode};
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 pub fn cargo() -> Command {
@@ -31,13 +30,19 @@ pub fn cargo() -> Command {
 /// Run a command, echoing it; Err with a message naming it when it fails.
 pub fn run(cmd: &mut Command) -> Result<(), String> {
     eprintln!("xtask: running {cmd:?}");
-    let status = cmd
-        .status()
-        .map_err(|e| format!("could not start {:?}: {e}", cmd.get_program()))?;
+    let status = cmd.status().map_err(|e| {
+        format!(
+            "could not start {}: {e}",
+            cmd.get_program().to_string_lossy()
+        )
+    })?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("{:?} failed with {status}", cmd.get_program()))
+        Err(format!(
+            "{} failed with {status}",
+            cmd.get_program().to_string_lossy()
+        ))
     }
 }
 
@@ -79,8 +84,7 @@ fn setup() -> Result<(), String> {
     let root_user = Command::new("id")
         .arg("-u")
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !root_user || !have("apt-get", "--version") {
         return Err(format!(
             "missing packages: {} (install them with: sudo apt-get install -y {})",
