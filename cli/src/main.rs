@@ -207,8 +207,11 @@ enum HouseholdCmd {
         grid: Option<String>,
         #[arg(long)]
         address: String,
-        /// name[,id=ID_NUMBER][,phone=PHONE][,born=YEAR][,tags=elderly_living_alone+disabled+low_income+key_care]. Repeatable.
-        #[arg(long = "member")]
+        // The help text as an attribute, not a doc comment: rustdoc would read `[...]` as links.
+        #[arg(
+            long = "member",
+            help = "name[,id=ID_NUMBER][,phone=PHONE][,born=YEAR][,tags=elderly_living_alone+disabled+low_income+key_care]. Repeatable."
+        )]
         members: Vec<String>,
         #[arg(long, default_value = "")]
         notes: String,

@@ -1,12 +1,12 @@
-//! Database schema, as numbered migrations. The version lives in `user_version` (managed by
-//! rusqlite_migration); `application_id` marks the file as a Gridwork store.
+//! Database schema, as numbered migrations. The version lives in `user_version` (applied by
+//! [`gridwork_model::migrate`], the helper the server uses too); `application_id` marks the file
+//! as a Gridwork store.
 //!
 //! Projection tables (`records`, `record_assignees`, `records_fts`) are derived data: a migration
 //! that changes them sets `meta.reproject = 1` and the store rebuilds them from the documents on
 //! open. Documents and changes are never rewritten by a migration.
 
 use rusqlite::Connection;
-use rusqlite_migration::{Migrations, M};
 
 use gridwork_model::error::{Error, Result};
 
@@ -101,16 +101,12 @@ pub const MIGRATIONS: &[&str] = &[
 ];
 
 pub fn latest_version() -> i64 {
-    MIGRATIONS.len() as i64
-}
-
-fn migrations(upto: usize) -> Migrations<'static> {
-    Migrations::new(MIGRATIONS.iter().take(upto).map(|sql| M::up(sql)).collect())
+    gridwork_model::migrate::latest(MIGRATIONS)
 }
 
 /// Bring the database to the latest version (or to `upto`, for tests of old databases).
 pub fn migrate(conn: &mut Connection, upto: Option<usize>) -> Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let version = gridwork_model::migrate::version(conn)?;
     let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
     let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
     if app_id != APPLICATION_ID && (tables > 0 || version > 0) {
@@ -127,6 +123,6 @@ pub fn migrate(conn: &mut Connection, upto: Option<usize>) -> Result<()> {
     if app_id != APPLICATION_ID {
         conn.pragma_update(None, "application_id", APPLICATION_ID)?;
     }
-    migrations(upto.unwrap_or(MIGRATIONS.len())).to_latest(conn)?;
+    gridwork_model::migrate::migrate(conn, MIGRATIONS, upto)?;
     Ok(())
 }

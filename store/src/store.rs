@@ -855,7 +855,7 @@ impl Store {
 
     /// Apply one sync round trip in one transaction: acknowledgements, rejections (kept in
     /// quarantine), pulled changes and the new cursor. Returns the ids of records that changed.
-    /// See [`Store::apply_sync_page`].
+    /// See [`Store::apply_sync_page`]. Sync plumbing (`gridwork_client`).
     pub fn apply_sync(&self, s: SyncApply) -> Result<Vec<String>> {
         Ok(self.apply_sync_page(s)?.changed)
     }
@@ -1046,14 +1046,18 @@ impl Store {
         f(&lock(&self.writer).conn)
     }
 
+    /// Sync plumbing (`gridwork_client`): a value of the store's `meta` table (session, cursor,
+    /// sync bookkeeping), `None` when unset.
     pub fn get_meta(&self, key: &str) -> Result<Option<String>> {
         get_meta(&lock(&self.reader), key)
     }
 
+    /// Sync plumbing (`gridwork_client`): sets a value of the `meta` table.
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
         set_meta(&lock(&self.writer).conn, key, value)
     }
 
+    /// Sync plumbing (`gridwork_client`): removes a value of the `meta` table.
     pub fn delete_meta(&self, key: &str) -> Result<()> {
         lock(&self.writer)
             .conn
@@ -1895,9 +1899,8 @@ fn load_doc(conn: &Connection, id: &str) -> Result<Option<(Automerge, usize)>> {
     Ok(Some((doc, n)))
 }
 
-#[allow(dead_code)]
-fn _assert_send_sync() {
-    fn is<T: Send + Sync>() {}
+// A `Store` is shared across threads (the apps sync off the UI thread): checked at compile time.
+const _: () = {
+    const fn is<T: Send + Sync>() {}
     is::<Store>();
-    let _ = ChangeHash([0; 32]);
-}
+};

@@ -258,7 +258,7 @@ fn model_err(e: gridwork_model::Error) -> Error {
 }
 
 /// Seeds a few demo records (reports, visits, households, tasks). Each demo user files them on a
-/// throw-away device (see [`SeedDevice`]) whose changes pass the same checks as a real device's.
+/// throw-away device (see `SeedDevice`) whose changes pass the same checks as a real device's.
 /// Returns how many records were pushed (0 when the data dir already has records).
 pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
     let seeded_flag = store.pull(&crate::store::Scope::All, 0, None, 1, 1)?;

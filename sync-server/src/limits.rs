@@ -168,11 +168,6 @@ impl ByteBudget {
             )),
         }
     }
-
-    /// KiB free now (for tests).
-    pub fn available_kib(&self) -> usize {
-        self.sem.available_permits()
-    }
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -563,22 +563,17 @@ impl SqliteStore {
     }
 }
 
+/// Brings the server database up to date with [`gridwork_model::migrate`] (the device store's
+/// helper too).
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let version: usize =
-        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
-    if version > MIGRATIONS.len() {
-        return Err(Error::Other(format!(
-            "database schema version {version} is newer than this server ({}); upgrade the server",
-            MIGRATIONS.len()
-        )));
+    use gridwork_model::migrate::MigrateError;
+    match gridwork_model::migrate::migrate(conn, MIGRATIONS, None) {
+        Ok(_) => Ok(()),
+        Err(MigrateError::Sqlite(e)) => Err(Error::Sqlite(e)),
+        Err(MigrateError::TooNew { found, supported }) => Err(Error::Other(format!(
+            "database schema version {found} is newer than this server ({supported}); upgrade the server"
+        ))),
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-    }
-    Ok(())
 }
 
 const GRIDS_UNDER: &str = "
@@ -986,7 +981,7 @@ impl ServerStore for SqliteStore {
     }
 
     /// One write transaction per push on the `synchronous=NORMAL` push connection, then a wait
-    /// for the WAL fsync that covers it ([`WalSyncer`]): durable before it is answered.
+    /// for the WAL fsync that covers it (`WalSyncer`): durable before it is answered.
     fn push(&self, device_id: &str, doc_ids: &[String], decide: &mut Decide<'_>) -> Result<()> {
         let n = {
             let mut p = lock(&self.pusher);
