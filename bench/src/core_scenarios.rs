@@ -94,8 +94,7 @@ fn baseline_db(path: &Path) -> Result<Connection, String> {
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The floor for creating a report: the same document content, its change bytes written raw,
@@ -374,15 +373,14 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
                         assert!(
                             store
                                 .search(query, Some(RecordKind::Report), 50)
-                                .map(|v| v.len())
-                                .unwrap_or(0)
+                                .map_or(0, |v| v.len())
                                 > 0
-                        )
+                        );
                     })
                 },
                 || {
                     per_op(reps / 4 + 1, |_| {
-                        assert!(base_rows(&base, fts_sql, &phrase) > 0)
+                        assert!(base_rows(&base, fts_sql, &phrase) > 0);
                     })
                 },
             );
@@ -412,8 +410,7 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
                         .map_err(|e| e.to_string());
                     let ok = st
                         .and_then(|st| st.list(&q("G07")).map_err(|e| e.to_string()))
-                        .map(|p| p.items.len())
-                        .unwrap_or(0);
+                        .map_or(0, |p| p.items.len());
                     assert!(ok > 0, "P9: empty first page");
                     t.elapsed().as_secs_f64() * 1000.0
                 },
@@ -530,7 +527,7 @@ fn build_big_baseline(
 }
 
 fn file_size(p: &Path) -> u64 {
-    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+    std::fs::metadata(p).map_or(0, |m| m.len())
 }
 
 /// Bytes of our store (after a checkpoint) and of a plain JSON table of the same records.

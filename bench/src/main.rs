@@ -59,10 +59,12 @@ impl Scenario {
             extra: serde_json::Map::new(),
         }
     }
+    #[must_use]
     pub fn goal(mut self, g: &str) -> Self {
         self.goal = Some(g.into());
         self
     }
+    #[must_use]
     pub fn extra(mut self, k: &str, v: impl Into<serde_json::Value>) -> Self {
         self.extra.insert(k.into(), v.into());
         self
@@ -76,11 +78,11 @@ pub struct Config {
 }
 
 pub fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
+    v.sort_by(f64::total_cmp);
     match v.len() {
         0 => f64::NAN,
         n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        n => f64::midpoint(v[n / 2 - 1], v[n / 2]),
     }
 }
 

@@ -94,12 +94,11 @@ pub fn bench_photo_ingest(repeats: usize, workdir: &Path) -> Result<PhotoBench, 
         theirs.push(run_magick()?);
     }
 
-    let gridwork_peak_mb = match reset_peak_rss() {
-        true => {
-            run_ours()?;
-            peak_rss_mb().unwrap_or(f64::NAN)
-        }
-        false => f64::NAN,
+    let gridwork_peak_mb = if reset_peak_rss() {
+        run_ours()?;
+        peak_rss_mb().unwrap_or(f64::NAN)
+    } else {
+        f64::NAN
     };
 
     let size = |p: &PathBuf| {
@@ -117,11 +116,11 @@ pub fn bench_photo_ingest(repeats: usize, workdir: &Path) -> Result<PhotoBench, 
 }
 
 fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
+    v.sort_by(f64::total_cmp);
     match v.len() {
         0 => f64::NAN,
         n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        n => f64::midpoint(v[n / 2 - 1], v[n / 2]),
     }
 }
 
@@ -172,14 +171,18 @@ fn peak_rss_mb() -> Option<f64> {
 fn camera_like_jpeg(w: u32, h: u32) -> Result<Vec<u8>, String> {
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
     let mut rgb = Vec::with_capacity(w as usize * h as usize * 3);
-    let (cx, cy, r2) = (w as i64 * 2 / 3, h as i64 / 3, (h as i64 / 4).pow(2));
+    let (cx, cy, r2) = (
+        i64::from(w) * 2 / 3,
+        i64::from(h) / 3,
+        (i64::from(h) / 4).pow(2),
+    );
     for y in 0..h {
         for x in 0..w {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
             let noise = (rng % 17) as i32 - 8;
-            let (xi, yi) = (x as i64, y as i64);
+            let (xi, yi) = (i64::from(x), i64::from(y));
             let in_disc = (xi - cx).pow(2) + (yi - cy).pow(2) < r2;
             let base = if in_disc {
                 [230, 190, 60]

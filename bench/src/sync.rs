@@ -390,6 +390,7 @@ struct DevState {
 /// latency measured from the scheduled send time, so a slow server cannot hide its queue);
 /// `None` = closed loop, each device sends its next request as soon as the last one answers.
 /// Stops by itself after `dur` (in-flight requests finish, bounded by the client timeout).
+#[allow(clippy::too_many_arguments)] // one call site; each knob is a scenario parameter
 async fn load(
     client: reqwest::Client,
     url: Arc<str>,
@@ -749,13 +750,16 @@ fn sync_once(
 }
 
 /// Syncs until nothing more waits. Returns (round trips, bytes up, bytes down, pulled changes).
+/// What [`sync_all`] did: round trips, changes up, changes down, and the documents pulled.
+type SyncTotals = (usize, usize, usize, Vec<(String, Vec<u8>)>);
+
 fn sync_all(
     client: &reqwest::blocking::Client,
     url: &str,
     token: &str,
     store: &Store,
     keep: bool,
-) -> Result<(usize, usize, usize, Vec<(String, Vec<u8>)>), String> {
+) -> Result<SyncTotals, String> {
     let (mut trips, mut up, mut down, mut pulled) = (0, 0, 0, Vec::new());
     loop {
         let t = sync_once(client, url, token, store, keep)?;
@@ -955,7 +959,8 @@ fn sync_scenarios(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scena
             d.load_incremental(bytes).map_err(e)?;
             am_a.push(d);
         }
-        let mut am_b: Vec<automerge::Automerge> = am_a.iter().map(|d| d.fork()).collect();
+        let mut am_b: Vec<automerge::Automerge> =
+            am_a.iter().map(automerge::Automerge::fork).collect();
         let (mut g, mut b) = (Vec::new(), Vec::new());
         let (mut g_trip_total, mut g_bytes_one, mut b_msgs, mut b_bytes) =
             (0usize, 0usize, 0usize, 0usize);

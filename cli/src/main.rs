@@ -3,6 +3,9 @@
 //!
 //! Exit codes: 0 ok, 1 error, 2 usage, 3 not signed in / unauthorized, 4 network (retry later).
 
+// House rule: input from devices, files and the network never aborts us (see Cargo.toml).
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 mod output;
 
 use std::io::{BufRead, IsTerminal};
@@ -206,8 +209,11 @@ enum HouseholdCmd {
         grid: Option<String>,
         #[arg(long)]
         address: String,
-        /// name[,id=ID_NUMBER][,phone=PHONE][,born=YEAR][,tags=elderly_living_alone+disabled+low_income+key_care]. Repeatable.
-        #[arg(long = "member")]
+        // The help text as an attribute, not a doc comment: rustdoc would read `[...]` as links.
+        #[arg(
+            long = "member",
+            help = "name[,id=ID_NUMBER][,phone=PHONE][,born=YEAR][,tags=elderly_living_alone+disabled+low_income+key_care]. Repeatable."
+        )]
         members: Vec<String>,
         #[arg(long, default_value = "")]
         notes: String,
@@ -745,7 +751,7 @@ fn run(cli: Cli) -> R {
                 done(&id, "Added household");
             }
             HouseholdCmd::List { filter } => {
-                list(&store, &filter.query(RecordKind::Household), json)?
+                list(&store, &filter.query(RecordKind::Household), json)?;
             }
             HouseholdCmd::Show { id } => show(&store, &id, json)?,
         },
@@ -979,7 +985,7 @@ fn status(store: &Store, json: bool) -> R {
     }
     println!(
         "last sync:     {}",
-        last.map(time).unwrap_or_else(|| "never".into())
+        last.map_or_else(|| "never".into(), time)
     );
     Ok(())
 }
@@ -1041,13 +1047,13 @@ fn parse_member(s: &str) -> R<Member> {
                 m.birth_year = Some(
                     v.parse()
                         .map_err(|_| fail("--member born= must be a year"))?,
-                )
+                );
             }
             "tags" => {
                 m.tags = v
                     .split('+')
                     .map(|t| t.trim().parse::<MemberTag>())
-                    .collect::<Result<_, _>>()?
+                    .collect::<Result<_, _>>()?;
             }
             other => {
                 return Err(fail(format!(

@@ -170,9 +170,11 @@ pub fn show_record(r: &StoredRecord) {
             let born = m
                 .get("birth_year")
                 .and_then(Value::as_i64)
-                .map(|y| y.to_string())
-                .unwrap_or_else(|| "-".into());
-            let tags = m.get("tags").map(|t| t.to_string()).unwrap_or_default();
+                .map_or_else(|| "-".into(), |y| y.to_string());
+            let tags = m
+                .get("tags")
+                .map(std::string::ToString::to_string)
+                .unwrap_or_default();
             println!(
                 "  {}  id {}  phone {}  born {}  {}",
                 s("name"),
@@ -187,7 +189,7 @@ pub fn show_record(r: &StoredRecord) {
     if !needs.is_empty() {
         println!("needs:");
         for n in needs {
-            println!("  {}", n);
+            println!("  {n}");
         }
     }
     let transitions = list("transitions");

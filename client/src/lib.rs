@@ -2,6 +2,9 @@
 //! retries with backoff, quota holds), photo upload and download. Brings [`DeviceSync`] to a
 //! `gridwork_store::Store`.
 
+// House rule: input from devices, files and the network never aborts us (see Cargo.toml).
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod sync;
 pub mod sync_photos;
 

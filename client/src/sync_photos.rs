@@ -8,7 +8,7 @@
 //! Uploads are resumable: `HEAD` tells how many bytes the server holds, and the rest goes in
 //! `Content-Range` chunks, so a signal that drops mid-upload costs at most one chunk. Every step
 //! is idempotent; the server verifies the hash before it keeps a blob. Full images of other
-//! people's photos are fetched on demand with [`Store::fetch_photo`].
+//! people's photos are fetched on demand with [`DeviceSync::fetch_photo`](crate::DeviceSync::fetch_photo).
 
 use reqwest::blocking::Client;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE};

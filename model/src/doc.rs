@@ -69,7 +69,7 @@ pub fn scalar_to_json(s: &ScalarValue) -> J {
         ScalarValue::Str(s) => J::String(s.to_string()),
         ScalarValue::Int(i) => J::Number((*i).into()),
         ScalarValue::Uint(u) => J::Number((*u).into()),
-        ScalarValue::F64(f) => Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
+        ScalarValue::F64(f) => Number::from_f64(*f).map_or(J::Null, J::Number),
         ScalarValue::Boolean(b) => J::Bool(*b),
         ScalarValue::Timestamp(t) => J::Number((*t).into()),
         ScalarValue::Counter(c) => J::Number(i64::from(c).into()),
@@ -145,7 +145,7 @@ fn update_prop<T: Transactable>(
             diff_map(tx, &id, o, n)
         }
         (J::Array(o), J::Array(n), Some((Value::Object(ObjType::List), id))) => {
-            diff_list(tx, &id, o, n, key)
+            diff_list(tx, &id, o, n)
         }
         (J::String(o), J::String(n), Some((Value::Object(ObjType::Text), id))) => {
             splice_text(tx, &id, o, n)
@@ -163,7 +163,7 @@ fn put_new<T: Transactable>(tx: &mut T, obj: &ObjId, key: &str, v: &J) -> Result
         J::Array(items) => {
             let id = tx.put_object(obj, key, ObjType::List)?;
             for (i, item) in items.iter().enumerate() {
-                insert_new(tx, &id, i, item, key)?;
+                insert_new(tx, &id, i, item)?;
             }
             Ok(())
         }
@@ -183,14 +183,8 @@ fn fill_map<T: Transactable>(tx: &mut T, obj: &ObjId, m: &Map<String, J>) -> Res
     Ok(())
 }
 
-/// Insert a new list item. `list_key` is the key of the list (items of a text-keyed list are text).
-fn insert_new<T: Transactable>(
-    tx: &mut T,
-    list: &ObjId,
-    index: usize,
-    v: &J,
-    list_key: &str,
-) -> Result<()> {
+/// Insert a new list item.
+fn insert_new<T: Transactable>(tx: &mut T, list: &ObjId, index: usize, v: &J) -> Result<()> {
     match v {
         J::Object(m) => {
             let id = tx.insert_object(list, index, ObjType::Map)?;
@@ -199,7 +193,7 @@ fn insert_new<T: Transactable>(
         J::Array(items) => {
             let id = tx.insert_object(list, index, ObjType::List)?;
             for (i, item) in items.iter().enumerate() {
-                insert_new(tx, &id, i, item, list_key)?;
+                insert_new(tx, &id, i, item)?;
             }
             Ok(())
         }
@@ -210,13 +204,7 @@ fn insert_new<T: Transactable>(
 /// Lists: keep the common prefix and suffix, update same-length middles in place, otherwise
 /// delete the old middle and insert the new one. An append is a pure insert at the end, so
 /// concurrent appends from two devices both survive.
-fn diff_list<T: Transactable>(
-    tx: &mut T,
-    list: &ObjId,
-    old: &[J],
-    new: &[J],
-    key: &str,
-) -> Result<()> {
+fn diff_list<T: Transactable>(tx: &mut T, list: &ObjId, old: &[J], new: &[J]) -> Result<()> {
     let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
     let max_suffix = old.len().min(new.len()) - prefix;
     let suffix = old
@@ -234,11 +222,11 @@ fn diff_list<T: Transactable>(
             let existing = tx.get(list, idx)?;
             match (o, n, existing) {
                 (J::Object(om), J::Object(nm), Some((Value::Object(ObjType::Map), id))) => {
-                    diff_map(tx, &id, om, nm)?
+                    diff_map(tx, &id, om, nm)?;
                 }
                 _ => {
                     tx.delete(list, idx)?;
-                    insert_new(tx, list, idx, n, key)?;
+                    insert_new(tx, list, idx, n)?;
                 }
             }
         }
@@ -248,7 +236,7 @@ fn diff_list<T: Transactable>(
         tx.delete(list, prefix)?;
     }
     for (i, n) in new_mid.iter().enumerate() {
-        insert_new(tx, list, prefix + i, n, key)?;
+        insert_new(tx, list, prefix + i, n)?;
     }
     Ok(())
 }
@@ -450,7 +438,7 @@ mod tests {
         a.merge(&mut b).expect("merge");
         let m = read_json(&a);
         assert_eq!(m["description"], json!("前面中间后面"));
-        assert_eq!(m["comments"].as_array().map(|v| v.len()), Some(2));
+        assert_eq!(m["comments"].as_array().map(std::vec::Vec::len), Some(2));
         assert!(
             conflicts(&a).is_empty(),
             "different fields and list appends are not conflicts"

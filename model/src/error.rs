@@ -116,11 +116,13 @@ impl From<automerge::AutomergeError> for Error {
 }
 
 #[cfg(feature = "sqlite")]
-impl From<rusqlite_migration::Error> for Error {
-    fn from(e: rusqlite_migration::Error) -> Self {
+impl From<crate::migrate::MigrateError> for Error {
+    fn from(e: crate::migrate::MigrateError) -> Self {
         match e {
-            rusqlite_migration::Error::RusqliteError { err, .. } => Error::from(err),
-            other => Error::Storage(format!("migration failed: {other}")),
+            crate::migrate::MigrateError::Sqlite(err) => Error::from(err),
+            crate::migrate::MigrateError::TooNew { found, supported } => {
+                Error::SchemaTooNew { found, supported }
+            }
         }
     }
 }

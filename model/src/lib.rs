@@ -6,7 +6,11 @@
 //! - [`policy`]: who may write what (the device's checks and the server's gate use the same);
 //! - [`shape`] and [`limits`]: the per-kind document schemas and the bounds of a document;
 //! - [`doc`]: records ↔ Automerge documents; [`projection`]: the list columns of a record;
-//! - [`idnum`]: resident ID number checks; [`error`]: the one error enum.
+//! - [`idnum`]: resident ID number checks; [`error`]: the one error enum;
+//! - `migrate` (feature `sqlite`): numbered SQL migrations, for the device store and the server.
+
+// House rule: input from devices, files and the network never aborts us (see Cargo.toml).
+#![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod doc;
 pub mod edit;
@@ -16,6 +20,8 @@ pub mod ids;
 pub mod kinds;
 pub mod limits;
 pub mod mask;
+#[cfg(feature = "sqlite")]
+pub mod migrate;
 pub mod policy;
 pub mod projection;
 pub mod record;

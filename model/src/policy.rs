@@ -3,7 +3,7 @@
 //! One set of rules, used in two places:
 //! - the device, before writing locally ([`check_permission`] on typed records), so a user meets
 //!   a refusal at once rather than at the next sync;
-//! - the server's gate ([`gridwork_protocol::gate::admit_push`]), on every pushed change, with the document
+//! - the server's gate (`gridwork_protocol::gate::admit_push`, a layer above), on every pushed change, with the document
 //!   shapes as well ([`check_change`]): there the rules also see what typed records hide (a value
 //!   replaced by an equal one, a losing concurrent value, a list object swapped for a copy).
 //!

@@ -443,7 +443,7 @@ pub fn check(doc: &Automerge, mode: Mode) -> Result<Shape, ShapeError> {
     while let Some(item) = stack.pop() {
         match item.typ {
             ObjType::Map | ObjType::Table => {
-                read_map(doc, mode, &item, &mut stack, &mut budget, &mut shape)?
+                read_map(doc, mode, &item, &mut stack, &mut budget, &mut shape)?;
             }
             ObjType::List => read_list(doc, mode, &item, &mut stack, &mut budget)?,
             ObjType::Text => read_text(doc, mode, &item, &mut budget)?,

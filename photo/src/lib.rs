@@ -15,6 +15,9 @@
 //!
 //! Errors never carry image contents; their messages are fixed strings chosen here.
 
+// House rule: input from devices, files and the network never aborts us (see Cargo.toml).
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Cursor;
 
 use fast_image_resize as fir;

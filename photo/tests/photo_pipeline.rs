@@ -157,7 +157,7 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
-fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+fn png_chunk(kind: [u8; 4], data: &[u8]) -> Vec<u8> {
     let mut c = (data.len() as u32).to_be_bytes().to_vec();
     let mut body = kind.to_vec();
     body.extend_from_slice(data);
@@ -167,7 +167,7 @@ fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
 }
 
 /// Inserts a chunk right after IHDR (signature 8 bytes + IHDR chunk 25 bytes).
-fn png_insert_chunk(png: &[u8], kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+fn png_insert_chunk(png: &[u8], kind: [u8; 4], data: &[u8]) -> Vec<u8> {
     let mut out = png[..33].to_vec();
     out.extend_from_slice(&png_chunk(kind, data));
     out.extend_from_slice(&png[33..]);
@@ -424,7 +424,7 @@ fn png_exif_chunk_orientation_is_applied() {
     PngEncoder::new(&mut plain)
         .write_image(src.as_raw(), 400, 200, ExtendedColorType::Rgb8)
         .expect("encode");
-    let input = png_insert_chunk(&plain, b"eXIf", &exif_tiff(6));
+    let input = png_insert_chunk(&plain, *b"eXIf", &exif_tiff(6));
     let out = process_photo(&input, &PhotoOptions::default()).expect("processes");
     assert_eq!((out.full.width, out.full.height), (200, 400));
     assert!(is_red(*decode_rgb(&out.full).get_pixel(180, 20)));
@@ -533,12 +533,12 @@ fn png_declaring_60000_squared_is_refused_from_the_header() {
     ihdr.extend_from_slice(&60_000u32.to_be_bytes());
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    png.extend_from_slice(&png_chunk(b"IHDR", &ihdr));
+    png.extend_from_slice(&png_chunk(*b"IHDR", &ihdr));
     png.extend_from_slice(&png_chunk(
-        b"IDAT",
+        *b"IDAT",
         &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
     ));
-    png.extend_from_slice(&png_chunk(b"IEND", &[]));
+    png.extend_from_slice(&png_chunk(*b"IEND", &[]));
     let err = process_photo(&png, &PhotoOptions::default()).unwrap_err();
     assert_eq!(
         err,
@@ -675,7 +675,7 @@ fn fuzzish_inputs_never_panic() {
         }
         for _ in 0..400 {
             let mut m = base.clone();
-            for _ in 0..1 + rng.below(8) {
+            for _ in 0..=rng.below(8) {
                 let at = rng.below(m.len());
                 m[at] = match rng.below(3) {
                     0 => rng.next() as u8,
@@ -786,8 +786,8 @@ fn peak_memory_is_bounded() {
     let mut ihdr = 60_000u32.to_be_bytes().to_vec();
     ihdr.extend_from_slice(&60_000u32.to_be_bytes());
     ihdr.extend_from_slice(&[16, 6, 0, 0, 0]);
-    hostile.extend_from_slice(&png_chunk(b"IHDR", &ihdr));
-    hostile.extend_from_slice(&png_chunk(b"IEND", &[]));
+    hostile.extend_from_slice(&png_chunk(*b"IHDR", &ihdr));
+    hostile.extend_from_slice(&png_chunk(*b"IEND", &[]));
     let (before, peak) = child_peak_mb("err", &hostile);
     eprintln!("hostile header: peak {peak:.1} MB (before {before:.1} MB)");
     assert!(

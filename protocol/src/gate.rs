@@ -363,7 +363,7 @@ fn check_reach(
                 continue;
             };
             let id = ObjId::Id(counter, actor, 0);
-            if !after.reach.contains(&id) && !before.is_some_and(|d| d.object_type(&id).is_ok()) {
+            if !after.reach.contains(&id) && before.is_none_or(|d| d.object_type(&id).is_err()) {
                 return Err(Refusal::new(
                     RejectCode::InvalidRecord,
                     None,

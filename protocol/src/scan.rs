@@ -322,27 +322,31 @@ fn rle(data: &[u8], val: Val, lim: &ScanLimits) -> R<(u64, u64, u64)> {
     };
     while !c.done() {
         let n = c.sleb()?;
-        if n > 0 {
-            let n = n.unsigned_abs();
-            let (v, slen) = step(&mut c, n)?;
-            rows = rows.checked_add(n).ok_or_else(over)?;
-            sum = sum.saturating_add(n.saturating_mul(v));
-            strings = strings.saturating_add(n.saturating_mul(slen));
-        } else if n < 0 {
-            let n = n.unsigned_abs();
-            // A literal run holds n encoded values: each takes at least one byte.
-            if n > c.remaining() as u64 {
-                return Err(ScanError::Malformed("literal run exceeds the column"));
+        match n.cmp(&0) {
+            std::cmp::Ordering::Greater => {
+                let n = n.unsigned_abs();
+                let (v, slen) = step(&mut c, n)?;
+                rows = rows.checked_add(n).ok_or_else(over)?;
+                sum = sum.saturating_add(n.saturating_mul(v));
+                strings = strings.saturating_add(n.saturating_mul(slen));
             }
-            for _ in 0..n {
-                let (v, slen) = step(&mut c, 1)?;
-                sum = sum.saturating_add(v);
-                strings = strings.saturating_add(slen);
+            std::cmp::Ordering::Less => {
+                let n = n.unsigned_abs();
+                // A literal run holds n encoded values: each takes at least one byte.
+                if n > c.remaining() as u64 {
+                    return Err(ScanError::Malformed("literal run exceeds the column"));
+                }
+                for _ in 0..n {
+                    let (v, slen) = step(&mut c, 1)?;
+                    sum = sum.saturating_add(v);
+                    strings = strings.saturating_add(slen);
+                }
+                rows = rows.checked_add(n).ok_or_else(over)?;
             }
-            rows = rows.checked_add(n).ok_or_else(over)?;
-        } else {
-            let nulls = c.uleb()?;
-            rows = rows.checked_add(nulls).ok_or_else(over)?;
+            std::cmp::Ordering::Equal => {
+                let nulls = c.uleb()?;
+                rows = rows.checked_add(nulls).ok_or_else(over)?;
+            }
         }
         if rows > lim.max_ops {
             return Err(over());

@@ -311,7 +311,7 @@ pub fn encode_request(req: &SyncRequest) -> Vec<u8> {
 pub fn decode_request(body: &[u8], limits: Limits) -> Result<SyncRequest, WireError> {
     let raw = decompress(body, limits)?;
     let mut r = Reader::new(&raw);
-    let version = r.header(REQUEST_MAGIC)?;
+    let version = r.header(*REQUEST_MAGIC)?;
     let cursor = r.opt_str()?;
     let pull_limit = match r.u8()? {
         0 => None,
@@ -384,7 +384,7 @@ pub fn encode_response(resp: &SyncResponse) -> Vec<u8> {
 pub fn decode_response(body: &[u8], limits: Limits) -> Result<SyncResponse, WireError> {
     let raw = decompress(body, limits)?;
     let mut r = Reader::new(&raw);
-    let version = r.header(RESPONSE_MAGIC)?;
+    let version = r.header(*RESPONSE_MAGIC)?;
     let n = r.count(2)?;
     let mut accepted = Vec::with_capacity(n);
     for _ in 0..n {
@@ -727,9 +727,9 @@ impl<'a> Reader<'a> {
     }
     /// Magic, then version. The version is checked before anything after it is read: a future
     /// version may change everything that follows.
-    fn header(&mut self, magic: &[u8; 4]) -> Result<u32, WireError> {
+    fn header(&mut self, magic: [u8; 4]) -> Result<u32, WireError> {
         let m = self.take(4).map_err(|_| corrupt("truncated header"))?;
-        if m != magic {
+        if m != magic.as_slice() {
             return Err(corrupt("not a Gridwork sync message (bad magic)"));
         }
         let version = self.varint_u32()?;

@@ -302,6 +302,8 @@ impl Store {
         })
     }
 
+    /// Sync plumbing (`gridwork_client`, through `SyncSide`): the server holds the blob `hash`
+    /// now; it leaves the upload queue.
     pub(crate) fn mark_uploaded(&self, hash: &str) -> Result<()> {
         check_hash("hash", hash)?;
         self.writer_conn(|c| {

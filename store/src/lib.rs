@@ -15,6 +15,9 @@
 //! survives the process being killed. Loaded documents are kept in a small in-memory cache; any
 //! failure after a document was changed in memory evicts it, so memory never runs ahead of disk.
 
+// House rule: input from devices, files and the network never aborts us (see Cargo.toml).
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,12 +1,12 @@
-//! Database schema, as numbered migrations. The version lives in `user_version` (managed by
-//! rusqlite_migration); `application_id` marks the file as a Gridwork store.
+//! Database schema, as numbered migrations. The version lives in `user_version` (applied by
+//! [`gridwork_model::migrate`], the helper the server uses too); `application_id` marks the file
+//! as a Gridwork store.
 //!
 //! Projection tables (`records`, `record_assignees`, `records_fts`) are derived data: a migration
 //! that changes them sets `meta.reproject = 1` and the store rebuilds them from the documents on
 //! open. Documents and changes are never rewritten by a migration.
 
 use rusqlite::Connection;
-use rusqlite_migration::{Migrations, M};
 
 use gridwork_model::error::{Error, Result};
 
@@ -16,7 +16,7 @@ pub const APPLICATION_ID: i64 = 0x4772_6964;
 /// Frozen SQL of each version. Never edit a shipped migration: add a new one.
 pub const MIGRATIONS: &[&str] = &[
     // 1: documents, changes (incl. outbox state), projection, meta
-    r#"
+    r"
     CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     CREATE TABLE docs(
         id TEXT PRIMARY KEY,
@@ -59,18 +59,18 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX records_grid_open ON records(kind, grid, open, created_at, id);
     CREATE INDEX records_kind_created ON records(kind, created_at, id);
     CREATE TABLE record_assignees(user_id TEXT NOT NULL, record_id TEXT NOT NULL, PRIMARY KEY(user_id, record_id)) WITHOUT ROWID;
-    "#,
+    ",
     // 2: full-text search with the trigram tokenizer (Chinese by substring)
-    r#"
+    r"
     CREATE VIRTUAL TABLE records_fts USING fts5(title, body, tokenize = 'trigram', content = '', contentless_delete = 1);
     -- Text waiting to be indexed, written in the same transaction as the record. Indexing one
     -- record per transaction costs an FTS segment per write; the queue is folded into the index
     -- in batches, always before a text search runs. fresh = 1: not in the index yet.
     CREATE TABLE fts_queue(rowid INTEGER PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL, fresh INTEGER NOT NULL);
     INSERT INTO meta(key, value) VALUES('reproject', '1') ON CONFLICT(key) DO UPDATE SET value = '1';
-    "#,
+    ",
     // 3: photos by content hash. bytes NULL = referenced by a record but not on this device yet.
-    r#"
+    r"
     CREATE TABLE blobs(
         hash TEXT NOT NULL UNIQUE,
         bytes BLOB,
@@ -82,11 +82,11 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX blobs_upload ON blobs(thumb DESC, created_at) WHERE uploaded = 0 AND bytes IS NOT NULL;
     CREATE INDEX blobs_missing ON blobs(thumb DESC) WHERE bytes IS NULL;
     INSERT INTO meta(key, value) VALUES('reproject', '1') ON CONFLICT(key) DO UPDATE SET value = '1';
-    "#,
+    ",
     // 4: the trust boundary. Documents a pull brought that this device could not store (set
     // aside, with the refusal; doc_id is the id, or `invalid:<sha256 prefix>` when the id itself
     // breaks the id rule), and the record each local photo is uploaded for.
-    r#"
+    r"
     CREATE TABLE set_aside(
         doc_id TEXT PRIMARY KEY,
         code TEXT NOT NULL,
@@ -97,20 +97,16 @@ pub const MIGRATIONS: &[&str] = &[
         last_at INTEGER NOT NULL
     ) WITHOUT ROWID;
     ALTER TABLE blobs ADD COLUMN record_id TEXT;
-    "#,
+    ",
 ];
 
 pub fn latest_version() -> i64 {
-    MIGRATIONS.len() as i64
-}
-
-fn migrations(upto: usize) -> Migrations<'static> {
-    Migrations::new(MIGRATIONS.iter().take(upto).map(|sql| M::up(sql)).collect())
+    gridwork_model::migrate::latest(MIGRATIONS)
 }
 
 /// Bring the database to the latest version (or to `upto`, for tests of old databases).
 pub fn migrate(conn: &mut Connection, upto: Option<usize>) -> Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let version = gridwork_model::migrate::version(conn)?;
     let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
     let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
     if app_id != APPLICATION_ID && (tables > 0 || version > 0) {
@@ -127,6 +123,6 @@ pub fn migrate(conn: &mut Connection, upto: Option<usize>) -> Result<()> {
     if app_id != APPLICATION_ID {
         conn.pragma_update(None, "application_id", APPLICATION_ID)?;
     }
-    migrations(upto.unwrap_or(MIGRATIONS.len())).to_latest(conn)?;
+    gridwork_model::migrate::migrate(conn, MIGRATIONS, upto)?;
     Ok(())
 }

@@ -19,10 +19,10 @@ fn child_loop(path: &str) {
     let out = std::io::stdout();
     let mut out = out.lock();
     let mut ids: Vec<String> = Vec::new();
-    let mut n: u64 = std::process::id() as u64 * 1_000_000;
+    let mut n: u64 = u64::from(std::process::id()) * 1_000_000;
     loop {
         n += 1;
-        if ids.is_empty() || n % 3 == 0 {
+        if ids.is_empty() || n.is_multiple_of(3) {
             let id = store
                 .create_report(NewReport {
                     grid: "G1".into(),

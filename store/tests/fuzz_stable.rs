@@ -54,8 +54,10 @@ fn corpus_dir(target: &str) -> PathBuf {
 
 fn artifacts_dir(target: &str) -> PathBuf {
     std::env::var_os("GRIDWORK_FUZZ_ARTIFACTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target").join("fuzz").join("artifacts"))
+        .map_or_else(
+            || repo_root().join("target").join("fuzz").join("artifacts"),
+            PathBuf::from,
+        )
         .join(target)
 }
 
@@ -118,6 +120,8 @@ fn oversize(size: usize) -> bool {
     true
 }
 
+// The counting allocator forwards to the system allocator; the test needs it to bound memory.
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if oversize(layout.size()) {
@@ -532,7 +536,7 @@ fn load_corpus(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = corpus_dir(target);
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("corpus {} is missing: {e}", dir.display()))
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .map(|e| {
             let bytes = std::fs::read(e.path()).expect("read corpus file");
@@ -575,8 +579,7 @@ fn fuzz(target: &'static str) {
         None => 0x6772_6964_776f_726b,
         Some(_) => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1),
+            .map_or(1, |d| d.as_nanos() as u64),
     });
     let mut rng = Rng(seed | 1);
     let corpus: Vec<Vec<u8>> = files.into_iter().map(|(_, b)| b).collect();

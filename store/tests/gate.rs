@@ -155,10 +155,8 @@ fn deep_nesting_is_refused_without_recursion() {
 #[test]
 fn unknown_keys_long_texts_and_wrong_types_name_the_field_never_the_value() {
     let w = who("w1", Role::Worker);
-    let cases: Vec<(
-        &str,
-        Box<dyn Fn(&mut automerge::transaction::Transaction<'_>)>,
-    )> = vec![
+    type Edit = Box<dyn Fn(&mut automerge::transaction::Transaction<'_>)>;
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "foo",
             Box::new(|tx| {
@@ -336,7 +334,7 @@ fn a_cancelled_task_cannot_be_moved_back_by_its_assignee() {
         .get_changes(&[])
         .iter()
         .take(1)
-        .map(|c| c.hash())
+        .map(automerge::Change::hash)
         .collect();
     before_cancel = before_cancel.fork_at(&heads).unwrap_or(before_cancel);
     before_cancel.set_actor(actor(1));

@@ -226,10 +226,9 @@ impl World {
 fn local<T>(r: gridwork_model::Result<T>) -> Result<(), TestCaseError> {
     use gridwork_model::Error as E;
     match r {
-        Ok(_)
-        | Err(E::NotPermitted { .. })
-        | Err(E::IllegalTransition { .. })
-        | Err(E::NotFound { .. }) => Ok(()),
+        Ok(_) | Err(E::NotPermitted { .. } | E::IllegalTransition { .. } | E::NotFound { .. }) => {
+            Ok(())
+        }
         Err(e) => Err(TestCaseError::fail(format!(
             "unexpected device error: {e:?}"
         ))),
@@ -279,7 +278,7 @@ fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
                     2 => p.severity = Some(1 + n % 4),
                     3 => {
                         p.category =
-                            Some(ReportCategory::ALL[usize::from(n) % ReportCategory::ALL.len()])
+                            Some(ReportCategory::ALL[usize::from(n) % ReportCategory::ALL.len()]);
                     }
                     4 => {
                         p.location = Some(Some(Location {
@@ -287,11 +286,11 @@ fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
                             lon: 117.0,
                             accuracy_m: 5.0,
                             address: Some(format!("{n}号楼")),
-                        }))
+                        }));
                     }
                     _ => p.location = Some(None),
                 }
-                local(w.devs[dev].update_report(&id, p))?
+                local(w.devs[dev].update_report(&id, p))?;
             }
             Act::Comment { dev, rec } => {
                 let kind = if rec % 2 == 0 {
@@ -302,7 +301,7 @@ fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
                 let Some(id) = w.pick(kind, rec / 2) else {
                     continue;
                 };
-                local(w.devs[dev].add_comment(&id, &format!("意见{}", log.len())))?
+                local(w.devs[dev].add_comment(&id, &format!("意见{}", log.len())))?;
             }
             Act::Transition { dev, rec, to } => {
                 let kind = if rec % 2 == 0 {
@@ -345,7 +344,7 @@ fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
                     3 => p.due = Some(Some(format!("2026-12-{:02}", 1 + n % 28))),
                     _ => p.assignees = Some(vec!["w1".into(), "w2".into()]),
                 }
-                local(w.devs[dev].update_task(&id, p))?
+                local(w.devs[dev].update_task(&id, p))?;
             }
             Act::NewHousehold { dev } => local(w.devs[dev].create_household(NewHousehold {
                 grid: "G1".into(),
@@ -374,7 +373,7 @@ fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
                         ..Default::default()
                     }
                 };
-                local(w.devs[dev].update_household(&id, p))?
+                local(w.devs[dev].update_household(&id, p))?;
             }
             Act::NewVisit { dev, rec } => {
                 let Some(h) = w.pick(RecordKind::Household, rec) else {
@@ -389,7 +388,7 @@ fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
                     follow_up_due: None,
                     location: None,
                     visited_at: None,
-                }))?
+                }))?;
             }
             Act::EditVisit { dev, rec, n } => {
                 let Some(id) = w.pick(RecordKind::Visit, rec) else {
@@ -406,7 +405,7 @@ fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
                         }]),
                         ..Default::default()
                     },
-                ))?
+                ))?;
             }
             Act::AddPhoto { dev, rec, n } => {
                 let Some(id) = w.pick(RecordKind::Report, rec) else {
@@ -426,7 +425,7 @@ fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
                         });
                     }
                     Ok(())
-                }))?
+                }))?;
             }
             Act::Sync { dev } => w.sync(dev, &log)?,
         }

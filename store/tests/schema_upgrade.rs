@@ -100,7 +100,7 @@ fn refuses_newer_foreign_and_non_databases_without_touching_them() {
     // not a database at all
     let junk = dir.path().join("junk.db");
     let bytes: Vec<u8> = (0..8192u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     std::fs::write(&junk, &bytes).expect("write");
     assert!(matches!(

@@ -331,7 +331,7 @@ fn bad_input_is_refused_and_changes_nothing() {
     let cases: Vec<(NewReport, &str)> = vec![
         (
             NewReport {
-                title: "".into(),
+                title: String::new(),
                 ..report("G1", "x")
             },
             "title",
@@ -366,7 +366,7 @@ fn bad_input_is_refused_and_changes_nothing() {
         ),
         (
             NewReport {
-                grid: "".into(),
+                grid: String::new(),
                 ..report("G1", "x")
             },
             "grid",
@@ -500,7 +500,7 @@ fn merge_two_stores_and_report_conflicts() {
     assert_eq!(c.len(), 1, "{c:?}");
     assert_eq!(c[0].field, "severity");
     let mut users: Vec<&str> = c[0].values.iter().map(|v| v.user_id.as_str()).collect();
-    users.sort();
+    users.sort_unstable();
     assert_eq!(users, vec!["l1", "w1"]);
     assert_eq!(c[0].values[0].value, serde_json::json!(r.severity));
     assert_eq!(b.conflicts(&id).expect("conflicts"), c);

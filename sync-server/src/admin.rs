@@ -228,7 +228,7 @@ pub fn import_org(store: &dyn ServerStore, input: impl Read) -> Result<ImportSum
     let mut users = Vec::new();
     for rec in rdr.records() {
         let rec = rec?;
-        let line = rec.position().map_or(0, |p| p.line());
+        let line = rec.position().map_or(0, csv::Position::line);
         let field = |i: usize| rec.get(i).unwrap_or("").to_owned();
         let (kind, id, parent, name) = (field(0), field(1), field(2), field(3));
         if id.is_empty() {

@@ -162,7 +162,7 @@ fn obj_err(e: object_store::Error) -> Error {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A fixed-size, file-name-safe key for a device id.
@@ -363,8 +363,7 @@ impl Blobs {
     pub async fn partial_len(&self, device_id: &str, hash: &str) -> u64 {
         tokio::fs::metadata(self.staging_path(device_id, hash))
             .await
-            .map(|m| m.len())
-            .unwrap_or(0)
+            .map_or(0, |m| m.len())
     }
 
     pub async fn get(&self, hash: &str) -> Result<Option<Bytes>> {

@@ -127,19 +127,22 @@ pub fn banner(listen: &str) -> String {
     s
 }
 
+/// One seeded record: id, document, its JSON form, the typed record, and the changes to push.
+type SeedDoc = (
+    String,
+    automerge::Automerge,
+    serde_json::Value,
+    AnyRecord,
+    Vec<Vec<u8>>,
+);
+
 /// A throw-away demo device: an actor of its own and the records it filed, as Automerge
 /// documents written through the model's write path ([`gridwork_model::edit`]), the same as a
 /// phone writes them. Its changes are then pushed through the real sync checks.
 struct SeedDevice {
     user: crate::store::User,
     actor: automerge::ActorId,
-    docs: Vec<(
-        String,
-        automerge::Automerge,
-        serde_json::Value,
-        AnyRecord,
-        Vec<Vec<u8>>,
-    )>,
+    docs: Vec<SeedDoc>,
 }
 
 impl SeedDevice {
@@ -255,7 +258,7 @@ fn model_err(e: gridwork_model::Error) -> Error {
 }
 
 /// Seeds a few demo records (reports, visits, households, tasks). Each demo user files them on a
-/// throw-away device (see [`SeedDevice`]) whose changes pass the same checks as a real device's.
+/// throw-away device (see `SeedDevice`) whose changes pass the same checks as a real device's.
 /// Returns how many records were pushed (0 when the data dir already has records).
 pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
     let seeded_flag = store.pull(&crate::store::Scope::All, 0, None, 1, 1)?;

@@ -76,11 +76,13 @@ impl ApiError {
         Self::new(ErrorCode::Unavailable, m).retry_after(secs)
     }
     /// Sets the `Retry-After` seconds (at least 1).
+    #[must_use]
     pub fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs.max(1));
         self
     }
     /// Answers with `status` instead of the code's usual one (e.g. `507` with `unavailable`).
+    #[must_use]
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
         self

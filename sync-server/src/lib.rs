@@ -7,6 +7,9 @@
 //! - `blob.rs`: photo blobs (directory or object store), resumable uploads;
 //! - `demo.rs`: the `--demo` seed; `error.rs`: errors and their HTTP mapping.
 
+// House rule: input from devices, files and the network never aborts us (see Cargo.toml).
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod admin;
 pub mod auth;
 pub mod blob;

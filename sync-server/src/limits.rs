@@ -17,12 +17,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::error::ApiError;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The machine's cores (1 if unknown).
 pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -167,11 +167,6 @@ impl ByteBudget {
                 self.max_wait.as_secs().clamp(1, 5),
             )),
         }
-    }
-
-    /// KiB free now (for tests).
-    pub fn available_kib(&self) -> usize {
-        self.sem.available_permits()
     }
 }
 
@@ -591,6 +586,7 @@ impl SignInLimiter {
 mod tests {
     use super::*;
 
+    #[allow(clippy::unnecessary_wraps)] // the limiter takes the peer address as an Option
     fn ip(s: &str) -> Option<IpAddr> {
         Some(s.parse().unwrap())
     }

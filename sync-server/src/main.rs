@@ -1,5 +1,8 @@
 //! `gridwork-server`: run the sync server, or administer its data directory.
 
+// House rule: input from devices, files and the network never aborts us (see Cargo.toml).
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -409,7 +412,7 @@ fn run_serve(args: ServeArgs) -> gridwork_server::Result<()> {
         };
         tokio::select! {
             r = serve => r?,
-            _ = deadline => tracing::warn!(drain_secs = drain.as_secs(), "requests still in flight after the drain time: stopping them"),
+            () = deadline => tracing::warn!(drain_secs = drain.as_secs(), "requests still in flight after the drain time: stopping them"),
         }
         tracing::info!("stopped");
         Ok(())
@@ -435,7 +438,7 @@ async fn purge_partial_uploads(blobs: Arc<gridwork_server::blob::Blobs>) {
                     files = p.files,
                     bytes = p.bytes,
                     "purged stale partial uploads"
-                )
+                );
             }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "purging partial uploads failed"),
@@ -460,8 +463,8 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        () = ctrl_c => {},
+        () = term => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
 }

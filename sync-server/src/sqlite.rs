@@ -23,7 +23,7 @@ use crate::store::*;
 
 const MIGRATIONS: &[&str] = &[
     // 1: organisation, users, devices, change log.
-    r#"
+    r"
     CREATE TABLE units (
         id        TEXT PRIMARY KEY,
         kind      TEXT NOT NULL CHECK (kind IN ('district', 'street', 'community', 'grid')),
@@ -78,11 +78,11 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (doc_id, hash)
     );
     CREATE INDEX changes_grid_seq ON changes(grid, seq);
-    "#,
+    ",
     // 2: auth epoch. Bumped by triggers on every change that can alter what a token stands for
     // (revocation, expiry, users, units, scopes, actors), so the server can cache token lookups
     // and still see a revocation made by `gridwork-server admin` in another process at once.
-    r#"
+    r"
     CREATE TABLE auth_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
     INSERT INTO auth_epoch (id, n) VALUES (1, 0);
     CREATE TRIGGER epoch_units_i AFTER INSERT ON units BEGIN UPDATE auth_epoch SET n = n + 1; END;
@@ -98,9 +98,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER epoch_actors_i AFTER INSERT ON device_actors BEGIN UPDATE auth_epoch SET n = n + 1; END;
     CREATE TRIGGER epoch_actors_u AFTER UPDATE ON device_actors BEGIN UPDATE auth_epoch SET n = n + 1; END;
     CREATE TRIGGER epoch_actors_d AFTER DELETE ON device_actors BEGIN UPDATE auth_epoch SET n = n + 1; END;
-    "#,
+    ",
     // 3: which records reference which photo blobs (for the scope check of blob downloads).
-    r#"
+    r"
     CREATE TABLE blob_refs (
         hash   TEXT NOT NULL,
         doc_id TEXT NOT NULL,
@@ -108,11 +108,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (hash, doc_id)
     ) WITHOUT ROWID;
     CREATE INDEX blob_refs_doc ON blob_refs(doc_id);
-    "#,
+    ",
     // 4: the trust boundary (issue 8). What each device pushed per UTC day (quotas); documents
     // an admin set aside (left out of pulls, pushes refused); which photo blobs were uploaded
     // (bytes verified by the server) for which record (downloads need one in the reader's scope).
-    r#"
+    r"
     CREATE TABLE device_usage (
         device_id TEXT NOT NULL,
         day       INTEGER NOT NULL,
@@ -133,7 +133,7 @@ const MIGRATIONS: &[&str] = &[
         at        INTEGER NOT NULL,
         PRIMARY KEY (hash, doc_id)
     ) WITHOUT ROWID;
-    "#,
+    ",
 ];
 
 thread_local! {
@@ -200,7 +200,10 @@ impl WalSyncer {
         let mut st = lock(&self.state);
         loop {
             while st.written == st.synced && !st.stop {
-                st = self.work.wait(st).unwrap_or_else(|e| e.into_inner());
+                st = self
+                    .work
+                    .wait(st)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
             }
             if st.written == st.synced {
                 return;
@@ -233,8 +236,8 @@ impl WalSyncer {
         while !st.stop {
             let (g, timeout) = self
                 .done
-                .wait_timeout(st, std::time::Duration::from_millis(1000))
-                .unwrap_or_else(|e| e.into_inner());
+                .wait_timeout(st, std::time::Duration::from_secs(1))
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             st = g;
             let due = st.synced >= last + CHECKPOINT_EVERY_COMMITS
                 || (timeout.timed_out() && st.synced > last);
@@ -263,7 +266,10 @@ impl WalSyncer {
     fn wait_durable(&self, n: u64) -> Result<()> {
         let mut st = lock(&self.state);
         while st.synced < n {
-            st = self.done.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = self
+                .done
+                .wait(st)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         match &st.failed {
             Some(e) => Err(Error::Other(format!("fsync failed: {e}"))),
@@ -312,7 +318,7 @@ struct CachedAuth {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock dropped its transaction (rolled back): the connection is fine.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn ts(t: DateTime<Utc>) -> i64 {
@@ -395,8 +401,8 @@ impl SqliteStore {
         })
     }
 
-    fn write(&self) -> Result<MutexGuard<'_, Connection>> {
-        Ok(lock(&self.writer))
+    fn write(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.writer)
     }
 
     fn auth_epoch(&self) -> Result<i64> {
@@ -557,22 +563,17 @@ impl SqliteStore {
     }
 }
 
+/// Brings the server database up to date with [`gridwork_model::migrate`] (the device store's
+/// helper too).
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let version: usize =
-        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
-    if version > MIGRATIONS.len() {
-        return Err(Error::Other(format!(
-            "database schema version {version} is newer than this server ({}); upgrade the server",
-            MIGRATIONS.len()
-        )));
+    use gridwork_model::migrate::MigrateError;
+    match gridwork_model::migrate::migrate(conn, MIGRATIONS, None) {
+        Ok(_) => Ok(()),
+        Err(MigrateError::Sqlite(e)) => Err(Error::Sqlite(e)),
+        Err(MigrateError::TooNew { found, supported }) => Err(Error::Other(format!(
+            "database schema version {found} is newer than this server ({supported}); upgrade the server"
+        ))),
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-    }
-    Ok(())
 }
 
 const GRIDS_UNDER: &str = "
@@ -585,7 +586,7 @@ const GRIDS_UNDER: &str = "
 
 impl ServerStore for SqliteStore {
     fn upsert_unit(&self, unit: &Unit) -> Result<()> {
-        let conn = self.write()?;
+        let conn = self.write();
         if unit.id.trim().is_empty() {
             return Err(Error::Invalid("unit id must not be empty".into()));
         }
@@ -676,7 +677,7 @@ impl ServerStore for SqliteStore {
     }
 
     fn create_user(&self, user: &NewUser, password_hash: &str) -> Result<User> {
-        let mut conn = self.write()?;
+        let mut conn = self.write();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let username = user.username.trim();
         if username.is_empty() || username.chars().any(char::is_whitespace) {
@@ -725,7 +726,7 @@ impl ServerStore for SqliteStore {
     }
 
     fn set_password(&self, username: &str, password_hash: &str) -> Result<()> {
-        let conn = self.write()?;
+        let conn = self.write();
         let n = conn.execute(
             "UPDATE users SET password_hash = ?2 WHERE username = ?1",
             params![username, password_hash],
@@ -804,7 +805,7 @@ impl ServerStore for SqliteStore {
         expires_at: DateTime<Utc>,
         actors: &[String],
     ) -> Result<String> {
-        let mut conn = self.write()?;
+        let mut conn = self.write();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for actor in actors {
             let owner: Option<String> = tx
@@ -902,7 +903,7 @@ impl ServerStore for SqliteStore {
     }
 
     fn touch_device(&self, device_id: &str) -> Result<()> {
-        let conn = self.write()?;
+        let conn = self.write();
         conn.execute(
             "UPDATE devices SET last_seen_at = ?2 WHERE id = ?1",
             params![device_id, ts(Utc::now())],
@@ -911,7 +912,7 @@ impl ServerStore for SqliteStore {
     }
 
     fn revoke_device(&self, device_id: &str) -> Result<bool> {
-        let conn = self.write()?;
+        let conn = self.write();
         let n = conn.execute(
             "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
             params![device_id, ts(Utc::now())],
@@ -920,7 +921,7 @@ impl ServerStore for SqliteStore {
     }
 
     fn revoke_user_devices(&self, username: &str) -> Result<usize> {
-        let conn = self.write()?;
+        let conn = self.write();
         let exists: bool = conn.query_row(
             "SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)",
             [username],
@@ -980,7 +981,7 @@ impl ServerStore for SqliteStore {
     }
 
     /// One write transaction per push on the `synchronous=NORMAL` push connection, then a wait
-    /// for the WAL fsync that covers it ([`WalSyncer`]): durable before it is answered.
+    /// for the WAL fsync that covers it (`WalSyncer`): durable before it is answered.
     fn push(&self, device_id: &str, doc_ids: &[String], decide: &mut Decide<'_>) -> Result<()> {
         let n = {
             let mut p = lock(&self.pusher);
@@ -1021,7 +1022,7 @@ impl ServerStore for SqliteStore {
     }
 
     fn finish_deferred_pushes(&self) -> Result<()> {
-        match DEFERRED.with(|d| d.take()) {
+        match DEFERRED.with(std::cell::Cell::take) {
             Some(n) if n > 0 => self.wal.wait_durable(n),
             _ => Ok(()),
         }
@@ -1155,7 +1156,7 @@ impl ServerStore for SqliteStore {
     }
 
     fn record_blob_upload(&self, hash: &str, doc_id: &str, device_id: &str) -> Result<()> {
-        let conn = self.write()?;
+        let conn = self.write();
         conn.prepare_cached(
             "INSERT INTO blob_uploads (hash, doc_id, device_id, at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (hash, doc_id) DO NOTHING",
@@ -1191,7 +1192,7 @@ impl ServerStore for SqliteStore {
     }
 
     fn quarantine_doc(&self, doc_id: &str, reason: Option<&str>) -> Result<bool> {
-        let mut conn = self.write()?;
+        let mut conn = self.write();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let exists = tx
             .query_row("SELECT 1 FROM docs WHERE doc_id = ?1", [doc_id], |_| Ok(()))
@@ -1236,7 +1237,7 @@ impl ServerStore for SqliteStore {
     /// One `synchronous=FULL` transaction: durable when it returns, which lets pulls of a server
     /// running in another process return the new seqs (see `durable_seq`).
     fn restore_doc(&self, doc_id: &str) -> Result<u64> {
-        let mut conn = self.write()?;
+        let mut conn = self.write();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let n = tx.execute("DELETE FROM quarantined_docs WHERE doc_id = ?1", [doc_id])?;
         if n == 0 {

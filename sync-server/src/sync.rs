@@ -291,7 +291,7 @@ pub fn handle_sync(
             }
             let cands = candidates.remove(doc_id).unwrap_or_default();
             let stored = peeked.remove(doc_id).flatten();
-            let base = BaseKey::of(&stored);
+            let base = BaseKey::of(stored.as_ref());
             let mut outcome = Outcome::default();
             let update = decide_doc(&principal, scope, doc_id, stored, &cands, &mut outcome);
             pre.insert(
@@ -311,7 +311,7 @@ pub fn handle_sync(
             let Some(p) = pre.remove(doc_id) else {
                 return Ok(None);
             };
-            if BaseKey::of(&stored) == p.base {
+            if BaseKey::of(stored.as_ref()) == p.base {
                 out.accepted.extend(p.outcome.accepted);
                 out.rejected.extend(p.outcome.rejected);
                 return Ok(p.update);
@@ -351,7 +351,7 @@ enum BaseKey {
 }
 
 impl BaseKey {
-    fn of(stored: &Option<StoredDoc>) -> BaseKey {
+    fn of(stored: Option<&StoredDoc>) -> BaseKey {
         match stored {
             None => BaseKey::New,
             Some(StoredDoc {

@@ -80,8 +80,7 @@ impl Server {
         Self::client()
             .get(format!("{}/healthz", self.url))
             .send()
-            .map(|r| r.status() == 200)
-            .unwrap_or(false)
+            .is_ok_and(|r| r.status() == 200)
     }
 
     fn admin(&self, args: &[&str]) -> String {
@@ -512,7 +511,7 @@ fn reads_stay_in_scope_and_pages_resume() {
     assert!(!seen_by_w2.contains(&r1));
     let w2_grids: Vec<String> = w2
         .store
-        .list(&Default::default())
+        .list(&gridwork_store::ListQuery::default())
         .unwrap()
         .items
         .iter()

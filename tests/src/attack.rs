@@ -54,8 +54,7 @@ pub const CANARIES: &[&str] = &[
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A new document id as devices make them (UUIDv7).
@@ -588,7 +587,12 @@ pub fn fill_sequence(
     assert!(n >= 3, "the run layout below needs at least 3 items");
     let changes = doc.get_changes(&[]);
     let seq = changes.iter().filter(|c| c.actor_id() == actor).count() as u64 + 1;
-    let start_op = changes.iter().map(|c| c.max_op()).max().unwrap_or(0) + 1;
+    let start_op = changes
+        .iter()
+        .map(automerge::Change::max_op)
+        .max()
+        .unwrap_or(0)
+        + 1;
     let mut deps = doc.get_heads();
     deps.sort();
     let (obj_ctr, obj_actor) = match obj {

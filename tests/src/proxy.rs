@@ -130,7 +130,7 @@ impl FaultProxy {
                 };
                 let sh = sh.clone();
                 tokio::spawn(async move {
-                    let _ = handle(conn, sh).await;
+                    let _ = Box::pin(handle(conn, sh)).await;
                 });
             }
         });
@@ -287,7 +287,7 @@ fn error_503() -> Vec<u8> {
 }
 
 async fn handle(mut conn: TcpStream, sh: Arc<Shared>) -> std::io::Result<()> {
-    let Some((head, body)) = read_request(&mut conn).await? else {
+    let Some((head, body)) = Box::pin(read_request(&mut conn)).await? else {
         return Ok(());
     };
     sh.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -310,8 +310,7 @@ async fn handle(mut conn: TcpStream, sh: Arc<Shared>) -> std::io::Result<()> {
             let resp = response_with_close(&forward(&sh, &head, &body, false).await?);
             // Keep the head (and its content-length), cut the body.
             let cut = find(&resp, b"\r\n\r\n")
-                .map(|i| i + 4 + (resp.len() - i - 4) / 2)
-                .unwrap_or(resp.len() / 2);
+                .map_or(resp.len() / 2, |i| i + 4 + (resp.len() - i - 4) / 2);
             conn.write_all(&resp[..cut]).await?;
         }
         Fault::Error5xxBefore => {

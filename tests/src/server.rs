@@ -114,7 +114,7 @@ impl Server {
 
     fn start_with(extra: &[&str], address_space: Option<u64>) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let extra: Vec<String> = extra.iter().map(std::string::ToString::to_string).collect();
         let (child, addr) = try_spawn(dir.path(), "127.0.0.1:0", &extra, address_space)
             .unwrap_or_else(|e| panic!("{e}"));
         Server {
@@ -246,6 +246,7 @@ fn try_spawn(
 
 /// Sets `RLIMIT_AS` of the child to `limit` bytes, between fork and exec.
 #[cfg(unix)]
+#[allow(unsafe_code)] // pre_exec is unsafe; see the SAFETY note
 fn cap_address_space(cmd: &mut Command, limit: u64) {
     use std::os::unix::process::CommandExt;
     let lim = libc::rlimit {
@@ -256,7 +257,7 @@ fn cap_address_space(cmd: &mut Command, limit: u64) {
     // async-signal-safe; it allocates nothing and touches no lock.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::setrlimit(libc::RLIMIT_AS, &lim) == 0 {
+            if libc::setrlimit(libc::RLIMIT_AS, &raw const lim) == 0 {
                 Ok(())
             } else {
                 Err(std::io::Error::last_os_error())

@@ -386,8 +386,7 @@ fn libfuzzer(opts: &Opts) -> Result<(), Failure> {
 
     // One libFuzzer process per target, as many at once as there are cores.
     let parallel = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+        .map_or(1, std::num::NonZero::get)
         .clamp(1, opts.targets.len().max(1));
     let mut pending: Vec<&'static str> = opts.targets.iter().rev().copied().collect();
     let mut running: Vec<Running> = Vec::new();
@@ -537,7 +536,7 @@ fn new_files(dir: &Path, since: SystemTime) -> Vec<PathBuf> {
         return Vec::new();
     };
     entries
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|e| {
             e.metadata()
                 .and_then(|m| m.modified())

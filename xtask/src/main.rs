@@ -1,5 +1,9 @@
 //! `cargo xtask <command>`: repository chores as Rust code.
 //!
+//! - `ci`: what CI runs (`.ci/run`, the README's test command): `check`, then `test`
+//! - `check`: the house rules: `cargo fmt --check`, clippy `-D warnings`, rustdoc `-D warnings`,
+//!   cargo-deny (licences, bans, sources; advisories too with `--advisories` or
+//!   `GRIDWORK_ADVISORIES=1`, as the RustSec database needs the network)
 //! - `setup`: install missing test prerequisites (Debian packages, when root)
 //! - `test`: set up, then every test in the repo: Rust (nextest or cargo test), a bounded fuzz run
 //!   (60 s per target), bindings (Kotlin on the JVM, Python), and a quick benchmark smoke run
@@ -18,8 +22,7 @@ use std::process::{Command, ExitCode};
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 pub fn cargo() -> Command {
@@ -31,13 +34,19 @@ pub fn cargo() -> Command {
 /// Run a command, echoing it; Err with a message naming it when it fails.
 pub fn run(cmd: &mut Command) -> Result<(), String> {
     eprintln!("xtask: running {cmd:?}");
-    let status = cmd
-        .status()
-        .map_err(|e| format!("could not start {:?}: {e}", cmd.get_program()))?;
+    let status = cmd.status().map_err(|e| {
+        format!(
+            "could not start {}: {e}",
+            cmd.get_program().to_string_lossy()
+        )
+    })?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("{:?} failed with {status}", cmd.get_program()))
+        Err(format!(
+            "{} failed with {status}",
+            cmd.get_program().to_string_lossy()
+        ))
     }
 }
 
@@ -79,8 +88,7 @@ fn setup() -> Result<(), String> {
     let root_user = Command::new("id")
         .arg("-u")
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !root_user || !have("apt-get", "--version") {
         return Err(format!(
             "missing packages: {} (install them with: sudo apt-get install -y {})",
@@ -95,6 +103,65 @@ fn setup() -> Result<(), String> {
         .args(["install", "-y", "-qq", "--no-install-recommends"])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// The cargo-deny release line `deny.toml` is written for.
+const CARGO_DENY_VERSION: &str = "^0.20";
+
+/// `cargo-deny`, from the PATH or from `target/tools/bin` (installed there from crates.io with
+/// `cargo install --locked` when missing: about 5 minutes on two cores, once).
+fn cargo_deny() -> Result<Command, String> {
+    if have("cargo-deny", "--version") {
+        return Ok(Command::new("cargo-deny"));
+    }
+    let tools = root().join("target/tools");
+    let local = tools.join("bin/cargo-deny");
+    if !local.exists() {
+        eprintln!(
+            "xtask: cargo-deny not found; installing it into {}",
+            tools.display()
+        );
+        run(cargo()
+            .args([
+                "install",
+                "--locked",
+                "cargo-deny",
+                "--version",
+                CARGO_DENY_VERSION,
+            ])
+            .arg("--root")
+            .arg(&tools))
+        .map_err(|e| format!("cargo-deny could not be installed ({e})"))?;
+    }
+    Ok(Command::new(local))
+}
+
+/// The house rules, in the order that fails fastest: format, lints, docs, dependencies.
+fn check(args: &[String]) -> Result<(), String> {
+    let advisories = args.iter().any(|a| a == "--advisories")
+        || std::env::var_os("GRIDWORK_ADVISORIES").is_some_and(|v| v == "1");
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo()
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
+    let mut deny = cargo_deny()?;
+    deny.current_dir(root())
+        .args(["check", "--hide-inclusion-graph"]);
+    if advisories {
+        deny.arg("all");
+    } else {
+        eprintln!("xtask: cargo deny: skipping advisories (needs the network: set GRIDWORK_ADVISORIES=1 or pass --advisories)");
+        deny.args(["licenses", "bans", "sources"]);
+    }
+    run(&mut deny)
 }
 
 fn test_all(args: &[String]) -> Result<(), String> {
@@ -129,13 +196,15 @@ fn test_all(args: &[String]) -> Result<(), String> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("ci") => check(&args[1..]).and_then(|()| test_all(&args[1..])),
+        Some("check") => check(&args[1..]),
         Some("test") => test_all(&args[1..]),
         Some("setup") => setup(),
         Some("bench") => run(cargo().args(["run", "--release", "-p", "gridwork-bench", "--"]).args(&args[1..])),
         Some("bindings") => bindings::generate().map(|_| ()),
         Some("test-bindings") => bindings::test(),
         Some("fuzz") => fuzz::main(&args[1..]),
-        _ => Err(format!("usage: cargo xtask <test [--no-bindings] | setup | bench [--quick] [--only P1,P2] | bindings | test-bindings | {}>", fuzz::USAGE)),
+        _ => Err(format!("usage: cargo xtask <ci [--advisories] [--no-bindings] | check [--advisories] | test [--no-bindings] | setup | bench [--quick] [--only P1,P2] | bindings | test-bindings | {}>", fuzz::USAGE)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

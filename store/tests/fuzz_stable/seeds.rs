@@ -52,6 +52,7 @@ pub fn all() -> Vec<Seed> {
 // Automerge changes as the device writes them
 // ---------------------------------------------------------------------------------------------
 
+#[allow(clippy::unnecessary_wraps)] // fills the `location: Option<_>` field of records
 fn location() -> Option<Location> {
     Some(Location {
         lat: 36.6512,

@@ -364,7 +364,7 @@ fn partial_uploads_are_purged_after_their_ttl() {
         match head(&att, &hash) {
             (404, Some(0)) => break,
             (404, Some(_)) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(250))
+                std::thread::sleep(Duration::from_millis(250));
             }
             other => panic!("the partial upload was not purged: HEAD answers {other:?}"),
         }
@@ -379,7 +379,7 @@ fn partial_uploads_are_purged_after_their_ttl() {
 
 /// A small photo-like JPEG.
 fn jpeg() -> Vec<u8> {
-    let mut x: u32 = 2463534242;
+    let mut x: u32 = 2_463_534_242;
     let img = image::RgbImage::from_fn(640, 480, |i, j| {
         x ^= x << 13;
         x ^= x >> 17;

@@ -27,7 +27,7 @@ fn five_devices_converge_after_concurrent_offline_edits() {
         .dev("leader")
         .store
         .sync_with(&gridwork_tests::fast_sync(), &|p| {
-            phases.lock().unwrap().push(p.phase)
+            phases.lock().unwrap().push(p.phase);
         })
         .unwrap();
     assert_eq!((r.pushed, r.pulled), (0, 0));

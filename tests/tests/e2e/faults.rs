@@ -111,7 +111,10 @@ fn server_sigkilled_mid_push_and_restarted() {
             "kill after {kill_after_ms} ms: pending {before} -> {after}; results {:?}",
             results
                 .iter()
-                .map(|r| r.as_ref().map(|_| "ok").map_err(|e| e.to_string()))
+                .map(|r| r
+                    .as_ref()
+                    .map(|_| "ok")
+                    .map_err(std::string::ToString::to_string))
                 .collect::<Vec<_>>()
         );
         if results.iter().any(|r| {

@@ -11,7 +11,7 @@ use gridwork_tests::*;
 
 /// A photo-like JPEG (noise, so it does not compress to nothing) larger than one upload chunk.
 fn photo(w: u32, h: u32) -> Vec<u8> {
-    let mut x: u32 = 2463534242;
+    let mut x: u32 = 2_463_534_242;
     let img = image::RgbImage::from_fn(w, h, |i, j| {
         x ^= x << 13;
         x ^= x >> 17;
