@@ -62,7 +62,11 @@ pub struct SubscriptionHandle {
 impl SubscriptionHandle {
     /// Unsubscribe now. Calling it twice is harmless.
     pub fn cancel(&self) {
-        let sub = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let sub = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         drop(sub);
     }
 }
@@ -124,7 +128,7 @@ impl GridworkStore {
     /// Subscribe to changes; keep the handle as long as the observer should be called.
     pub fn subscribe(&self, observer: Arc<dyn ChangeObserver>) -> Arc<SubscriptionHandle> {
         let sub = self.store.subscribe(move |ev: &core::ChangeEvent| {
-            observer.on_change(ev.ids.clone(), ev.source == core::ChangeSource::Remote)
+            observer.on_change(ev.ids.clone(), ev.source == core::ChangeSource::Remote);
         });
         Arc::new(SubscriptionHandle {
             inner: Mutex::new(Some(sub)),

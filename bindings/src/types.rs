@@ -30,9 +30,7 @@ pub(crate) fn time(ms: i64) -> SystemTime {
 pub(crate) fn millis(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_millis())
-            .map(|m| -m)
-            .unwrap_or(i64::MIN),
+        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |m| -m),
     }
 }
 
@@ -133,7 +131,7 @@ pub enum RecordStatus {
 }
 
 impl RecordStatus {
-    fn as_str(&self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             RecordStatus::Report { status } => status.as_str(),
             RecordStatus::Task { status } => status.as_str(),
@@ -625,6 +623,9 @@ pub struct TaskPatch {
 // ------------------------------------------------------------------ conversions
 
 /// `Some(None)` when cleared, `Some(v)` when set, `None` when untouched.
+// Core's patches use Option<Option<T>>: unset (None) vs cleared (Some(None)); the FFI
+// cannot express that, so it sends a value and a `clear_*` flag.
+#[allow(clippy::option_option)]
 fn patch<T>(value: Option<T>, clear: bool) -> Option<Option<T>> {
     if clear {
         Some(None)

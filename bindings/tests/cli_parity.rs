@@ -189,6 +189,7 @@ fn derives(attrs: &[syn::Attribute], what: &str) -> bool {
 }
 
 /// `#[<outer>(<key>)]` or `#[<outer>(<key> = "value")]`: `Some(value)` when present.
+#[allow(clippy::option_option)] // attribute absent (None) vs present without a value (Some(None))
 fn command_attr(attrs: &[syn::Attribute], outer: &str, key: &str) -> Option<Option<String>> {
     use syn::punctuated::Punctuated;
     let mut found = None;
@@ -274,7 +275,11 @@ impl CliSource {
     fn args(&self, fields: &syn::Fields, out: &mut Vec<String>) -> Option<String> {
         let mut sub = None;
         for f in fields {
-            let name = f.ident.as_ref().map(|i| i.to_string()).unwrap_or_default();
+            let name = f
+                .ident
+                .as_ref()
+                .map(std::string::ToString::to_string)
+                .unwrap_or_default();
             if command_attr(&f.attrs, "command", "subcommand").is_some() {
                 sub = Some(type_name(&f.ty));
             } else if command_attr(&f.attrs, "command", "flatten").is_some() {

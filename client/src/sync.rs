@@ -424,7 +424,9 @@ impl DeviceSync for Store {
         // Two syncs of one store at once would only repeat work, but their cursors could be
         // applied out of order: one at a time per store file.
         let gate = sync_gate(self.path());
-        let _one_at_a_time = gate.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = gate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
 
         let session = saved_session(self)?
             .ok_or_else(|| Error::Unauthorized("not signed in on this device".into()))?;
@@ -667,7 +669,7 @@ fn sync_gate(path: &Path) -> Arc<Mutex<()>> {
     let mut m = GATES
         .get_or_init(Default::default)
         .lock()
-        .unwrap_or_else(|p| p.into_inner());
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     m.entry(key).or_default().clone()
 }
 
@@ -734,9 +736,7 @@ pub(crate) fn with_retries<T>(
                 last = msg;
                 if n < attempts {
                     std::thread::sleep(
-                        retry_after
-                            .map(|d| d.min(cfg.backoff_max))
-                            .unwrap_or_else(|| backoff(cfg, n)),
+                        retry_after.map_or_else(|| backoff(cfg, n), |d| d.min(cfg.backoff_max)),
                     );
                 }
             }
@@ -770,8 +770,7 @@ pub(crate) fn classify_error<T>(r: reqwest::blocking::Response) -> Attempt<T> {
         .and_then(|b| serde_json::from_slice(&b).ok());
     let message = body
         .as_ref()
-        .map(|b| b.message.clone())
-        .unwrap_or_else(|| format!("HTTP {status}"));
+        .map_or_else(|| format!("HTTP {status}"), |b| b.message.clone());
     let code = body.as_ref().map(|b| b.code);
     let retryable_body = body.as_ref().is_some_and(|b| b.retryable);
     match status {
@@ -867,7 +866,10 @@ mod tests {
 
     #[test]
     fn sync_phases_keep_their_log_names() {
-        let names: Vec<String> = SyncPhase::ALL.iter().map(|p| p.to_string()).collect();
+        let names: Vec<String> = SyncPhase::ALL
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         assert_eq!(names, ["push", "pull", "photos"]);
         for p in SyncPhase::ALL {
             assert_eq!(p.to_string(), p.as_str());

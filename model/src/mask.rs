@@ -40,6 +40,7 @@ pub fn member(m: &Member) -> Member {
 impl AnyRecord {
     /// A copy for display: every resident's ID number and phone masked. The stored record is
     /// unchanged; only an explicit read of the record itself gives the full values.
+    #[must_use]
     pub fn masked(&self) -> AnyRecord {
         let mut r = self.clone();
         if let AnyRecord::Household(h) = &mut r {

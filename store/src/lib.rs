@@ -371,7 +371,7 @@ pub fn now_ms() -> i64 {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back),
     // so a poisoned lock is safe to keep using.
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
@@ -391,7 +391,7 @@ fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
 fn updated_at_of(doc: &Automerge) -> i64 {
     doc.get_changes(&[])
         .iter()
-        .map(|c| c.timestamp())
+        .map(automerge::Change::timestamp)
         .max()
         .unwrap_or(0)
 }

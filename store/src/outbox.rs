@@ -31,7 +31,7 @@ impl Store {
                 break;
             }
             // Ops as the server counts them (0 when the prescan refuses: the server says why).
-            let n_ops = gate::prescan(&bytes).map(|s| s.ops).unwrap_or(0);
+            let n_ops = gate::prescan(&bytes).map_or(0, |s| s.ops);
             if !first && ops + n_ops > gate::MAX_PUSH_OPS {
                 break;
             }
@@ -410,7 +410,11 @@ impl Writer {
             let proj = match &rec {
                 Ok(r) => Some((
                     project(r),
-                    new_changes.iter().map(|c| c.timestamp()).max().unwrap_or(0),
+                    new_changes
+                        .iter()
+                        .map(automerge::Change::timestamp)
+                        .max()
+                        .unwrap_or(0),
                 )),
                 Err(e) if strict => return Err(e.clone()),
                 Err(_) => {
@@ -520,7 +524,7 @@ impl Writer {
         let mut ids = Vec::with_capacity(prepared.len());
         for p in prepared {
             let n = p.new_changes.len();
-            let unfolded = self.cache.get(&p.id).map(|c| c.unfolded).unwrap_or(0) + n;
+            let unfolded = self.cache.get(&p.id).map_or(0, |c| c.unfolded) + n;
             ids.push(p.id.clone());
             self.put_cache(
                 p.id,

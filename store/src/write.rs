@@ -227,7 +227,7 @@ pub(crate) fn update_projection(
     use rusqlite::types::Value as V;
     let mut sql = String::from("UPDATE records SET updated_at = max(updated_at, ?2)");
     let mut args: Vec<V> = vec![V::Text(id.to_owned()), V::Integer(updated_at)];
-    let opt_text = |v: &Option<String>| v.clone().map(V::Text).unwrap_or(V::Null);
+    let opt_text = |v: &Option<String>| v.clone().map_or(V::Null, V::Text);
     let mut set = |col: &str, v: V| {
         args.push(v);
         sql.push_str(&format!(", {col} = ?{}", args.len()));
@@ -242,7 +242,7 @@ pub(crate) fn update_projection(
         set("category", opt_text(&p.category));
     }
     if old.severity != p.severity {
-        set("severity", p.severity.map(V::Integer).unwrap_or(V::Null));
+        set("severity", p.severity.map_or(V::Null, V::Integer));
     }
     if old.title != p.title {
         set("title", V::Text(p.title.clone()));

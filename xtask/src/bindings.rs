@@ -267,8 +267,7 @@ fn fetch_kotlin(tools: &Path) -> Result<PathBuf, String> {
 
 fn find_jna() -> Result<PathBuf, String> {
     let jar = std::env::var_os("JNA_JAR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/share/java/jna.jar"));
+        .map_or_else(|| PathBuf::from("/usr/share/java/jna.jar"), PathBuf::from);
     if jar.is_file() {
         Ok(jar)
     } else {

@@ -181,7 +181,7 @@ impl Kind for Household {
         Ok(())
     }
     fn project(&self, p: &mut Projection) {
-        p.title = self.address.clone();
+        p.title.clone_from(&self.address);
         // Names are searchable on the device that holds them; ID numbers and phones are not indexed.
         let names: Vec<&str> = self.members.iter().map(|m| m.name.as_str()).collect();
         p.body = format!("{}\n{}", names.join(" "), self.notes);

@@ -130,7 +130,7 @@ impl Kind for Report {
     fn project(&self, p: &mut Projection) {
         p.category = Some(self.category.as_str().into());
         p.severity = Some(i64::from(self.severity));
-        p.title = self.title.clone();
+        p.title.clone_from(&self.title);
         let mut body = self.description.clone();
         if let Some(a) = self.location.as_ref().and_then(|l| l.address.as_ref()) {
             body.push('\n');

@@ -138,11 +138,15 @@ impl Kind for Task {
             Priority::High => 3,
             Priority::Urgent => 4,
         });
-        p.title = self.title.clone();
-        p.body = self.description.clone();
-        p.due = self.due.clone();
+        p.title.clone_from(&self.title);
+        p.body.clone_from(&self.description);
+        p.due.clone_from(&self.due);
         p.household_id = self.linked_household.clone().map(String::from);
-        p.assignees = self.assignees.iter().map(|a| a.to_string()).collect();
+        p.assignees = self
+            .assignees
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
     }
     fn may_not_create(role: Role) -> Option<(&'static str, String)> {
         (!role.manages()).then(|| ("assignees", format!("a {role} may not assign tasks")))

@@ -133,9 +133,9 @@ impl Kind for Visit {
     fn project(&self, p: &mut Projection) {
         p.category = Some(self.visit_type.as_str().into());
         p.household_id = Some(self.household_id.to_string());
-        p.due = self.follow_up_due.clone();
+        p.due.clone_from(&self.follow_up_due);
         p.title = self.notes.chars().take(80).collect();
-        p.body = self.notes.clone();
+        p.body.clone_from(&self.notes);
         for n in &self.needs {
             p.body.push('\n');
             p.body.push_str(&n.note);
