@@ -4,13 +4,13 @@
 //! - The session (server URL, device token, who signed in) is kept in the store's `meta` table, so
 //!   a device reopens signed in ([`Store::open_device`]). Tokens are never logged.
 //! - `sync()` pushes the outbox and pulls everything in scope above the cursor; each answer is
-//!   applied with [`Store::apply_sync`] in one transaction (acks, quarantine, pulled changes,
+//!   applied with [`SyncSide::apply_sync_page`](gridwork_store::SyncSide::apply_sync_page) in one transaction (acks, quarantine, pulled changes,
 //!   cursor), so a sync interrupted at any point resumes harmlessly. No store lock is held while
 //!   the network is in use.
 //! - Retryable failures (connection errors, timeouts, 408, 429, 5xx, `retryable: true` bodies, a
 //!   response that does not decode) are retried with exponential backoff and jitter, a few times,
 //!   then reported as `Error::Network { retryable: true }`.
-//! - Pushes stay within the server's per-request quotas ([`Store::outbox`]). Changes the server
+//! - Pushes stay within the server's per-request quotas ([`SyncSide::outbox`](gridwork_store::SyncSide::outbox)). Changes the server
 //!   refuses with the retryable `quota` code are held, not quarantined: they stay pending, the
 //!   refusal is noted ([`Store::quota_hold`]), nothing more is pushed in this sync (pages are
 //!   still pulled) and a later sync sends them. Other refusals are quarantined.

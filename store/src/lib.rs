@@ -83,7 +83,7 @@ impl Default for StoreOptions {
     }
 }
 
-/// State of a stored change (`changes.state`). SQL text names the states through [`state!`], never
+/// State of a stored change (`changes.state`). SQL text names the states through `state!`, never
 /// by bare number: `concat!("... WHERE state = ", state!(pending))`. (A literal, not a bound
 /// parameter, so that SQLite can use the partial index `changes_pending`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +147,7 @@ impl ChangeState {
         ChangeState::Discarded,
     ];
 
-    /// The literal SQL text uses for this state (see [`state!`]). Migration 1's partial index
+    /// The literal SQL text uses for this state (see `state!`). Migration 1's partial index
     /// `changes_pending` (frozen SQL) spells [`ChangeState::Pending`] as `state = 0`.
     pub fn sql(self) -> &'static str {
         match self {
@@ -281,7 +281,7 @@ pub struct QuotaHold {
     pub held: u64,
 }
 
-/// What [`Store::apply_sync_page`] did with one page.
+/// What [`SyncSide::apply_sync_page`] did with one page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppliedPage {
     /// Records that changed on this device.

@@ -1,6 +1,6 @@
 //! Record kinds as data. Each kind is one file here: its struct, its enums, its document schema,
 //! its validation, its list columns and its workflow, behind the [`Kind`] trait. The
-//! [`register_kinds!`] call at the bottom of this file is the one registration: it makes
+//! `register_kinds!` call at the bottom of this file is the one registration: it makes
 //! [`RecordKind`], [`AnyRecord`] (whose serde form is the document layout) and every dispatch
 //! from `AnyRecord` / `RecordKind` to the kind's [`Kind`] implementation.
 //!
