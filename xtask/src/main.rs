@@ -1,11 +1,12 @@
 //! `cargo xtask <command>`: repository chores as Rust code.
 //!
-//! - `ci`: what CI runs (`.ci/run`, the README's test command): `check`, then `test`
+//! - `test` (also `ci`): what CI runs (`.ci/run`, the README's test command): `check`, then
+//!   every test (`--no-check` skips `check`)
 //! - `check`: the house rules: `cargo fmt --check`, clippy `-D warnings`, rustdoc `-D warnings`,
 //!   cargo-deny (licences, bans, sources; advisories too with `--advisories` or
 //!   `GRIDWORK_ADVISORIES=1`, as the RustSec database needs the network)
 //! - `setup`: install missing test prerequisites (Debian packages, when root)
-//! - `test`: set up, then every test in the repo: Rust (nextest or cargo test), a bounded fuzz run
+//!   The tests: set up, then every test in the repo: Rust (nextest or cargo test), a bounded fuzz run
 //!   (60 s per target), bindings (Kotlin on the JVM, Python), and a quick benchmark smoke run
 //! - `bench [--quick]`: the benchmark harness (bench/), writes target/bench/report.json
 //! - `bindings`: build gridwork-ffi and generate Kotlin, Swift and Python sources
@@ -196,9 +197,21 @@ fn test_all(args: &[String]) -> Result<(), String> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("ci") => check(&args[1..]).and_then(|()| test_all(&args[1..])),
+        // `test` is the README's test command and what CI runs: the house rules, then every
+        // test (`--no-check` skips the rules); `ci` is the same command under another name.
+        Some("test" | "ci") => {
+            let rest: Vec<String> = args[1..]
+                .iter()
+                .filter(|a| *a != "--no-check")
+                .cloned()
+                .collect();
+            if args[1..].iter().any(|a| a == "--no-check") {
+                test_all(&rest)
+            } else {
+                check(&rest).and_then(|()| test_all(&rest))
+            }
+        }
         Some("check") => check(&args[1..]),
-        Some("test") => test_all(&args[1..]),
         Some("setup") => setup(),
         Some("bench") => run(cargo().args(["run", "--release", "-p", "gridwork-bench", "--"]).args(&args[1..])),
         Some("bindings") => bindings::generate().map(|_| ()),
