@@ -13,12 +13,6 @@ use crate::policy::Principal;
 use crate::record::{AnyRecord, Comment, Transition, MAX_TEXT_CHARS};
 use crate::workflow;
 
-/// Sets the fields the system owns on a new record: author, creation time (and a visit's time
-/// when the user gave none).
-pub fn stamp_new(rec: &mut AnyRecord, user: &str, at: i64) {
-    rec.stamp_new(user, at);
-}
-
 /// A new record's document: one change by `actor`, in `user`'s name, at `at` (ms). The record
 /// must be stamped and validated. Returns the document, its JSON and the change.
 pub fn new_doc(
@@ -85,7 +79,7 @@ pub fn transition(
         .ok_or_else(|| Error::invalid("status", format!("a {} has no workflow", rec.kind())))?
         .to_owned();
     workflow::check_transition(rec, &from, to, &p.user_id, p.role)?;
-    if workflow::needs_comment(rec.kind(), to) && comment.is_none() {
+    if rec.kind().needs_comment(to) && comment.is_none() {
         return Err(Error::invalid(
             "comment",
             "a comment is required when returning a report",

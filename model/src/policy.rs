@@ -256,7 +256,7 @@ fn check_chain(
                 "a transition must start from the record's current status",
             ));
         }
-        if workflow::needs_comment(rec.kind(), &t.to)
+        if rec.kind().needs_comment(&t.to)
             && t.comment.as_deref().is_none_or(|c| c.trim().is_empty())
         {
             return Err(deny(

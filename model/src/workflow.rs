@@ -3,12 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::kinds::Who;
-use crate::record::{AnyRecord, RecordKind, Role};
-
-/// Transitions that require a comment (returning a report says why).
-pub fn needs_comment(kind: RecordKind, to: &str) -> bool {
-    kind.needs_comment(to)
-}
+use crate::record::{AnyRecord, Role};
 
 /// Check that `user` in `role` may move `rec` from `from` to `to` (the kind's table of steps,
 /// [`crate::kinds::Kind::step`]).
@@ -44,11 +39,6 @@ pub fn check_transition(
         ));
     }
     Ok(())
-}
-
-/// Statuses that count as "open" in lists (not finished).
-pub fn is_open(kind: RecordKind, status: Option<&str>) -> bool {
-    kind.is_open(status)
 }
 
 #[cfg(test)]
@@ -99,10 +89,10 @@ mod tests {
 
     #[test]
     fn open_statuses() {
-        assert!(is_open(RecordKind::Report, Some("approved")));
-        assert!(!is_open(RecordKind::Report, Some("closed")));
-        assert!(!is_open(RecordKind::Task, Some("cancelled")));
-        assert!(needs_comment(RecordKind::Report, "returned"));
-        assert!(!needs_comment(RecordKind::Task, "done"));
+        assert!(RecordKind::Report.is_open(Some("approved")));
+        assert!(!RecordKind::Report.is_open(Some("closed")));
+        assert!(!RecordKind::Task.is_open(Some("cancelled")));
+        assert!(RecordKind::Report.needs_comment("returned"));
+        assert!(!RecordKind::Task.needs_comment("done"));
     }
 }

@@ -7,7 +7,7 @@ impl Store {
     /// Create a record. Its `author` and `created_at` are set from the identity and the clock.
     pub fn create(&self, mut rec: AnyRecord) -> Result<String> {
         let (p, grids) = self.principal();
-        edit::stamp_new(&mut rec, &p.user_id, now_ms());
+        rec.stamp_new(&p.user_id, now_ms());
         rec.validate()?;
         let scope = |g: &str| grids.as_ref().is_none_or(|gs| gs.iter().any(|x| x == g));
         check_permission(&p, &scope, None, &rec)?;

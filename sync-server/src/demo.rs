@@ -159,7 +159,7 @@ impl SeedDevice {
 
     fn file(&mut self, mut rec: AnyRecord) -> Result<String> {
         let at = chrono::Utc::now().timestamp_millis();
-        edit::stamp_new(&mut rec, &self.user.id, at);
+        rec.stamp_new(&self.user.id, at);
         rec.validate().map_err(model_err)?;
         let (doc, json, change) =
             edit::new_doc(&rec, self.actor.clone(), &self.user.id, at).map_err(model_err)?;

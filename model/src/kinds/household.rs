@@ -142,19 +142,7 @@ impl Kind for Household {
         f("created_at", TIME, Write::Fixed),
     ];
 
-    fn grid(&self) -> &str {
-        &self.grid
-    }
-    fn author(&self) -> &str {
-        &self.author
-    }
-    fn created_at(&self) -> i64 {
-        self.created_at
-    }
-    fn stamp_new(&mut self, user: &str, at: i64) {
-        self.author = user.into();
-        self.created_at = at;
-    }
+    crate::kinds::record_header!();
     fn validate(&self) -> Result<()> {
         check_id("grid", &self.grid)?;
         check_text("address", &self.address, 1, MAX_SHORT_CHARS)?;

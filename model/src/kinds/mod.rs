@@ -122,6 +122,31 @@ fn no_workflow(kind: RecordKind) -> Error {
     Error::invalid("status", format!("a {kind} has no workflow"))
 }
 
+/// The header every kind shares (`grid`, `author`, `created_at`): its accessors, and with no
+/// argument also `stamp_new` (author and creation time; a kind with more system fields writes its
+/// own `stamp_new` and asks for `accessors` only).
+macro_rules! record_header {
+    () => {
+        crate::kinds::record_header!(accessors);
+        fn stamp_new(&mut self, user: &str, at: crate::record::Millis) {
+            self.author = user.into();
+            self.created_at = at;
+        }
+    };
+    (accessors) => {
+        fn grid(&self) -> &str {
+            &self.grid
+        }
+        fn author(&self) -> &str {
+            &self.author
+        }
+        fn created_at(&self) -> crate::record::Millis {
+            self.created_at
+        }
+    };
+}
+pub(crate) use record_header;
+
 /// Looks up `(from, to)` in a kind's table of steps, parsing both as the kind's status enum.
 pub fn find_step<S: std::str::FromStr<Err = Error> + PartialEq + Copy>(
     flow: &[(S, S, Who)],

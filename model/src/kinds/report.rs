@@ -94,19 +94,7 @@ impl Kind for Report {
         f("created_at", TIME, Write::Fixed),
     ];
 
-    fn grid(&self) -> &str {
-        &self.grid
-    }
-    fn author(&self) -> &str {
-        &self.author
-    }
-    fn created_at(&self) -> i64 {
-        self.created_at
-    }
-    fn stamp_new(&mut self, user: &str, at: i64) {
-        self.author = user.into();
-        self.created_at = at;
-    }
+    crate::kinds::record_header!();
     fn validate(&self) -> Result<()> {
         check_id("grid", &self.grid)?;
         check_text("title", &self.title, 1, MAX_TITLE_CHARS)?;

@@ -95,15 +95,7 @@ impl Kind for Visit {
         f("created_at", TIME, Write::Fixed),
     ];
 
-    fn grid(&self) -> &str {
-        &self.grid
-    }
-    fn author(&self) -> &str {
-        &self.author
-    }
-    fn created_at(&self) -> i64 {
-        self.created_at
-    }
+    crate::kinds::record_header!(accessors);
     fn stamp_new(&mut self, user: &str, at: i64) {
         self.author = user.into();
         self.created_at = at;
