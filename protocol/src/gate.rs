@@ -21,7 +21,7 @@ use automerge::{Automerge, Change, ObjId, ReadDoc};
 use crate::wire::RejectCode;
 use gridwork_model::error::Error;
 use gridwork_model::policy::{self, Principal, Side};
-use gridwork_model::record::AnyRecord;
+use gridwork_model::record::{AnyRecord, RecordKind};
 use gridwork_model::shape::{self, Mode, Shape, ShapeError};
 
 // ------------------------------------------------------------------------------------------------
@@ -180,9 +180,30 @@ fn hydrate(doc: &Automerge) -> Result<AnyRecord, Refusal> {
     Ok(rec)
 }
 
+/// A record's kind never changes: checked before the schema walk, so the refusal names `kind`
+/// (under another kind's schema the first field that does not belong would be named instead).
+fn check_kind_kept(doc: &Automerge, kind: RecordKind) -> Result<(), Refusal> {
+    let values = doc.get_all(automerge::ROOT, "kind").unwrap_or_default();
+    let kept = !values.is_empty()
+        && values.iter().all(|(v, _)| {
+            matches!(v, automerge::Value::Scalar(s)
+                if matches!(s.as_ref(), automerge::ScalarValue::Str(k) if k.as_str() == kind.as_str()))
+        });
+    if kept {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            RejectCode::Denied,
+            Some("kind"),
+            "a record's kind never changes",
+        ))
+    }
+}
+
 /// Server side, strict: may `p` apply `changes` (already parsed) to `before` (the server's copy;
 /// `None` for a new document)? Returns the document after them. Every change must apply (its
-/// dependencies known), touch only objects that are part of the record before or after it, leave
+/// dependencies known), touch only objects that are part of the record before or after it, keep
+/// the record's kind, leave
 /// a document that fits its kind's schema and limits, and be a change the policy allows.
 pub fn admit_push(
     p: &Principal,
@@ -217,6 +238,9 @@ pub fn admit_push(
             None,
             "depends on a change the server does not have",
         ));
+    }
+    if let Some(kind) = before.and_then(|b| b.shape.kind) {
+        check_kind_kept(&doc, kind)?;
     }
     let shape = shape::check(&doc, Mode::Strict).map_err(shape_refusal)?;
     check_reach(&fresh, before.map(|b| &b.doc), &shape)?;

@@ -17,6 +17,7 @@
 
 mod comments;
 mod encoder;
+mod kinds;
 mod leaks;
 mod memory;
 mod nesting;
