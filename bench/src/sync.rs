@@ -250,6 +250,7 @@ fn encode_push(cursor: Option<String>, push: Vec<PushDoc>, pull_limit: Option<u3
         cursor,
         push,
         pull_limit,
+        directory: None,
     })
 }
 
@@ -705,6 +706,7 @@ fn sync_once(
             })
             .collect(),
         pull_limit: Some(10_000),
+        directory: None,
     };
     let body = wire::encode_request(&req);
     let up = body.len();

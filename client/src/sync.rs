@@ -473,6 +473,7 @@ impl DeviceSync for Store {
                     })
                     .collect(),
                 pull_limit: cfg.pull_limit,
+                directory: None,
             };
             let body = wire::encode_request(&req);
             drop(req);
@@ -1206,6 +1207,7 @@ mod tests {
             changes: vec![],
             cursor: "v1.1.all".into(),
             more: false,
+            directory: None,
         };
         let second = SyncResponse {
             version: wire::PROTOCOL_VERSION,
@@ -1220,6 +1222,7 @@ mod tests {
             changes: vec![],
             cursor: "v1.3.all".into(),
             more: false,
+            directory: None,
         };
         let answers = [sync_answer(&first)];
         let (url, h) = serve(1, move |_, _| answers[0].clone());
@@ -1287,6 +1290,7 @@ mod tests {
             changes: vec![],
             cursor: "v1.5.all".into(),
             more: true,
+            directory: None,
         };
         let page2 = SyncResponse {
             version: wire::PROTOCOL_VERSION,

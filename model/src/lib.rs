@@ -12,6 +12,7 @@
 // House rule: input from devices, files and the network never aborts us (see Cargo.toml).
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod directory;
 pub mod doc;
 pub mod edit;
 pub mod error;

@@ -16,11 +16,22 @@
 
 use std::io::Read;
 
+use gridwork_model::directory::{
+    self, Boundary, DirUnit, Person, Point, Polygon, UnitKind, MAX_DIRECTORY_ENTRIES,
+};
+use gridwork_model::{Role, UserId};
 use serde::{Deserialize, Serialize};
 
-/// The protocol version this build speaks. Sent in every sync body; a server that does not speak
-/// it answers `unsupported_version`.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The newest protocol version this build speaks, and the one a device sends. A server answers in
+/// the version of the request, so devices of older versions keep syncing; a version outside
+/// [`MIN_PROTOCOL_VERSION`]..=[`PROTOCOL_VERSION`] is answered `unsupported_version`.
+///
+/// - 1: records (push, pull, cursor).
+/// - 2: adds the team directory: the request carries a [`DirCursor`], the answer a
+///   [`DirectoryDelta`] (`docs/protocol.md`, "Directory").
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The oldest protocol version this build still reads and answers.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
 
 /// `Content-Type` of sync request and response bodies.
 pub const SYNC_CONTENT_TYPE: &str = "application/vnd.gridwork.sync";
@@ -115,6 +126,33 @@ pub struct SyncRequest {
     pub push: Vec<PushDoc>,
     /// At most this many changes in the answer (the server may send fewer).
     pub pull_limit: Option<u32>,
+    /// Version 2: where the device's copy of the directory stands (`None`: it has none yet and
+    /// wants all of it). Not sent in version 1 (and then no directory is answered).
+    pub directory: Option<DirCursor>,
+}
+
+/// Where a device's copy of the directory stands: the server's directory `version` it last
+/// applied and a digest of the set of units and people it was sent (`view`). The server sends
+/// only entries changed after `version` while the set is the same, and the whole directory
+/// (`full`) when the set changed (someone left or joined the scope). Opaque to the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DirCursor {
+    pub version: u64,
+    pub view: u64,
+}
+
+/// The part of the directory a device needs (version 2 answers only).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DirectoryDelta {
+    /// Store this with the entries (one transaction) and send it next time.
+    pub cursor: DirCursor,
+    /// `true`: these are all the units and people in scope; every other one the device holds
+    /// has left the scope (people are kept by name, marked out of scope). `false`: only entries
+    /// changed since the request's cursor.
+    pub full: bool,
+    pub units: Vec<DirUnit>,
+    /// `in_scope` is not sent: every person in an answer is in scope.
+    pub people: Vec<Person>,
 }
 
 /// A change the server has stored.
@@ -235,6 +273,9 @@ pub struct SyncResponse {
     pub cursor: String,
     /// More changes are waiting: sync again (push nothing) with the new cursor.
     pub more: bool,
+    /// Version 2: the directory entries the device lacks; `None` when its copy is current (and
+    /// always in a version 1 answer).
+    pub directory: Option<DirectoryDelta>,
 }
 
 /// Machine-readable error code of an [`ErrorBody`].
@@ -304,6 +345,16 @@ pub fn encode_request(req: &SyncRequest) -> Vec<u8> {
             w.bytes(c);
         }
     }
+    if req.version >= 2 {
+        match req.directory {
+            None => w.u8(0),
+            Some(c) => {
+                w.u8(1);
+                w.varint(c.version);
+                w.buf.extend_from_slice(&c.view.to_le_bytes());
+            }
+        }
+    }
     compress(&w.buf)
 }
 
@@ -329,12 +380,22 @@ pub fn decode_request(body: &[u8], limits: Limits) -> Result<SyncRequest, WireEr
         }
         push.push(PushDoc { doc_id, changes });
     }
+    let directory = if version >= 2 {
+        match r.u8()? {
+            0 => None,
+            1 => Some(r.dir_cursor()?),
+            t => return Err(corrupt(format!("bad option tag {t}"))),
+        }
+    } else {
+        None
+    };
     r.finish()?;
     Ok(SyncRequest {
         version,
         cursor,
         push,
         pull_limit,
+        directory,
     })
 }
 
@@ -377,6 +438,15 @@ pub fn encode_response(resp: &SyncResponse) -> Vec<u8> {
     }
     w.str(&resp.cursor);
     w.u8(u8::from(resp.more));
+    if resp.version >= 2 {
+        match &resp.directory {
+            None => w.u8(0),
+            Some(d) => {
+                w.u8(1);
+                w.directory(d);
+            }
+        }
+    }
     compress(&w.buf)
 }
 
@@ -428,6 +498,15 @@ pub fn decode_response(body: &[u8], limits: Limits) -> Result<SyncResponse, Wire
         1 => true,
         t => return Err(corrupt(format!("bad bool {t}"))),
     };
+    let directory = if version >= 2 {
+        match r.u8()? {
+            0 => None,
+            1 => Some(r.directory()?),
+            t => return Err(corrupt(format!("bad option tag {t}"))),
+        }
+    } else {
+        None
+    };
     r.finish()?;
     Ok(SyncResponse {
         version,
@@ -436,6 +515,7 @@ pub fn decode_response(body: &[u8], limits: Limits) -> Result<SyncResponse, Wire
         changes,
         cursor,
         more,
+        directory,
     })
 }
 
@@ -602,6 +682,233 @@ impl Writer {
     }
 }
 
+// directory (version 2):
+//   cursor:   varint version, 8 bytes view (little endian)
+//   delta:    cursor, u8 full, varint n, n × unit, varint n, n × person
+//   unit:     id, u8 kind (0 district … 3 grid), u8 0 | u8 1 + id parent, str name,
+//             u8 0 | u8 1 + boundary
+//   boundary: varint polygons, each: varint rings, each: varint points, each: zigzag varint
+//             Δlat, Δlon in 1e-7 degrees from the previous point of the boundary (from 0, 0)
+//   person:   id, str username, str display name, u8 role (0 worker … 3 admin), varint n,
+//             n × id unit, opt_str phone
+impl Writer {
+    fn directory(&mut self, d: &DirectoryDelta) {
+        self.varint(d.cursor.version);
+        self.buf.extend_from_slice(&d.cursor.view.to_le_bytes());
+        self.u8(u8::from(d.full));
+        self.varint(d.units.len() as u64);
+        for u in &d.units {
+            self.id(&u.id);
+            self.u8(unit_kind_code(u.kind));
+            match &u.parent {
+                None => self.u8(0),
+                Some(p) => {
+                    self.u8(1);
+                    self.id(p);
+                }
+            }
+            self.str(&u.name);
+            match &u.boundary {
+                None => self.u8(0),
+                Some(b) => {
+                    self.u8(1);
+                    self.boundary(b);
+                }
+            }
+        }
+        self.varint(d.people.len() as u64);
+        for p in &d.people {
+            self.id(p.id.as_str());
+            self.str(&p.username);
+            self.str(&p.display_name);
+            self.u8(role_code(p.role));
+            self.varint(p.units.len() as u64);
+            for u in &p.units {
+                self.id(u);
+            }
+            self.opt_str(p.phone.as_deref());
+        }
+    }
+    fn boundary(&mut self, b: &Boundary) {
+        let (mut lat, mut lon) = (0i64, 0i64);
+        self.varint(b.polygons.len() as u64);
+        for poly in &b.polygons {
+            self.varint(poly.rings.len() as u64);
+            for ring in &poly.rings {
+                self.varint(ring.len() as u64);
+                for pt in ring {
+                    let (a, o) = (i64::from(pt.lat_e7), i64::from(pt.lon_e7));
+                    self.varint(zigzag(a - lat));
+                    self.varint(zigzag(o - lon));
+                    (lat, lon) = (a, o);
+                }
+            }
+        }
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)).cast_unsigned()
+}
+
+fn unzigzag(v: u64) -> i64 {
+    (v >> 1).cast_signed() ^ -((v & 1).cast_signed())
+}
+
+fn unit_kind_code(k: UnitKind) -> u8 {
+    match k {
+        UnitKind::District => 0,
+        UnitKind::Street => 1,
+        UnitKind::Community => 2,
+        UnitKind::Grid => 3,
+    }
+}
+
+fn role_code(r: Role) -> u8 {
+    match r {
+        Role::Worker => 0,
+        Role::Leader => 1,
+        Role::Supervisor => 2,
+        Role::Admin => 3,
+    }
+}
+
+impl Reader<'_> {
+    fn dir_cursor(&mut self) -> Result<DirCursor, WireError> {
+        let version = self.varint()?;
+        let view: [u8; 8] = self
+            .take(8)?
+            .try_into()
+            .map_err(|_| corrupt("directory cursor"))?;
+        Ok(DirCursor {
+            version,
+            view: u64::from_le_bytes(view),
+        })
+    }
+
+    /// Reads a directory answer. Every entry is checked as the model checks it
+    /// ([`gridwork_model::directory::check_unit`], `check_person`): a server is trusted to say
+    /// who is who, not to send bytes that would break the device.
+    fn directory(&mut self) -> Result<DirectoryDelta, WireError> {
+        let cursor = self.dir_cursor()?;
+        let full = match self.u8()? {
+            0 => false,
+            1 => true,
+            t => return Err(corrupt(format!("bad bool {t}"))),
+        };
+        let n_units = self.count(4)?;
+        if n_units > MAX_DIRECTORY_ENTRIES {
+            return Err(corrupt("too many directory entries"));
+        }
+        let mut units = Vec::with_capacity(n_units);
+        for _ in 0..n_units {
+            let id = self.id()?;
+            let kind = match self.u8()? {
+                0 => UnitKind::District,
+                1 => UnitKind::Street,
+                2 => UnitKind::Community,
+                3 => UnitKind::Grid,
+                t => return Err(corrupt(format!("bad unit kind {t}"))),
+            };
+            let parent = match self.u8()? {
+                0 => None,
+                1 => Some(self.id()?),
+                t => return Err(corrupt(format!("bad option tag {t}"))),
+            };
+            let name = self.str()?;
+            let boundary = match self.u8()? {
+                0 => None,
+                1 => Some(self.boundary()?),
+                t => return Err(corrupt(format!("bad option tag {t}"))),
+            };
+            let u = DirUnit {
+                id,
+                kind,
+                parent,
+                name,
+                boundary,
+            };
+            directory::check_unit(&u).map_err(|e| corrupt(format!("directory unit: {e}")))?;
+            units.push(u);
+        }
+        let n_people = self.count(6)?;
+        if n_units + n_people > MAX_DIRECTORY_ENTRIES {
+            return Err(corrupt("too many directory entries"));
+        }
+        let mut people = Vec::with_capacity(n_people);
+        for _ in 0..n_people {
+            let id = UserId::from(self.id()?);
+            let username = self.str()?;
+            let display_name = self.str()?;
+            let role = match self.u8()? {
+                0 => Role::Worker,
+                1 => Role::Leader,
+                2 => Role::Supervisor,
+                3 => Role::Admin,
+                t => return Err(corrupt(format!("bad role {t}"))),
+            };
+            let n = self.count(2)?;
+            if n > directory::MAX_PERSON_UNITS {
+                return Err(corrupt("too many units of a person"));
+            }
+            let mut p_units = Vec::with_capacity(n);
+            for _ in 0..n {
+                p_units.push(self.id()?);
+            }
+            let phone = self.opt_str()?;
+            let p = Person {
+                id,
+                username,
+                display_name,
+                role,
+                units: p_units,
+                phone,
+                in_scope: true,
+            };
+            directory::check_person(&p).map_err(|e| corrupt(format!("directory person: {e}")))?;
+            people.push(p);
+        }
+        Ok(DirectoryDelta {
+            cursor,
+            full,
+            units,
+            people,
+        })
+    }
+
+    fn boundary(&mut self) -> Result<Boundary, WireError> {
+        let too_many = || corrupt("a boundary over its limits");
+        let mut points_left = directory::MAX_BOUNDARY_POINTS;
+        let mut rings_left = directory::MAX_BOUNDARY_RINGS;
+        let (mut lat, mut lon) = (0i64, 0i64);
+        let n_polys = self.count(1)?;
+        if n_polys > rings_left {
+            return Err(too_many());
+        }
+        let mut polygons = Vec::with_capacity(n_polys);
+        for _ in 0..n_polys {
+            let n_rings = self.count(1)?;
+            rings_left = rings_left.checked_sub(n_rings).ok_or_else(too_many)?;
+            let mut rings = Vec::with_capacity(n_rings);
+            for _ in 0..n_rings {
+                let n = self.count(2)?;
+                points_left = points_left.checked_sub(n).ok_or_else(too_many)?;
+                let mut ring = Vec::with_capacity(n);
+                for _ in 0..n {
+                    lat = lat.saturating_add(unzigzag(self.varint()?));
+                    lon = lon.saturating_add(unzigzag(self.varint()?));
+                    let lat_e7 = i32::try_from(lat).map_err(|_| too_many())?;
+                    let lon_e7 = i32::try_from(lon).map_err(|_| too_many())?;
+                    ring.push(Point { lat_e7, lon_e7 });
+                }
+                rings.push(ring);
+            }
+            polygons.push(Polygon { rings });
+        }
+        Ok(Boundary { polygons })
+    }
+}
+
 /// The 16 bytes of `s` if it is a UUID in lowercase hyphenated form (so it round-trips exactly).
 fn canonical_uuid(s: &str) -> Option<[u8; 16]> {
     if s.len() != 36 {
@@ -733,7 +1040,7 @@ impl<'a> Reader<'a> {
             return Err(corrupt("not a Gridwork sync message (bad magic)"));
         }
         let version = self.varint_u32()?;
-        if version != PROTOCOL_VERSION {
+        if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) {
             return Err(WireError::UnsupportedVersion { got: version });
         }
         Ok(version)
@@ -768,6 +1075,7 @@ mod tests {
                 },
             ],
             pull_limit: Some(500),
+            directory: None,
         }
     }
 
@@ -805,6 +1113,7 @@ mod tests {
             ],
             cursor: "v1.99.deadbeef".into(),
             more: true,
+            directory: None,
         }
     }
 
@@ -863,12 +1172,12 @@ mod tests {
             Err(WireError::UnsupportedVersion { got: 7 })
         );
         let resp = SyncResponse {
-            version: 2,
+            version: 3,
             ..sample_response()
         };
         assert_eq!(
             decode_response(&encode_response(&resp), RESPONSE_LIMITS),
-            Err(WireError::UnsupportedVersion { got: 2 })
+            Err(WireError::UnsupportedVersion { got: 3 })
         );
     }
 
@@ -1016,5 +1325,168 @@ mod tests {
         let back: ErrorBody =
             serde_json::from_str(r#"{"code":"brand_new","message":"m","retryable":true}"#).unwrap();
         assert_eq!(back.code, ErrorCode::Unknown);
+    }
+
+    fn sample_directory() -> DirectoryDelta {
+        let square = serde_json::json!({"type": "Polygon", "coordinates": [
+            [[117.0, 36.0], [117.01, 36.0], [117.01, 36.01], [117.0, 36.01], [117.0, 36.0]],
+            [[117.004, 36.004], [117.006, 36.004], [117.006, 36.006]]]});
+        DirectoryDelta {
+            cursor: DirCursor {
+                version: 77,
+                view: 0xdead_beef_0bad_f00d,
+            },
+            full: true,
+            units: vec![
+                DirUnit {
+                    id: "lixia".into(),
+                    kind: UnitKind::District,
+                    parent: None,
+                    name: "历下区".into(),
+                    boundary: None,
+                },
+                DirUnit {
+                    id: "furong-01".into(),
+                    kind: UnitKind::Grid,
+                    parent: Some("furong".into()),
+                    name: "芙蓉社区第一网格".into(),
+                    boundary: Some(Boundary::from_geojson(&square).unwrap()),
+                },
+            ],
+            people: vec![Person {
+                id: UserId::from("01a22666-1593-7680-9cb4-18cf288682ab"),
+                username: "liuyang".into(),
+                display_name: "刘洋".into(),
+                role: Role::Supervisor,
+                units: vec!["quancheng".into()],
+                phone: Some("+86 138 0013 8000".into()),
+                in_scope: true,
+            }],
+        }
+    }
+
+    #[test]
+    fn directory_round_trips_in_version_2() {
+        let mut req = sample_request();
+        req.directory = Some(DirCursor {
+            version: u64::MAX,
+            view: 1,
+        });
+        assert_eq!(
+            decode_request(&encode_request(&req), REQUEST_LIMITS).unwrap(),
+            req
+        );
+        let mut resp = sample_response();
+        resp.directory = Some(sample_directory());
+        assert_eq!(
+            decode_response(&encode_response(&resp), RESPONSE_LIMITS).unwrap(),
+            resp
+        );
+        // Unchanged costs one byte in each direction beyond the cursor.
+        let mut same = sample_response();
+        same.directory = None;
+        let v1 = SyncResponse {
+            version: 1,
+            ..same.clone()
+        };
+        let raw_len = |b: &[u8]| decompress(b, RESPONSE_LIMITS).unwrap().len();
+        assert_eq!(
+            raw_len(&encode_response(&same)),
+            raw_len(&encode_response(&v1)) + 1
+        );
+    }
+
+    #[test]
+    fn version_1_messages_are_still_read_and_written() {
+        // A version 1 device sends no directory cursor; its request decodes, and the answer in
+        // its version carries no directory byte (an old decoder would refuse trailing bytes).
+        let v1 = SyncRequest {
+            version: 1,
+            ..sample_request()
+        };
+        let back = decode_request(&encode_request(&v1), REQUEST_LIMITS).unwrap();
+        assert_eq!(back.version, 1);
+        assert_eq!(back.directory, None);
+        let mut resp = sample_response();
+        resp.version = 1;
+        resp.directory = Some(sample_directory());
+        let back = decode_response(&encode_response(&resp), RESPONSE_LIMITS).unwrap();
+        assert_eq!(back.directory, None, "never written in version 1");
+        // Byte for byte what a version 1 build wrote: the v2 tail is absent.
+        let raw = decompress(&encode_response(&resp), RESPONSE_LIMITS).unwrap();
+        assert_eq!(raw.last(), Some(&1u8), "ends with the `more` flag");
+        for v in [0u32, 3, 1000] {
+            let bad = SyncRequest {
+                version: v,
+                ..Default::default()
+            };
+            assert!(matches!(
+                decode_request(&encode_request(&bad), REQUEST_LIMITS),
+                Err(WireError::UnsupportedVersion { got }) if got == v
+            ));
+        }
+    }
+
+    #[test]
+    fn hostile_directories_are_refused() {
+        let encode = |d: &DirectoryDelta| {
+            let mut w = Writer::with_capacity(64);
+            w.directory(d);
+            w.buf
+        };
+        let decode = |b: &[u8]| {
+            let mut r = Reader::new(b);
+            let d = r.directory();
+            d.and_then(|d| r.finish().map(|()| d))
+        };
+        let good = sample_directory();
+        assert_eq!(decode(&encode(&good)).unwrap(), good);
+        // Entries the model refuses: a name of control characters, a phone of letters, a
+        // boundary on a community, ids with spaces.
+        let mut bad = sample_directory();
+        bad.units[0].name = "\u{7}".into();
+        assert!(decode(&encode(&bad)).is_err());
+        let mut bad = sample_directory();
+        bad.people[0].phone = Some("call me".into());
+        let e = decode(&encode(&bad)).unwrap_err().to_string();
+        assert!(e.contains("phone") && !e.contains("call me"), "{e}");
+        let mut bad = sample_directory();
+        bad.units[0].boundary = bad.units[1].boundary.clone();
+        assert!(decode(&encode(&bad)).is_err());
+        let mut bad = sample_directory();
+        bad.people[0].units = vec!["a b".into()];
+        assert!(decode(&encode(&bad)).is_err());
+        // Forged counts: a billion units, a boundary of a billion points; refused before any
+        // allocation (the body cannot hold them).
+        let mut w = Writer::with_capacity(16);
+        w.varint(1);
+        w.buf.extend_from_slice(&[0; 8]);
+        w.u8(1);
+        w.varint(1 << 30);
+        assert!(decode(&w.buf).is_err());
+        let mut w = Writer::with_capacity(16);
+        w.varint(1);
+        w.buf.extend_from_slice(&[0; 8]);
+        w.u8(0);
+        w.varint(1);
+        w.id("g1");
+        w.u8(3);
+        w.u8(0);
+        w.str("g");
+        w.u8(1);
+        w.varint(1);
+        w.varint(1);
+        w.varint(1 << 30);
+        assert!(decode(&w.buf).is_err());
+        // Point deltas that run off the i32 range.
+        let mut w = Writer::with_capacity(16);
+        w.varint(1);
+        w.varint(1);
+        w.varint(3);
+        for _ in 0..3 {
+            w.varint(zigzag(i64::from(i32::MAX)));
+            w.varint(0);
+        }
+        assert!(Reader::new(&w.buf).boundary().is_err());
     }
 }

@@ -231,6 +231,7 @@ impl SeedDevice {
                 .map(|(doc_id, _, _, _, changes)| PushDoc { doc_id, changes })
                 .collect(),
             pull_limit: Some(1),
+            directory: None,
         };
         let resp = crate::sync::handle_sync(
             store,

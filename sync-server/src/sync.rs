@@ -339,6 +339,7 @@ pub fn handle_sync(
             .collect(),
         cursor: format_cursor(page.position, &fingerprint),
         more: page.more,
+        directory: None,
     })
 }
 

@@ -73,6 +73,7 @@ fn push_all(server: &Server, dev: &Device) {
             })
             .collect(),
         pull_limit: Some(1),
+        directory: None,
     };
     let resp = Server::client()
         .post(format!("{}/v1/sync", server.url))

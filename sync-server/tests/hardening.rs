@@ -154,6 +154,7 @@ fn push_all(server: &Server, dev: &Device) {
             })
             .collect(),
         pull_limit: Some(1),
+        directory: None,
     };
     let r = sync(server, &dev.token, &req);
     assert_eq!(r.accepted.len(), n, "rejected: {:?}", r.rejected);
@@ -182,6 +183,7 @@ fn pull_ids(server: &Server, token: &str, cursor: Option<String>) -> (HashSet<St
                 cursor: cursor.clone(),
                 push: vec![],
                 pull_limit: None,
+                directory: None,
             },
         );
         ids.extend(r.changes.into_iter().map(|c| c.doc_id));
@@ -521,6 +523,7 @@ fn sync_work_is_bounded_and_the_rest_told_to_retry() {
         cursor: None,
         push: vec![],
         pull_limit: None,
+        directory: None,
     };
     let mut seen_busy = None;
     let mut ok = 0;
@@ -602,6 +605,7 @@ fn request_bodies_in_memory_are_bounded_across_connections() {
         cursor: None,
         push: vec![],
         pull_limit: None,
+        directory: None,
     };
     let busy = sync_raw(&server, &dev.token, &req);
     assert_eq!(
@@ -972,6 +976,7 @@ fn pushes_count_toward_the_devices_day() {
                 })
                 .collect(),
             pull_limit: Some(1),
+            directory: None,
         };
         let r = gridwork_server::sync::handle_sync(
             &store,

@@ -193,6 +193,7 @@ impl Attacker {
                     cursor: cursor.take(),
                     push: vec![],
                     pull_limit: None,
+                    directory: None,
                 })
                 .unwrap_or_else(|e| panic!("pull as {}: {e}", self.username));
             for c in resp.changes {
@@ -282,6 +283,7 @@ pub fn push_request(docs: Vec<PushDoc>) -> SyncRequest {
         cursor: None,
         push: docs,
         pull_limit: Some(1),
+        directory: None,
     }
 }
 

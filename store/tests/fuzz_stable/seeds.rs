@@ -438,6 +438,7 @@ fn wire_seeds(changes: &[(String, Vec<u8>)]) -> Vec<Seed> {
                     },
                 ],
                 pull_limit: Some(500),
+                directory: None,
             },
         ),
         (
@@ -512,6 +513,7 @@ fn wire_seeds(changes: &[(String, Vec<u8>)]) -> Vec<Seed> {
                     .collect(),
                 cursor: "v1.99.deadbeef".into(),
                 more: true,
+                directory: None,
             },
         ),
     ];
