@@ -38,6 +38,15 @@ string_enum!(#[doc = "Level of an organisation unit."] UnitKind, "unit_kind" {
 });
 
 impl UnitKind {
+    /// 0 for a district … 3 for a grid: parents before children when sorted by it.
+    pub fn depth(self) -> u8 {
+        match self {
+            UnitKind::District => 0,
+            UnitKind::Street => 1,
+            UnitKind::Community => 2,
+            UnitKind::Grid => 3,
+        }
+    }
     /// The kind a parent of this kind must have (`None`: a district has no parent).
     pub fn parent_kind(self) -> Option<UnitKind> {
         match self {
@@ -130,7 +139,9 @@ pub fn check_name(field: &str, s: &str) -> Result<()> {
 pub fn check_phone(s: &str) -> Result<()> {
     check_chars("phone", s, MAX_PHONE_CHARS, false)?;
     let body = s.strip_prefix('+').unwrap_or(s);
-    if !body.chars().all(|c| c.is_ascii_digit() || c == '-' || c == ' ')
+    if !body
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '-' || c == ' ')
         || body.chars().filter(char::is_ascii_digit).count() < 3
     {
         return Err(Error::invalid(
@@ -515,13 +526,22 @@ mod tests {
             name: id.into(),
             boundary: b,
         };
-        let g1 = unit("g1", Some(Boundary::from_geojson(&square(117.0, 36.0, 0.01)).unwrap()));
-        let g2 = unit("g2", Some(Boundary::from_geojson(&square(117.01, 36.0, 0.01)).unwrap()));
+        let g1 = unit(
+            "g1",
+            Some(Boundary::from_geojson(&square(117.0, 36.0, 0.01)).unwrap()),
+        );
+        let g2 = unit(
+            "g2",
+            Some(Boundary::from_geojson(&square(117.01, 36.0, 0.01)).unwrap()),
+        );
         let grids = [g1, g2];
         assert_eq!(grid_at(&grids, 36.005, 117.015), GridAt::In("g2".into()));
         assert_eq!(grid_at(&grids, 36.005, 117.005), GridAt::In("g1".into()));
         assert_eq!(grid_at(&grids, 37.0, 117.0), GridAt::Outside);
-        assert_eq!(grid_at(&[unit("g3", None)], 36.0, 117.0), GridAt::NoBoundaries);
+        assert_eq!(
+            grid_at(&[unit("g3", None)], 36.0, 117.0),
+            GridAt::NoBoundaries
+        );
     }
 
     #[test]
@@ -540,13 +560,19 @@ mod tests {
         assert!(!format!("{p:?}").contains("138"));
         let mut bad = p.clone();
         bad.display_name = "x".repeat(MAX_NAME_CHARS + 1);
-        assert!(matches!(check_person(&bad), Err(Error::InvalidInput { field, .. }) if field == "person.display_name"));
+        assert!(
+            matches!(check_person(&bad), Err(Error::InvalidInput { field, .. }) if field == "person.display_name")
+        );
         bad = p.clone();
         bad.phone = Some("call me".into());
-        assert!(matches!(check_person(&bad), Err(Error::InvalidInput { field, .. }) if field == "phone"));
+        assert!(
+            matches!(check_person(&bad), Err(Error::InvalidInput { field, .. }) if field == "phone")
+        );
         bad = p;
         bad.units = vec!["a b".into()];
-        assert!(matches!(check_person(&bad), Err(Error::InvalidInput { field, .. }) if field == "person.units"));
+        assert!(
+            matches!(check_person(&bad), Err(Error::InvalidInput { field, .. }) if field == "person.units")
+        );
         assert_eq!(label_of(&[], "u9"), "u9");
     }
 }

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod blob;
 pub mod cancel;
 pub mod demo;
+pub mod directory;
 pub mod error;
 pub mod http;
 pub mod limits;

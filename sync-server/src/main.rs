@@ -258,6 +258,32 @@ enum AdminCmd {
     ListUnits,
     /// Import an organisation CSV (see docs/protocol.md, "Organisation CSV").
     ImportOrg { file: PathBuf },
+    /// Change a user: name, role, units, phone, whether devices may see the phone, or disable
+    /// them. Devices see the change in their directory at their next sync.
+    UpdateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// worker, leader, supervisor or admin.
+        #[arg(long)]
+        role: Option<String>,
+        /// Replaces every unit the user is attached to. Repeatable.
+        #[arg(long = "unit")]
+        units: Vec<String>,
+        #[arg(long, conflicts_with = "clear_phone")]
+        phone: Option<String>,
+        #[arg(long)]
+        clear_phone: bool,
+        /// Whether colleagues' devices may see the phone (yes or no).
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        share_phone: Option<bool>,
+        /// Disable (yes) or enable (no): a disabled user cannot sign in and leaves directories.
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        disabled: Option<bool>,
+    },
+    /// Import grid boundaries from a GeoJSON FeatureCollection (properties.id = grid id).
+    ImportBoundaries { file: PathBuf },
     /// Set a document aside: its changes are left out of every pull (history is kept) and
     /// pushes to it are refused `quarantined`.
     QuarantineDoc {
@@ -524,7 +550,7 @@ fn run_admin(args: AdminArgs) -> gridwork_server::Result<()> {
             parent,
             name,
         } => {
-            let kind = UnitKind::parse(&kind).ok_or_else(|| {
+            let kind = kind.parse::<UnitKind>().ok().ok_or_else(|| {
                 gridwork_server::Error::Invalid(
                     "kind must be district, street, community or grid".into(),
                 )
@@ -633,6 +659,41 @@ fn run_admin(args: AdminArgs) -> gridwork_server::Result<()> {
                     s.skipped_users.join(", ")
                 );
             }
+        }
+        AdminCmd::UpdateUser {
+            username,
+            display_name,
+            role,
+            units,
+            phone,
+            clear_phone,
+            share_phone,
+            disabled,
+        } => {
+            let update = gridwork_server::store::UserUpdate {
+                display_name,
+                role: role.as_deref().map(parse_role).transpose()?,
+                units: (!units.is_empty()).then_some(units),
+                phone: if clear_phone {
+                    Some(None)
+                } else {
+                    phone.map(Some)
+                },
+                phone_shared: share_phone,
+                disabled,
+            };
+            let u = admin::update_user(store, &username, &update)?;
+            println!(
+                "updated {} ({}) units {}",
+                u.username,
+                u.role,
+                u.units.join(";")
+            );
+        }
+        AdminCmd::ImportBoundaries { file } => {
+            let f = std::fs::File::open(&file)?;
+            let n = admin::import_boundaries(store, f)?;
+            println!("boundaries of {n} grid(s) imported");
         }
         AdminCmd::QuarantineDoc { id, reason } => {
             print!("{}", admin::quarantine_doc(store, &id, reason.as_deref())?);

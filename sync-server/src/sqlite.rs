@@ -18,6 +18,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use gridwork_model::directory::Boundary;
+use gridwork_model::Role;
+
+use crate::directory::{OrgPerson, OrgRows, OrgSnapshot, OrgUnit};
 use crate::error::{Error, Result};
 use crate::store::*;
 
@@ -134,6 +138,46 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (hash, doc_id)
     ) WITHOUT ROWID;
     ",
+    // 5: the team directory (issue 10). Every unit and user row carries the directory version of
+    // its last change, stamped from one counter by triggers (attachments stamp the user), so a
+    // device is sent only what changed since the version it holds. Phones travel only when
+    // shareable; grid boundaries are the model's `Boundary` as JSON.
+    r"
+    ALTER TABLE users ADD COLUMN phone TEXT;
+    ALTER TABLE users ADD COLUMN phone_shared INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN dir_version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE units ADD COLUMN boundary TEXT;
+    ALTER TABLE units ADD COLUMN dir_version INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE dir_seq (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+    INSERT INTO dir_seq (id, n) VALUES (1, 1);
+    CREATE TRIGGER dir_units_i AFTER INSERT ON units BEGIN
+        UPDATE dir_seq SET n = n + 1;
+        UPDATE units SET dir_version = (SELECT n FROM dir_seq) WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER dir_units_u AFTER UPDATE OF kind, parent_id, name, boundary ON units BEGIN
+        UPDATE dir_seq SET n = n + 1;
+        UPDATE units SET dir_version = (SELECT n FROM dir_seq) WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER dir_units_d AFTER DELETE ON units BEGIN UPDATE dir_seq SET n = n + 1; END;
+    CREATE TRIGGER dir_users_i AFTER INSERT ON users BEGIN
+        UPDATE dir_seq SET n = n + 1;
+        UPDATE users SET dir_version = (SELECT n FROM dir_seq) WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER dir_users_u
+        AFTER UPDATE OF username, display_name, role, disabled, phone, phone_shared ON users BEGIN
+        UPDATE dir_seq SET n = n + 1;
+        UPDATE users SET dir_version = (SELECT n FROM dir_seq) WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER dir_users_d AFTER DELETE ON users BEGIN UPDATE dir_seq SET n = n + 1; END;
+    CREATE TRIGGER dir_uu_i AFTER INSERT ON user_units BEGIN
+        UPDATE dir_seq SET n = n + 1;
+        UPDATE users SET dir_version = (SELECT n FROM dir_seq) WHERE id = NEW.user_id;
+    END;
+    CREATE TRIGGER dir_uu_d AFTER DELETE ON user_units BEGIN
+        UPDATE dir_seq SET n = n + 1;
+        UPDATE users SET dir_version = (SELECT n FROM dir_seq) WHERE id = OLD.user_id;
+    END;
+    ",
 ];
 
 thread_local! {
@@ -165,6 +209,8 @@ pub struct SqliteStore {
     /// Reads `auth_epoch` for the token cache; held for microseconds, on async threads too.
     epoch_conn: Mutex<Connection>,
     auth_cache: Mutex<HashMap<[u8; 32], CachedAuth>>,
+    /// The organisation indexed at one directory version (rebuilt when the version moves).
+    org_cache: Mutex<Option<Arc<OrgSnapshot>>>,
 }
 
 /// Group commit by WAL fsync. Pushes commit on a `synchronous=NORMAL` connection (the commit
@@ -398,6 +444,7 @@ impl SqliteStore {
             next_reader: AtomicUsize::new(0),
             epoch_conn,
             auth_cache: Mutex::new(HashMap::new()),
+            org_cache: Mutex::new(None),
         })
     }
 
@@ -537,6 +584,85 @@ impl SqliteStore {
         lock(&self.readers[start % n])
     }
 
+    fn load_org(conn: &Connection) -> Result<OrgRows> {
+        let version: i64 =
+            conn.query_row("SELECT n FROM dir_seq WHERE id = 1", [], |r| r.get(0))?;
+        let mut st = conn.prepare(
+            "SELECT id, kind, parent_id, name, boundary, dir_version FROM units ORDER BY id",
+        )?;
+        let units = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .filter_map(|(id, kind, parent, name, boundary, v)| {
+                // A row this build cannot read is left out of directories, not fatal.
+                let kind = kind.parse::<UnitKind>().ok()?;
+                let boundary = boundary.and_then(|b| serde_json::from_str::<Boundary>(&b).ok());
+                Some(OrgUnit {
+                    id,
+                    kind,
+                    parent,
+                    name,
+                    boundary,
+                    dir_version: u64::try_from(v).unwrap_or(0),
+                })
+            })
+            .collect();
+        let mut attached: HashMap<String, Vec<String>> = HashMap::new();
+        let mut st = conn.prepare("SELECT user_id, unit_id FROM user_units ORDER BY unit_id")?;
+        for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (u, unit) = row?;
+            attached.entry(u).or_default().push(unit);
+        }
+        let mut st = conn.prepare(
+            "SELECT id, username, display_name, role, disabled,
+                    CASE WHEN phone_shared THEN phone END, dir_version FROM users",
+        )?;
+        let people = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, bool>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, i64>(6)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .filter_map(|(id, username, display_name, role, disabled, phone, v)| {
+                let role = role.parse::<Role>().ok()?;
+                let units = attached.remove(&id).unwrap_or_default();
+                Some(OrgPerson {
+                    id,
+                    username,
+                    display_name,
+                    role,
+                    units,
+                    shared_phone: phone,
+                    disabled,
+                    dir_version: u64::try_from(v).unwrap_or(0),
+                })
+            })
+            .collect();
+        Ok(OrgRows {
+            version: u64::try_from(version).unwrap_or(0),
+            units,
+            people,
+        })
+    }
+
     fn user_units(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
         let mut st = conn
             .prepare_cached("SELECT unit_id FROM user_units WHERE user_id = ?1 ORDER BY unit_id")?;
@@ -585,6 +711,141 @@ const GRIDS_UNDER: &str = "
     SELECT id FROM sub WHERE kind = 'grid' ORDER BY id";
 
 impl ServerStore for SqliteStore {
+    fn set_boundary(&self, unit_id: &str, boundary: Option<&Boundary>) -> Result<()> {
+        let conn = self.write();
+        let kind: Option<String> = conn
+            .query_row("SELECT kind FROM units WHERE id = ?1", [unit_id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match kind.as_deref() {
+            None => return Err(Error::NotFound(format!("unit {unit_id}"))),
+            Some("grid") => {}
+            Some(_) => {
+                return Err(Error::Invalid(format!(
+                    "unit {unit_id} is not a grid; only grids have boundaries"
+                )))
+            }
+        }
+        let json = boundary
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| Error::Other(e.to_string()))?;
+        conn.execute(
+            "UPDATE units SET boundary = ?2 WHERE id = ?1",
+            params![unit_id, json],
+        )?;
+        Ok(())
+    }
+
+    fn update_user(&self, username: &str, update: &UserUpdate) -> Result<User> {
+        let mut conn = self.write();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let id: String = tx
+            .query_row(
+                "SELECT id FROM users WHERE username = ?1",
+                [username],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| Error::NotFound(format!("user {username}")))?;
+        if let Some(name) = &update.display_name {
+            tx.execute(
+                "UPDATE users SET display_name = ?2 WHERE id = ?1 AND display_name IS NOT ?2",
+                params![id, name],
+            )?;
+        }
+        if let Some(role) = update.role {
+            tx.execute(
+                "UPDATE users SET role = ?2 WHERE id = ?1 AND role IS NOT ?2",
+                params![id, role.as_str()],
+            )?;
+        }
+        if let Some(phone) = &update.phone {
+            tx.execute(
+                "UPDATE users SET phone = ?2 WHERE id = ?1 AND phone IS NOT ?2",
+                params![id, phone],
+            )?;
+        }
+        if let Some(shared) = update.phone_shared {
+            tx.execute(
+                "UPDATE users SET phone_shared = ?2 WHERE id = ?1 AND phone_shared IS NOT ?2",
+                params![id, shared],
+            )?;
+        }
+        if let Some(disabled) = update.disabled {
+            tx.execute(
+                "UPDATE users SET disabled = ?2 WHERE id = ?1 AND disabled IS NOT ?2",
+                params![id, disabled],
+            )?;
+        }
+        if let Some(units) = &update.units {
+            for unit in units {
+                let exists: bool = tx.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM units WHERE id = ?1)",
+                    [unit],
+                    |r| r.get(0),
+                )?;
+                if !exists {
+                    return Err(Error::Invalid(format!("unit {unit} does not exist")));
+                }
+            }
+            let current = Self::user_units(&tx, &id)?;
+            for old in current.iter().filter(|u| !units.contains(u)) {
+                tx.execute(
+                    "DELETE FROM user_units WHERE user_id = ?1 AND unit_id = ?2",
+                    params![id, old],
+                )?;
+            }
+            for new in units.iter().filter(|u| !current.contains(u)) {
+                tx.execute(
+                    "INSERT OR IGNORE INTO user_units (user_id, unit_id) VALUES (?1, ?2)",
+                    params![id, new],
+                )?;
+            }
+        }
+        let row = tx.query_row(
+            "SELECT id, username, display_name, role, disabled FROM users WHERE id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
+        let user = Self::row_user(&tx, row)?;
+        tx.commit()?;
+        Ok(user)
+    }
+
+    fn dir_version(&self) -> Result<u64> {
+        let conn = lock(&self.epoch_conn);
+        let n: i64 = conn
+            .prepare_cached("SELECT n FROM dir_seq WHERE id = 1")?
+            .query_row([], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn org_snapshot(&self) -> Result<Arc<OrgSnapshot>> {
+        let version = self.dir_version()?;
+        if let Some(s) = lock(&self.org_cache).as_ref() {
+            if s.version == version {
+                return Ok(Arc::clone(s));
+            }
+        }
+        // Built outside the cache lock: a slow rebuild never blocks a sync that finds the
+        // cache current. Read in one transaction, so the rows and their version agree.
+        let rows = {
+            let mut conn = self.reader();
+            let tx = conn.transaction()?;
+            let rows = Self::load_org(&tx)?;
+            tx.commit()?;
+            rows
+        };
+        let snap = Arc::new(OrgSnapshot::new(rows));
+        let mut cache = lock(&self.org_cache);
+        if cache.as_ref().is_none_or(|c| c.version < snap.version) {
+            *cache = Some(Arc::clone(&snap));
+        }
+        Ok(snap)
+    }
+
     fn upsert_unit(&self, unit: &Unit) -> Result<()> {
         let conn = self.write();
         if unit.id.trim().is_empty() {
@@ -664,7 +925,9 @@ impl ServerStore for SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
             .map(|(id, kind, parent_id, name)| {
-                let kind = UnitKind::parse(&kind)
+                let kind = kind
+                    .parse::<UnitKind>()
+                    .ok()
                     .ok_or_else(|| Error::Other(format!("unit {id}: bad kind")))?;
                 Ok(Unit {
                     id,

@@ -8,45 +8,15 @@
 use chrono::{DateTime, Utc};
 use gridwork_model::Role;
 
+use std::sync::Arc;
+
+use gridwork_model::directory::Boundary;
+
+use crate::directory::OrgSnapshot;
 use crate::error::Result;
 
-/// Level of an organisation unit: district → street → community → grid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum UnitKind {
-    District,
-    Street,
-    Community,
-    Grid,
-}
-
-impl UnitKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UnitKind::District => "district",
-            UnitKind::Street => "street",
-            UnitKind::Community => "community",
-            UnitKind::Grid => "grid",
-        }
-    }
-    pub fn parse(s: &str) -> Option<UnitKind> {
-        match s {
-            "district" => Some(UnitKind::District),
-            "street" => Some(UnitKind::Street),
-            "community" => Some(UnitKind::Community),
-            "grid" => Some(UnitKind::Grid),
-            _ => None,
-        }
-    }
-    /// The kind a parent of this kind must have (`None`: a district has no parent).
-    pub fn parent_kind(self) -> Option<UnitKind> {
-        match self {
-            UnitKind::District => None,
-            UnitKind::Street => Some(UnitKind::District),
-            UnitKind::Community => Some(UnitKind::Street),
-            UnitKind::Grid => Some(UnitKind::Community),
-        }
-    }
-}
+/// Level of an organisation unit: district → street → community → grid (the model's type).
+pub use gridwork_model::directory::UnitKind;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unit {
@@ -67,6 +37,21 @@ pub struct User {
     /// The units the user is attached to; their scope is every grid under them (admins: all).
     pub units: Vec<String>,
     pub disabled: bool,
+}
+
+/// An admin's change to a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub display_name: Option<String>,
+    pub role: Option<Role>,
+    /// Replaces every unit the user is attached to.
+    pub units: Option<Vec<String>>,
+    /// `Some(None)` removes the phone.
+    pub phone: Option<Option<String>>,
+    /// Whether devices in the user's directory may see the phone.
+    pub phone_shared: Option<bool>,
+    /// A disabled user cannot sign in and leaves every directory.
+    pub disabled: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -189,6 +174,16 @@ pub trait ServerStore: Send + Sync + 'static {
     /// Inserts or renames a unit. Checks that the parent exists and is of the right kind.
     fn upsert_unit(&self, unit: &Unit) -> Result<()>;
     fn list_units(&self) -> Result<Vec<Unit>>;
+    /// Sets or removes a grid's boundary (checked by the caller).
+    fn set_boundary(&self, unit_id: &str, boundary: Option<&Boundary>) -> Result<()>;
+    /// Changes a user (admin). Fails if the user or a unit is unknown.
+    fn update_user(&self, username: &str, update: &UserUpdate) -> Result<User>;
+    /// The directory version: moves with every change of a unit, a user or an attachment.
+    /// Called once per sync: must take microseconds.
+    fn dir_version(&self) -> Result<u64>;
+    /// The organisation at the current directory version, indexed (a store caches it per
+    /// version).
+    fn org_snapshot(&self) -> Result<Arc<OrgSnapshot>>;
     /// Creates a user. Fails if the username exists or a unit is unknown.
     fn create_user(&self, user: &NewUser, password_hash: &str) -> Result<User>;
     fn set_password(&self, username: &str, password_hash: &str) -> Result<()>;

@@ -328,8 +328,15 @@ pub fn handle_sync(
         .map_or(pull.default_limit, |n| n as usize)
         .clamp(1, pull.max_limit);
     let page = store.pull(scope, after, Some(&device.device_id), limit, pull.max_bytes)?;
+    // Version 2 devices get the directory entries they lack; a version 1 device is answered in
+    // its own version, without them.
+    let directory = if req.version >= 2 {
+        crate::directory::answer(store, &device.user.id, device.user.role, req.directory)?
+    } else {
+        None
+    };
     Ok(SyncResponse {
-        version: PROTOCOL_VERSION,
+        version: req.version.min(PROTOCOL_VERSION),
         accepted: out.accepted,
         rejected: out.rejected,
         changes: page
@@ -339,7 +346,7 @@ pub fn handle_sync(
             .collect(),
         cursor: format_cursor(page.position, &fingerprint),
         more: page.more,
-        directory: None,
+        directory,
     })
 }
 
