@@ -741,6 +741,7 @@ fn sync_once(
             rejected: vec![],
             pulled,
             cursor: Some(r.cursor),
+            directory: None,
         })
         .map_err(e)?;
     Ok(Trip {

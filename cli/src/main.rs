@@ -15,13 +15,14 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use gridwork_client::DeviceSync;
 use gridwork_client::SyncProgress;
+use gridwork_model::directory::GridAt;
 use gridwork_model::{Error, Location, Member, Need};
 use gridwork_model::{MemberTag, NeedTag, Priority, RecordKind, ReportCategory, VisitType};
 use gridwork_store::{ListQuery, NewHousehold, NewReport, NewTask, NewVisit, ReportPatch, Store};
 use serde_json::{json, Value};
 
 use output::{
-    print_json, show_record, stored_json, summaries_table, summary_json, table, time, to_json,
+    print_json, show_record, stored_json, summaries_table, summary_json, table, time, to_json, who,
 };
 
 #[derive(Parser)]
@@ -85,6 +86,15 @@ enum Cmd {
     History { id: String },
     /// Fields of a record that were set concurrently; the winner first.
     Conflicts { id: String },
+    /// The people and places in your scope (synced; works offline).
+    Team {
+        /// Only the people who can be given a task in this grid.
+        #[arg(long)]
+        grid: Option<String>,
+        /// Also people who left your scope (kept by name).
+        #[arg(long)]
+        all: bool,
+    },
     /// Changes the server refused, with the reason (kept on this device).
     Quarantine {
         /// Give up this record's refused changes (and local edits made on top of them).
@@ -97,7 +107,7 @@ enum Cmd {
 enum ReportCmd {
     /// File a new report (a draft unless --submit).
     New {
-        /// Grid id [default: your only grid]
+        /// Grid id [default: the grid containing --lat/--lon, else your only grid]
         #[arg(long)]
         grid: Option<String>,
         /// fire_hazard, blocked_fire_lane, sanitation, road_facility_damage, illegal_construction, dispute, fraud_risk, food_safety, public_security, other
@@ -236,7 +246,7 @@ enum TaskCmd {
         title: String,
         #[arg(long, default_value = "")]
         description: String,
-        /// User id of an assignee (see `gridwork status` on their device). Repeatable.
+        /// Who: a name (张伟), a username or a user id, from `gridwork team`. Repeatable.
         #[arg(long = "to", alias = "assignee", required = true)]
         assignees: Vec<String>,
         /// YYYY-MM-DD
@@ -435,6 +445,43 @@ fn signed_in(store: &Store) -> R<gridwork_client::Session> {
     })
 }
 
+/// `--grid`; else the grid whose boundary (on this device) contains the location; else the
+/// user's only grid.
+fn grid_here(store: &Store, grid: Option<String>, location: Option<&Location>) -> R<String> {
+    if grid.is_some() {
+        return grid_or_default(store, grid);
+    }
+    if let Some(l) = location {
+        match store.grid_at(l.lat, l.lon)? {
+            GridAt::In(g) => return Ok(g),
+            GridAt::Outside => {
+                return Err(fail(
+                    "the location is outside every grid of yours; pass --grid",
+                ))
+            }
+            GridAt::NoBoundaries => {}
+        }
+    }
+    grid_or_default(store, grid)
+}
+
+/// The user id for `--to`: a name, a username or an id from the directory. Before the first
+/// sync (no directory on the device yet) an id is taken as given; the server checks it.
+fn assignee(store: &Store, who: &str) -> R<String> {
+    match store.find_person("to", who) {
+        Ok(p) => Ok(p.id.into_string()),
+        Err(e) => {
+            if store.directory()?.is_empty() && gridwork_model::record::check_id("to", who).is_ok()
+            {
+                eprintln!("note: no team directory on this device yet (sync first); using the id as given");
+                Ok(who.to_owned())
+            } else {
+                Err(e.into())
+            }
+        }
+    }
+}
+
 /// `--grid`, or the user's only grid.
 fn grid_or_default(store: &Store, grid: Option<String>) -> R<String> {
     if let Some(g) = grid {
@@ -564,14 +611,15 @@ fn run(cli: Cli) -> R {
                 location,
                 submit,
             } => {
-                let grid = grid_or_default(&store, grid)?;
+                let location = location.location();
+                let grid = grid_here(&store, grid, location.as_ref())?;
                 let id = store.create_report(NewReport {
                     grid,
                     category: category.parse::<ReportCategory>()?,
                     severity,
                     title,
                     description,
-                    location: location.location(),
+                    location,
                     submit,
                 })?;
                 done(
@@ -709,7 +757,8 @@ fn run(cli: Cli) -> R {
                 follow_up,
                 location,
             } => {
-                let grid = grid_or_default(&store, grid)?;
+                let location = location.location();
+                let grid = grid_here(&store, grid, location.as_ref())?;
                 let needs = needs.iter().map(|n| parse_need(n)).collect::<R<Vec<_>>>()?;
                 let id = store.create_visit(NewVisit {
                     grid,
@@ -718,7 +767,7 @@ fn run(cli: Cli) -> R {
                     notes,
                     needs,
                     follow_up_due: follow_up,
-                    location: location.location(),
+                    location,
                     visited_at: None,
                 })?;
                 done(&id, "Recorded visit");
@@ -767,6 +816,10 @@ fn run(cli: Cli) -> R {
                 household,
             } => {
                 let grid = grid_or_default(&store, grid)?;
+                let assignees = assignees
+                    .iter()
+                    .map(|a| assignee(&store, a))
+                    .collect::<R<Vec<_>>>()?;
                 let id = store.create_task(NewTask {
                     grid,
                     title,
@@ -806,17 +859,19 @@ fn run(cli: Cli) -> R {
                 done(&id, "Returned report");
             }
         },
+        Cmd::Team { grid, all } => team(&store, grid.as_deref(), all, json)?,
         Cmd::History { id } => {
             let h = store.history(&id)?;
             if json {
                 print_json(&to_json(&h));
             } else {
+                let names = store.labels()?;
                 let rows: Vec<Vec<String>> = h
                     .iter()
                     .map(|e| {
                         vec![
                             time(e.at_ms),
-                            e.user_id.clone(),
+                            who(&names, &e.user_id),
                             e.actor.chars().take(12).collect(),
                             e.fields.join(", "),
                         ]
@@ -832,6 +887,8 @@ fn run(cli: Cli) -> R {
             } else if c.is_empty() {
                 println!("No conflicting fields.");
             } else {
+                let names = store.labels()?;
+                let names = &names;
                 let rows: Vec<Vec<String>> = c
                     .iter()
                     .flat_map(|f| {
@@ -848,7 +905,7 @@ fn run(cli: Cli) -> R {
                                     "also set".into()
                                 },
                                 value_text(&v.value),
-                                v.user_id.clone(),
+                                who(names, &v.user_id),
                             ]
                         })
                     })
@@ -1010,8 +1067,56 @@ fn show(store: &Store, id: &str, json: bool) -> R {
     if json {
         print_json(&stored_json(&r));
     } else {
-        show_record(&r);
+        show_record(&r, &store.labels()?);
     }
+    Ok(())
+}
+
+/// `gridwork team`: the directory (or who can take a task in `grid`).
+fn team(store: &Store, grid: Option<&str>, all: bool, json: bool) -> R {
+    let people = match grid {
+        Some(g) => store.assignable(g)?,
+        None => store
+            .directory()?
+            .into_iter()
+            .filter(|p| all || p.in_scope)
+            .collect(),
+    };
+    if json {
+        let units = store.units()?;
+        print_json(&json!({
+            "people": people,
+            "units": units.iter().map(|u| json!({
+                "id": u.id, "kind": u.kind, "parent": u.parent, "name": u.name,
+                "has_boundary": u.boundary.is_some(),
+            })).collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    if people.is_empty() {
+        println!("No one in your directory yet: it arrives with `gridwork sync`.");
+        return Ok(());
+    }
+    let unit_names: std::collections::HashMap<String, String> =
+        store.units()?.into_iter().map(|u| (u.id, u.name)).collect();
+    let rows: Vec<Vec<String>> = people
+        .iter()
+        .map(|p| {
+            vec![
+                p.display_name.clone(),
+                p.username.clone(),
+                p.role.as_str().to_owned(),
+                p.units
+                    .iter()
+                    .map(|u| unit_names.get(u).cloned().unwrap_or_else(|| u.clone()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                p.phone.clone().unwrap_or_else(|| "-".into()),
+                if p.in_scope { "" } else { "left your scope" }.into(),
+            ]
+        })
+        .collect();
+    table(&["NAME", "USERNAME", "ROLE", "UNITS", "PHONE", ""], &rows);
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! Output: JSON for scripts, tables and key/value lines for people. Resident ID numbers and phone
 //! numbers are masked in both.
 
+use std::collections::HashMap;
+
 use gridwork_model::AnyRecord;
 use gridwork_store::{RecordSummary, StoredRecord};
 use serde_json::Value;
@@ -125,8 +127,13 @@ pub fn summaries_table(items: &[RecordSummary]) {
     table(&["ID", "KIND", "GRID", "STATUS", "TITLE", "CREATED"], &rows);
 }
 
-/// Key/value lines for one record.
-pub fn show_record(r: &StoredRecord) {
+/// How a user id is shown: "刘洋 (supervisor)" from the directory, else the id.
+pub fn who(names: &HashMap<String, String>, id: &str) -> String {
+    names.get(id).cloned().unwrap_or_else(|| id.to_owned())
+}
+
+/// Key/value lines for one record; user ids are shown by name (`names`, from the directory).
+pub fn show_record(r: &StoredRecord, names: &HashMap<String, String>) {
     let v = record_json(&r.record);
     println!("id:           {}", r.id);
     println!("kind:         {}", r.record.kind());
@@ -142,6 +149,13 @@ pub fn show_record(r: &StoredRecord) {
                 ("created_at" | "visited_at", Value::Number(n)) => {
                     n.as_i64().map(time).unwrap_or_default()
                 }
+                ("author", Value::String(id)) => who(names, id),
+                ("assignees", Value::Array(ids)) => ids
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|id| who(names, id))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 (_, Value::String(s)) => s.clone(),
                 (_, Value::Null) => "-".into(),
                 (_, other) => other.to_string(),
@@ -207,13 +221,12 @@ pub fn show_record(r: &StoredRecord) {
                 .and_then(Value::as_str)
                 .map(|c| format!(" — {c}"))
                 .unwrap_or_default();
-            println!(
-                "  {at}  {} → {}  by {} ({}){comment}",
-                s("from"),
-                s("to"),
-                s("by"),
-                s("role")
-            );
+            let by = s("by");
+            let by = names
+                .get(&by)
+                .cloned()
+                .unwrap_or_else(|| format!("{by} ({})", s("role")));
+            println!("  {at}  {} → {}  by {by}{comment}", s("from"), s("to"));
         }
     }
     let comments = list("comments");
@@ -226,7 +239,7 @@ pub fn show_record(r: &StoredRecord) {
                 .and_then(Value::as_i64)
                 .map(time)
                 .unwrap_or_default();
-            println!("  {at}  {}: {}", s("by"), s("text"));
+            println!("  {at}  {}: {}", who(names, &s("by")), s("text"));
         }
     }
 }

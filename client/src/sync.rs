@@ -212,7 +212,22 @@ pub(crate) enum Attempt<T> {
 pub(crate) enum Failure {
     /// 413: the caller may push less and try again.
     TooLarge(String),
+    /// 400 `unsupported_version`: the server is older than this app; the sync driver asks
+    /// again in the oldest version it speaks (without the directory).
+    OldServer(String),
     Other(Error),
+}
+
+impl Failure {
+    pub(crate) fn into_error(self) -> Error {
+        match self {
+            Failure::TooLarge(m) | Failure::OldServer(m) => Error::Network {
+                message: m,
+                retryable: false,
+            },
+            Failure::Other(e) => e,
+        }
+    }
 }
 
 /// The saved session of `store`, if someone is signed in.
@@ -339,13 +354,7 @@ impl DeviceSync for Store {
                 Ok(r) => classify_error(r),
             }
         })
-        .map_err(|f| match f {
-            Failure::TooLarge(m) => Error::Network {
-                message: m,
-                retryable: false,
-            },
-            Failure::Other(e) => e,
-        })?;
+        .map_err(Failure::into_error)?;
         let role: Role = resp.role.parse().map_err(|_| Error::Network {
             message: "the server sent an unknown role; update the app".into(),
             retryable: false,
@@ -366,6 +375,8 @@ impl DeviceSync for Store {
         if self.sync_side().get_meta(META_LAST_USER)?.as_deref() != Some(saved.user_id.as_str()) {
             // Another user, or another server: what the old cursor skipped may be needed now.
             self.sync_side().delete_meta(META_CURSOR)?;
+            // The directory was the old user's view: the next sync sends the whole new one.
+            self.sync_side().forget_directory_cursor()?;
         }
         let json = serde_json::to_string(&saved).map_err(|e| Error::Internal(e.to_string()))?;
         self.sync_side().set_meta(META_SESSION, &json)?;
@@ -443,6 +454,8 @@ impl DeviceSync for Store {
         });
         let mut pushed_done = 0u64;
         let mut rounds = 0u32;
+        // Protocol version 2 carries the directory; an older server is asked again in version 1.
+        let mut version = wire::PROTOCOL_VERSION;
         let mut set_aside_seen = HashSet::new();
         // Set by the server's retryable `quota` refusal: push nothing more in this sync.
         let mut quota: Option<String> = None;
@@ -463,7 +476,7 @@ impl DeviceSync for Store {
                 })
                 .collect();
             let req = SyncRequest {
-                version: wire::PROTOCOL_VERSION,
+                version,
                 cursor: self.sync_cursor()?,
                 push: outbox
                     .into_iter()
@@ -473,7 +486,7 @@ impl DeviceSync for Store {
                     })
                     .collect(),
                 pull_limit: cfg.pull_limit,
-                directory: None,
+                directory: self.sync_side().directory_cursor()?,
             };
             let body = wire::encode_request(&req);
             drop(req);
@@ -494,6 +507,16 @@ impl DeviceSync for Store {
                         ),
                         retryable: false,
                     });
+                }
+                Err(Failure::OldServer(msg)) => {
+                    if version > wire::MIN_PROTOCOL_VERSION {
+                        tracing::info!(
+                            "the server speaks an older protocol; syncing without the directory"
+                        );
+                        version = wire::MIN_PROTOCOL_VERSION;
+                        continue;
+                    }
+                    return Err(Failure::OldServer(msg).into_error());
                 }
                 Err(Failure::Other(e)) => return Err(e),
             };
@@ -543,6 +566,7 @@ impl DeviceSync for Store {
                     .map(|c| (c.doc_id, c.bytes))
                     .collect(),
                 cursor: Some(resp.cursor),
+                directory: resp.directory,
             })?;
             report.pushed += n_push;
             report.accepted += n_acc;
@@ -790,8 +814,10 @@ pub(crate) fn classify_error<T>(r: reqwest::blocking::Response) -> Attempt<T> {
         _ => {
             let what = match code {
                 Some(ErrorCode::UnsupportedVersion) => {
-                    "the server does not speak this app's protocol version; update the app"
-                        .to_owned()
+                    return Attempt::Fatal(Failure::OldServer(
+                        "the server does not speak this app's protocol version; update the app"
+                            .to_owned(),
+                    ));
                 }
                 Some(c) => format!(
                     "the server refused the request ({}, {status}): {message}",

@@ -29,7 +29,7 @@ const UPLOAD_OFFSET: &str = "upload-offset";
 fn failure(f: Failure) -> Error {
     match f {
         Failure::TooLarge(m) => Error::TooLarge(m),
-        Failure::Other(e) => e,
+        other => other.into_error(),
     }
 }
 

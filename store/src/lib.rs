@@ -125,6 +125,7 @@ pub mod blobs;
 pub mod schema;
 
 mod cache;
+mod directory;
 mod export;
 mod index;
 mod open;
@@ -297,6 +298,9 @@ pub struct SyncApply {
     pub rejected: Vec<Rejection>,
     pub pulled: Vec<(String, Vec<u8>)>,
     pub cursor: Option<String>,
+    /// The directory entries the server sent (protocol version 2), applied in the same
+    /// transaction as the cursor.
+    pub directory: Option<gridwork_protocol::wire::DirectoryDelta>,
 }
 
 /// Where a change came from, for observers.

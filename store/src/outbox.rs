@@ -101,6 +101,7 @@ impl Store {
                 acked: s.acked,
                 rejected: s.rejected,
                 cursor: s.cursor,
+                directory: s.directory,
             };
             w.apply_incoming(
                 grouped,
@@ -276,6 +277,7 @@ pub(crate) struct SyncExtra {
     acked: Vec<(String, String)>,
     rejected: Vec<Rejection>,
     cursor: Option<String>,
+    directory: Option<gridwork_protocol::wire::DirectoryDelta>,
 }
 
 impl Writer {
@@ -499,6 +501,9 @@ impl Writer {
                 if let Some(c) = &x.cursor {
                     set_meta(&tx, "sync.cursor", c)?;
                 }
+                if let Some(d) = &x.directory {
+                    crate::directory::apply(&tx, d, at)?;
+                }
                 set_meta(&tx, "sync.last_at", &at.to_string())?;
             }
             tx.commit()?;
@@ -688,6 +693,15 @@ impl SyncSide<'_> {
     }
     pub fn get_meta(&self, key: &str) -> Result<Option<String>> {
         self.0.get_meta(key)
+    }
+    /// Makes the next sync ask for the whole directory (another user signed in).
+    pub fn forget_directory_cursor(&self) -> Result<()> {
+        self.0.delete_meta("dir.version")?;
+        self.0.delete_meta("dir.view")
+    }
+    /// Where the device's directory stands, for the next sync request.
+    pub fn directory_cursor(&self) -> Result<Option<gridwork_protocol::wire::DirCursor>> {
+        self.0.dir_cursor()
     }
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
         self.0.set_meta(key, value)

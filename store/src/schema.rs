@@ -98,6 +98,29 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     ALTER TABLE blobs ADD COLUMN record_id TEXT;
     ",
+    // 5: the team directory (issue 10): units and people in the user's scope, from the server.
+    // in_scope = 0: left the scope (moved, disabled), kept so names still show; their phone is
+    // dropped. `units` is a JSON array of unit ids; `boundary` the model's Boundary as JSON.
+    r"
+    CREATE TABLE dir_units(
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        parent TEXT,
+        name TEXT NOT NULL,
+        boundary TEXT,
+        in_scope INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE dir_people(
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        units TEXT NOT NULL,
+        phone TEXT,
+        in_scope INTEGER NOT NULL,
+        seen_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ",
 ];
 
 pub fn latest_version() -> i64 {

@@ -596,6 +596,7 @@ fn sync_apply_acks_quarantines_and_pulls() {
             }],
             pulled: vec![],
             cursor: Some("v1:7".into()),
+            directory: None,
         })
         .expect("apply");
     assert!(changed.is_empty());

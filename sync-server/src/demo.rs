@@ -14,31 +14,13 @@ use crate::store::{NewUser, ServerStore, Unit, UnitKind};
 
 /// (username, password, display name, role, unit)
 pub const DEMO_USERS: &[(&str, &str, &str, Role, &str)] = &[
-    (
-        "worker",
-        "demo-worker",
-        "张伟 (grid worker, Furong grid 1)",
-        Role::Worker,
-        "furong-01",
-    ),
-    (
-        "worker2",
-        "demo-worker2",
-        "李娜 (grid worker, Baotu grid 1)",
-        Role::Worker,
-        "baotu-01",
-    ),
-    (
-        "leader",
-        "demo-leader",
-        "王芳 (community leader, Furong)",
-        Role::Leader,
-        "furong",
-    ),
+    ("worker", "demo-worker", "张伟", Role::Worker, "furong-01"),
+    ("worker2", "demo-worker2", "李娜", Role::Worker, "baotu-01"),
+    ("leader", "demo-leader", "王芳", Role::Leader, "furong"),
     (
         "supervisor",
         "demo-supervisor",
-        "刘洋 (street supervisor, Quancheng)",
+        "刘洋",
         Role::Supervisor,
         "quancheng",
     ),
@@ -113,6 +95,33 @@ pub fn seed_org(store: &dyn ServerStore) -> Result<bool> {
         };
         admin::create_user(store, &new, Some(password))?;
     }
+    // The leader and the supervisor share their office phones with their teams.
+    for (username, phone) in [
+        ("leader", "0531-8601-2345"),
+        ("supervisor", "0531-8601-0001"),
+    ] {
+        let update = crate::store::UserUpdate {
+            phone: Some(Some(phone.into())),
+            phone_shared: Some(true),
+            ..Default::default()
+        };
+        admin::update_user(store, username, &update)?;
+    }
+    // Grid boundaries (squares of about 550 m side south of Daming Lake, Jinan), so a device
+    // can tell which grid it stands in.
+    for (i, grid) in ["furong-01", "furong-02", "baotu-01", "baotu-02"]
+        .iter()
+        .enumerate()
+    {
+        let lon0 = 117.010 + 0.006 * (i as f64);
+        let (lat0, side) = (36.660, 0.005);
+        let geo = serde_json::json!({"type": "Polygon", "coordinates": [[
+            [lon0, lat0], [lon0 + side, lat0], [lon0 + side, lat0 + side], [lon0, lat0 + side], [lon0, lat0]
+        ]]});
+        let b = gridwork_model::directory::Boundary::from_geojson(&geo)
+            .map_err(|e| crate::error::Error::Invalid(e.to_string()))?;
+        store.set_boundary(grid, Some(&b))?;
+    }
     Ok(true)
 }
 
@@ -120,8 +129,13 @@ pub fn seed_org(store: &dyn ServerStore) -> Result<bool> {
 pub fn banner(listen: &str) -> String {
     let mut s = String::from("Demo organisation: 泉城路街道 → 芙蓉社区 (furong-01, furong-02), 趵突泉社区 (baotu-01, baotu-02)\n");
     s.push_str("Demo users (username / password):\n");
-    for (u, p, d, _, _) in DEMO_USERS {
-        s.push_str(&format!("  {u:<11} {p:<16} {d}\n"));
+    for (u, p, d, role, unit) in DEMO_USERS {
+        let at = if unit.is_empty() {
+            String::new()
+        } else {
+            format!(", {unit}")
+        };
+        s.push_str(&format!("  {u:<11} {p:<16} {d} ({role}{at})\n"));
     }
     s.push_str(&format!("Sign in from a device with e.g.: gridwork login --server http://{listen} --username worker\n"));
     s

@@ -165,6 +165,7 @@ fn push_all(server: &Server, dev: &Device) {
             rejected: vec![],
             pulled: vec![],
             cursor: None,
+            directory: None,
         })
         .unwrap();
 }

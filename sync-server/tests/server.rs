@@ -184,6 +184,7 @@ impl Device {
                     .map(|c| (c.doc_id.clone(), c.bytes.clone()))
                     .collect(),
                 cursor: Some(resp.cursor.clone()),
+                directory: None,
             })
             .unwrap();
         self.cursor = Some(resp.cursor.clone());

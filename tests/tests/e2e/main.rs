@@ -3,6 +3,7 @@
 
 mod auth;
 mod convergence;
+mod directory;
 mod faults;
 mod photos;
 mod scenario;
