@@ -293,6 +293,96 @@ fn readme_walkthrough() {
         .to_owned();
     ok(&ldb, &["sync"]);
     ok(&wdb, &["sync"]);
+
+    // After a sync the leader's device knows the team by name: `team` lists it, a task goes to
+    // 张伟 by name, and the record shows names instead of ids.
+    let team = gw(&ldb, &["team"]);
+    let team = String::from_utf8_lossy(&team.stdout);
+    assert!(
+        team.contains("张伟") && team.contains("刘洋") && !team.contains("李娜"),
+        "{team}"
+    );
+    let by_name = ok(
+        &ldb,
+        &[
+            "task",
+            "assign",
+            "--grid",
+            "furong-01",
+            "--title",
+            "检查消防通道",
+            "--to",
+            "张伟",
+        ],
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown = gw(&ldb, &["task", "show", &by_name]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("assignees:    张伟 (worker)")
+            && shown.contains("author:       王芳 (leader)"),
+        "{shown}"
+    );
+    let hist = gw(&ldb, &["history", &by_name]);
+    assert!(String::from_utf8_lossy(&hist.stdout).contains("王芳 (leader)"));
+    // Someone outside the leader's community, or nobody: a clear refusal naming --to.
+    for who in ["李娜", "nobody-here"] {
+        let out = gw(
+            &ldb,
+            &[
+                "task",
+                "assign",
+                "--grid",
+                "furong-01",
+                "--title",
+                "x",
+                "--to",
+                who,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "{who}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("to"), "{err}");
+    }
+    // Which grid: a point in furong-02 is outside the worker's grids.
+    let out = gw(
+        &wdb,
+        &[
+            "report",
+            "new",
+            "--title",
+            "井盖缺失",
+            "--lat",
+            "36.665",
+            "--lon",
+            "117.028",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside every grid"));
+    let here = ok(
+        &wdb,
+        &[
+            "report",
+            "new",
+            "--title",
+            "井盖缺失",
+            "--lat",
+            "36.665",
+            "--lon",
+            "117.020",
+        ],
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        ok(&wdb, &["report", "show", &here])["record"]["grid"],
+        "furong-01"
+    );
+
     let mine = ok(&wdb, &["task", "list", "--mine", "--open"]);
     assert!(mine["items"]
         .as_array()

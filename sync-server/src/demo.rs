@@ -107,16 +107,17 @@ pub fn seed_org(store: &dyn ServerStore) -> Result<bool> {
         };
         admin::update_user(store, username, &update)?;
     }
-    // Grid boundaries (squares of about 550 m side south of Daming Lake, Jinan), so a device
-    // can tell which grid it stands in.
-    for (i, grid) in ["furong-01", "furong-02", "baotu-01", "baotu-02"]
+    // Grid boundaries: four rectangles of about 700 m × 650 m side by side along Quancheng
+    // Road, Jinan (west to east: baotu-01, baotu-02, furong-01, furong-02), so a device can
+    // tell which grid it stands in.
+    for (i, grid) in ["baotu-01", "baotu-02", "furong-01", "furong-02"]
         .iter()
         .enumerate()
     {
-        let lon0 = 117.010 + 0.006 * (i as f64);
-        let (lat0, side) = (36.660, 0.005);
+        let (w, e) = (117.000 + 0.008 * (i as f64), 117.008 + 0.008 * (i as f64));
+        let (south, north) = (36.662, 36.668);
         let geo = serde_json::json!({"type": "Polygon", "coordinates": [[
-            [lon0, lat0], [lon0 + side, lat0], [lon0 + side, lat0 + side], [lon0, lat0 + side], [lon0, lat0]
+            [w, south], [e, south], [e, north], [w, north], [w, south]
         ]]});
         let b = gridwork_model::directory::Boundary::from_geojson(&geo)
             .map_err(|e| crate::error::Error::Invalid(e.to_string()))?;

@@ -114,17 +114,17 @@ fn which_grid_am_i_in_offline() {
     let mut server = Server::start(&[]);
     let w = Device::sign_in(&server.url, "worker");
     assert_eq!(
-        w.store.grid_at(36.6625, 117.0125).unwrap(),
+        w.store.grid_at(36.665, 117.020).unwrap(),
         GridAt::NoBoundaries
     );
     w.sync_ok();
     server.kill();
     assert_eq!(
-        w.store.grid_at(36.6625, 117.0125).unwrap(),
+        w.store.grid_at(36.665, 117.020).unwrap(),
         GridAt::In("furong-01".into())
     );
     // furong-02 is the leader's, not this worker's: outside every grid of theirs.
-    assert_eq!(w.store.grid_at(36.6625, 117.0185).unwrap(), GridAt::Outside);
+    assert_eq!(w.store.grid_at(36.665, 117.028).unwrap(), GridAt::Outside);
     assert_eq!(w.store.grid_at(f64::NAN, 117.0).unwrap(), GridAt::Outside);
 }
 
