@@ -14,7 +14,10 @@
 //!     type holding one is mirrored here with the same fields (typed ids included) and times as
 //!     `SystemTime`: `Transition`, `Comment`, `PhotoRef`, the four kinds, `AnyRecord`,
 //!     `StoredRecord`, `RecordSummary`, `Page`, `HistoryEntry`, `QuarantinedChange`,
-//!     `SetAsideDoc`, `QuotaHold`, `Session`, and the inputs `NewVisit` and `ListQuery`.
+//!     `SetAsideDoc`, `QuotaHold`, `Session`, and the inputs `NewVisit` and `ListQuery`
+//!     (`AnyRecord`, `Page` and `FieldConflict` only because they hold mirrors). Output mirrors
+//!     are declared with `mirror!`: struct and `From` from one field list, the `From`
+//!     destructuring core's struct so a field added in core fails the build until mirrored.
 //!   - *patches*: `ReportPatch`, `VisitPatch`, `TaskPatch` use `clear_*` flags where core has
 //!     `Option<Option<_>>`, which Kotlin and Swift cannot tell apart from `Option<_>`.
 //!   - `ConflictValue` carries the JSON value as text (core keeps a `serde_json::Value`).
@@ -337,95 +340,135 @@ pub struct HouseholdPatch {
 
 // ------------------------------------------------------------------ mirrors: records with times
 
-/// One appended workflow step. `from`/`to` are status names (`submitted`, `in_progress`…).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Transition {
-    pub from: String,
-    pub to: String,
-    pub by: UserId,
-    pub role: Role,
-    pub at: SystemTime,
-    pub comment: Option<String>,
+/// Declares a mirror of a core record and its `From`: the same fields, in core's order, each
+/// taken from core's field of the same name (or `from` another) and converted with `=> f` where
+/// the type differs (a time). The `From` destructures core's struct, so a field added in core
+/// fails the build until the mirror has it.
+macro_rules! mirror {
+    (@conv $v:ident) => { $v };
+    (@conv $v:ident $conv:expr) => { $conv($v) };
+    (
+        $(#[$m:meta])*
+        $name:ident from $core:path {
+            $( $(#[$fm:meta])* $field:ident $(from $src:ident)? : $ty:ty $(=> $conv:expr)? ),* $(,)?
+        }
+    ) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+        pub struct $name {
+            $( $(#[$fm])* pub $field: $ty, )*
+        }
+
+        impl From<$core> for $name {
+            fn from(c: $core) -> Self {
+                let $core { $( $($src:)? $field ),* } = c;
+                $name { $( $field: mirror!(@conv $field $($conv)?) ),* }
+            }
+        }
+    };
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Comment {
-    pub id: String,
-    pub by: UserId,
-    pub at: SystemTime,
-    pub text: String,
+mirror! {
+    /// One appended workflow step. `from`/`to` are status names (`submitted`, `in_progress`…).
+    Transition from core::Transition {
+        from: String,
+        to: String,
+        by: UserId,
+        role: Role,
+        at: SystemTime => time,
+        comment: Option<String>,
+    }
 }
 
-/// A stored photo, by content hash (full size and thumbnail).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct PhotoRef {
-    pub hash: String,
-    pub thumb_hash: String,
-    pub width: u32,
-    pub height: u32,
-    pub bytes: u64,
-    pub taken_at: Option<SystemTime>,
-    pub caption: Option<String>,
+mirror! {
+    /// A comment on a report or task.
+    Comment from core::Comment {
+        id: String,
+        by: UserId,
+        at: SystemTime => time,
+        text: String,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Report {
-    pub grid: GridId,
-    pub category: ReportCategory,
-    pub severity: u8,
-    pub title: String,
-    pub description: String,
-    pub location: Option<Location>,
-    pub photos: Vec<PhotoRef>,
-    pub status: ReportStatus,
-    pub transitions: Vec<Transition>,
-    pub comments: Vec<Comment>,
-    pub author: UserId,
-    pub created_at: SystemTime,
+mirror! {
+    /// A stored photo, by content hash (full size and thumbnail).
+    PhotoRef from core::PhotoRef {
+        hash: String,
+        thumb_hash: String,
+        width: u32,
+        height: u32,
+        bytes: u64,
+        taken_at: Option<SystemTime> => opt_time,
+        caption: Option<String>,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Visit {
-    pub grid: GridId,
-    pub household_id: RecordId,
-    pub visit_type: VisitType,
-    pub notes: String,
-    pub needs: Vec<Need>,
-    /// `YYYY-MM-DD`
-    pub follow_up_due: Option<String>,
-    pub location: Option<Location>,
-    pub photos: Vec<PhotoRef>,
-    pub author: UserId,
-    pub visited_at: SystemTime,
-    pub created_at: SystemTime,
+mirror! {
+    /// A patrol report.
+    Report from core::Report {
+        grid: GridId,
+        category: ReportCategory,
+        severity: u8,
+        title: String,
+        description: String,
+        location: Option<Location>,
+        photos: Vec<PhotoRef> => all,
+        status: ReportStatus,
+        transitions: Vec<Transition> => all,
+        comments: Vec<Comment> => all,
+        author: UserId,
+        created_at: SystemTime => time,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Household {
-    pub grid: GridId,
-    pub address: String,
-    pub members: Vec<Member>,
-    pub notes: String,
-    pub author: UserId,
-    pub created_at: SystemTime,
+mirror! {
+    /// A resident visit.
+    Visit from core::Visit {
+        grid: GridId,
+        household_id: RecordId,
+        visit_type: VisitType,
+        notes: String,
+        needs: Vec<Need>,
+        /// `YYYY-MM-DD`
+        follow_up_due: Option<String>,
+        location: Option<Location>,
+        photos: Vec<PhotoRef> => all,
+        author: UserId,
+        visited_at: SystemTime => time,
+        created_at: SystemTime => time,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Task {
-    pub grid: GridId,
-    pub title: String,
-    pub description: String,
-    pub assignees: Vec<UserId>,
-    /// `YYYY-MM-DD`
-    pub due: Option<String>,
-    pub priority: Priority,
-    pub linked_report: Option<RecordId>,
-    pub linked_household: Option<RecordId>,
-    pub status: TaskStatus,
-    pub transitions: Vec<Transition>,
-    pub comments: Vec<Comment>,
-    pub author: UserId,
-    pub created_at: SystemTime,
+mirror! {
+    /// A household and its residents.
+    Household from core::Household {
+        grid: GridId,
+        address: String,
+        members: Vec<Member>,
+        notes: String,
+        author: UserId,
+        created_at: SystemTime => time,
+    }
+}
+
+mirror! {
+    /// A task assigned by a leader or supervisor.
+    Task from core::Task {
+        grid: GridId,
+        title: String,
+        description: String,
+        assignees: Vec<UserId>,
+        /// `YYYY-MM-DD`
+        due: Option<String>,
+        priority: Priority,
+        linked_report: Option<RecordId>,
+        linked_household: Option<RecordId>,
+        status: TaskStatus,
+        transitions: Vec<Transition> => all,
+        comments: Vec<Comment> => all,
+        author: UserId,
+        created_at: SystemTime => time,
+    }
 }
 
 /// Any record, by kind.
@@ -437,7 +480,7 @@ pub enum AnyRecord {
     Task { task: Task },
 }
 
-/// A full record with its id and bookkeeping.
+/// A full record with its id and bookkeeping (`kind` added for apps that switch on it).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct StoredRecord {
     pub id: String,
@@ -474,76 +517,86 @@ pub struct RecordSummary {
     pub updated_at: SystemTime,
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Page {
-    pub items: Vec<RecordSummary>,
-    /// Pass as `page_token` for the next page; `None` on the last page.
-    pub next: Option<String>,
+mirror! {
+    /// A page of a list, newest first.
+    Page from core::Page {
+        items: Vec<RecordSummary> => all,
+        /// Pass as `page_token` for the next page; `None` on the last page.
+        next: Option<String>,
+    }
 }
 
-/// One entry of a record's audit trail: who changed which fields when, from which device.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct HistoryEntry {
-    pub hash: String,
-    pub user_id: String,
-    pub device: String,
-    pub at: SystemTime,
-    pub fields: Vec<String>,
+mirror! {
+    /// One entry of a record's audit trail: who changed which fields when, from which device.
+    HistoryEntry from core::HistoryEntry {
+        hash: String,
+        user_id: String,
+        device from actor: String,
+        at from at_ms: SystemTime => time,
+        fields: Vec<String>,
+    }
 }
 
-/// A field set concurrently on two devices; the first value is the one kept everywhere.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct FieldConflict {
-    pub field: String,
-    pub values: Vec<ConflictValue>,
+mirror! {
+    /// A field set concurrently on two devices; the first value is the one kept everywhere.
+    FieldConflict from core::FieldConflict {
+        field: String,
+        values: Vec<ConflictValue> => all,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct ConflictValue {
-    /// The value as JSON.
-    pub value_json: String,
-    pub device: String,
-    pub user_id: String,
+mirror! {
+    /// One of the competing values of a field.
+    ConflictValue from core::ConflictValue {
+        /// The value as JSON.
+        value_json from value: String => json,
+        device from actor: String,
+        user_id: String,
+    }
 }
 
-/// A local change the server refused; it stays on the device with the reason.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct QuarantinedChange {
-    pub record_id: String,
-    pub hash: String,
-    pub field: Option<String>,
-    pub reason: String,
-    pub at: SystemTime,
+mirror! {
+    /// A local change the server refused; it stays on the device with the reason.
+    QuarantinedChange from core::QuarantinedChange {
+        record_id from doc_id: String,
+        hash: String,
+        field: Option<String>,
+        reason: String,
+        at from at_ms: SystemTime => time,
+    }
 }
 
-/// A document a sync pulled that this device did not store: its id broke the id rule, its
-/// changes did not parse or apply, or it is over a limit. The rest of the sync went on; the server
-/// keeps the document (an administrator can quarantine it).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct SetAsideDoc {
-    /// The document id, or `invalid:<16 hex digits of its SHA-256>` when the id itself broke the
-    /// id rule (a hostile id is never shown).
-    pub doc_id: String,
-    /// Why (`InvalidId`, `Corrupt`, `TooLarge`, `InvalidRecord`, …).
-    pub code: RejectCode,
-    pub field: Option<String>,
-    /// Human-readable; never quotes a value.
-    pub reason: String,
-    /// Changes received for it.
-    pub changes: u64,
-    pub first_seen: SystemTime,
-    pub last_seen: SystemTime,
+mirror! {
+    /// A document a sync pulled that this device did not store: its id broke the id rule, its
+    /// changes did not parse or apply, or it is over a limit. The rest of the sync went on; the
+    /// server keeps the document (an administrator can quarantine it).
+    SetAsideDoc from core::SetAsideDoc {
+        /// The document id, or `invalid:<16 hex digits of its SHA-256>` when the id itself broke
+        /// the id rule (a hostile id is never shown).
+        doc_id: String,
+        /// Why (`InvalidId`, `Corrupt`, `TooLarge`, `InvalidRecord`, …).
+        code: RejectCode,
+        field: Option<String>,
+        /// Human-readable; never quotes a value.
+        reason: String,
+        /// Changes received for it.
+        changes: u64,
+        first_seen from first_seen_ms: SystemTime => time,
+        last_seen from last_seen_ms: SystemTime => time,
+    }
 }
 
-/// The last time the server held pushed changes back because a quota of this device was reached.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct QuotaHold {
-    /// The server's reason (which quota).
-    pub reason: String,
-    pub at: SystemTime,
-    /// Local changes still waiting after that sync (0 once a later sync pushed without meeting
-    /// a quota).
-    pub held: u64,
+mirror! {
+    /// The last time the server held pushed changes back because a quota of this device was
+    /// reached.
+    QuotaHold from core::QuotaHold {
+        /// The server's reason (which quota).
+        reason: String,
+        at from at_ms: SystemTime => time,
+        /// Local changes still waiting after that sync (0 once a later sync pushed without
+        /// meeting a quota).
+        held: u64,
+    }
 }
 
 /// Changes exported for another store (`import_changes`), and the `since` for the next export.
@@ -553,16 +606,17 @@ pub struct ExportedChanges {
     pub next_since: i64,
 }
 
-/// Who is signed in on this device, and where.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Session {
-    pub server_url: String,
-    pub user_id: String,
-    pub role: Role,
-    pub display_name: String,
-    pub grids: Vec<String>,
-    /// The device token expires then; sign in again after.
-    pub expires_at: SystemTime,
+mirror! {
+    /// Who is signed in on this device, and where.
+    Session from core::Session {
+        server_url: String,
+        user_id: String,
+        role: Role,
+        display_name: String,
+        grids: Vec<String>,
+        /// The device token expires then; sign in again after.
+        expires_at from expires_at_ms: SystemTime => time,
+    }
 }
 
 // ------------------------------------------------------------------ mirrors: inputs
@@ -692,183 +746,13 @@ fn all<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
     v.into_iter().map(B::from).collect()
 }
 
-impl From<core::Transition> for Transition {
-    fn from(t: core::Transition) -> Self {
-        let core::Transition {
-            from,
-            to,
-            by,
-            role,
-            at,
-            comment,
-        } = t;
-        Transition {
-            from,
-            to,
-            by,
-            role,
-            at: time(at),
-            comment,
-        }
-    }
+fn opt_time(ms: Option<i64>) -> Option<SystemTime> {
+    ms.map(time)
 }
 
-impl From<core::Comment> for Comment {
-    fn from(c: core::Comment) -> Self {
-        let core::Comment { id, by, at, text } = c;
-        Comment {
-            id,
-            by,
-            at: time(at),
-            text,
-        }
-    }
-}
-
-impl From<core::PhotoRef> for PhotoRef {
-    fn from(p: core::PhotoRef) -> Self {
-        let core::PhotoRef {
-            hash,
-            thumb_hash,
-            width,
-            height,
-            bytes,
-            taken_at,
-            caption,
-        } = p;
-        PhotoRef {
-            hash,
-            thumb_hash,
-            width,
-            height,
-            bytes,
-            taken_at: taken_at.map(time),
-            caption,
-        }
-    }
-}
-
-// The conversions below destructure core's structs, so a field added in core fails to compile
-// here until the mirror has it too.
-
-impl From<core::Report> for Report {
-    fn from(r: core::Report) -> Self {
-        let core::Report {
-            grid,
-            category,
-            severity,
-            title,
-            description,
-            location,
-            photos,
-            status,
-            transitions,
-            comments,
-            author,
-            created_at,
-        } = r;
-        Report {
-            grid,
-            category,
-            severity,
-            title,
-            description,
-            location,
-            photos: all(photos),
-            status,
-            transitions: all(transitions),
-            comments: all(comments),
-            author,
-            created_at: time(created_at),
-        }
-    }
-}
-
-impl From<core::Visit> for Visit {
-    fn from(v: core::Visit) -> Self {
-        let core::Visit {
-            grid,
-            household_id,
-            visit_type,
-            notes,
-            needs,
-            follow_up_due,
-            location,
-            photos,
-            author,
-            visited_at,
-            created_at,
-        } = v;
-        Visit {
-            grid,
-            household_id,
-            visit_type,
-            notes,
-            needs,
-            follow_up_due,
-            location,
-            photos: all(photos),
-            author,
-            visited_at: time(visited_at),
-            created_at: time(created_at),
-        }
-    }
-}
-
-impl From<core::Household> for Household {
-    fn from(h: core::Household) -> Self {
-        let core::Household {
-            grid,
-            address,
-            members,
-            notes,
-            author,
-            created_at,
-        } = h;
-        Household {
-            grid,
-            address,
-            members,
-            notes,
-            author,
-            created_at: time(created_at),
-        }
-    }
-}
-
-impl From<core::Task> for Task {
-    fn from(t: core::Task) -> Self {
-        let core::Task {
-            grid,
-            title,
-            description,
-            assignees,
-            due,
-            priority,
-            linked_report,
-            linked_household,
-            status,
-            transitions,
-            comments,
-            author,
-            created_at,
-        } = t;
-        Task {
-            grid,
-            title,
-            description,
-            assignees,
-            due,
-            priority,
-            linked_report,
-            linked_household,
-            status,
-            transitions: all(transitions),
-            comments: all(comments),
-            author,
-            created_at: time(created_at),
-        }
-    }
+#[allow(clippy::needless_pass_by_value)]
+fn json(v: serde_json::Value) -> String {
+    v.to_string()
 }
 
 impl From<core::AnyRecord> for AnyRecord {
@@ -929,15 +813,6 @@ impl From<core::RecordSummary> for RecordSummary {
     }
 }
 
-impl From<core::Page> for Page {
-    fn from(p: core::Page) -> Self {
-        Page {
-            items: all(p.items),
-            next: p.next,
-        }
-    }
-}
-
 impl From<ListQuery> for core::ListQuery {
     fn from(q: ListQuery) -> Self {
         core::ListQuery {
@@ -953,84 +828,6 @@ impl From<ListQuery> for core::ListQuery {
             text: q.text,
             limit: q.limit,
             page_token: q.page_token,
-        }
-    }
-}
-
-impl From<core::HistoryEntry> for HistoryEntry {
-    fn from(h: core::HistoryEntry) -> Self {
-        HistoryEntry {
-            hash: h.hash,
-            user_id: h.user_id,
-            device: h.actor,
-            at: time(h.at_ms),
-            fields: h.fields,
-        }
-    }
-}
-
-impl From<core::FieldConflict> for FieldConflict {
-    fn from(c: core::FieldConflict) -> Self {
-        FieldConflict {
-            field: c.field,
-            values: c
-                .values
-                .into_iter()
-                .map(|v| ConflictValue {
-                    value_json: v.value.to_string(),
-                    device: v.actor,
-                    user_id: v.user_id,
-                })
-                .collect(),
-        }
-    }
-}
-
-impl From<core::QuarantinedChange> for QuarantinedChange {
-    fn from(q: core::QuarantinedChange) -> Self {
-        QuarantinedChange {
-            record_id: q.doc_id,
-            hash: q.hash,
-            field: q.field,
-            reason: q.reason,
-            at: time(q.at_ms),
-        }
-    }
-}
-
-impl From<core::SetAsideDoc> for SetAsideDoc {
-    fn from(d: core::SetAsideDoc) -> Self {
-        SetAsideDoc {
-            doc_id: d.doc_id,
-            code: d.code,
-            field: d.field,
-            reason: d.reason,
-            changes: d.changes,
-            first_seen: time(d.first_seen_ms),
-            last_seen: time(d.last_seen_ms),
-        }
-    }
-}
-
-impl From<core::QuotaHold> for QuotaHold {
-    fn from(q: core::QuotaHold) -> Self {
-        QuotaHold {
-            reason: q.reason,
-            at: time(q.at_ms),
-            held: q.held,
-        }
-    }
-}
-
-impl From<core::Session> for Session {
-    fn from(s: core::Session) -> Self {
-        Session {
-            server_url: s.server_url,
-            user_id: s.user_id,
-            role: s.role,
-            display_name: s.display_name,
-            grids: s.grids,
-            expires_at: time(s.expires_at_ms),
         }
     }
 }
