@@ -4,6 +4,10 @@
 //! converts the answer back. Layout: `lib.rs` the store object and observers, `types.rs` the
 //! records and enums that cross, `error.rs` the one public error and its one mapping.
 //!
+//! Ids: an argument named `id` is a `RecordId` (a string to the apps) and is checked when UniFFI
+//! lifts it; `record_id` arguments and the links of a new task are checked in the method. Either
+//! way a malformed id is `InvalidInput` naming the field, never an internal error.
+//!
 //! Threads: `GridworkStore` is `Send + Sync` and may be called from any thread. Writes serialize
 //! in core; lists, searches and counts use core's second connection and do not wait for writes;
 //! `sync()` holds no lock during network I/O. Every call blocks: call it off the main thread
