@@ -4,6 +4,10 @@
 //! converts the answer back. Layout: `lib.rs` the store object and observers, `types.rs` the
 //! records and enums that cross, `error.rs` the one public error and its one mapping.
 //!
+//! Ids: an argument named `id` is a `RecordId` (a string to the apps) and is checked when UniFFI
+//! lifts it; `record_id` arguments and the links of a new task are checked in the method. Either
+//! way a malformed id is `InvalidInput` naming the field, never an internal error.
+//!
 //! Threads: `GridworkStore` is `Send + Sync` and may be called from any thread. Writes serialize
 //! in core; lists, searches and counts use core's second connection and do not wait for writes;
 //! `sync()` holds no lock during network I/O. Every call blocks: call it off the main thread
@@ -139,7 +143,7 @@ impl GridworkStore {
 
     /// Create a patrol report (a draft unless `submit`); returns its id.
     pub fn create_report(&self, report: NewReport) -> Result<String> {
-        Ok(self.store.create_report(report.into())?)
+        Ok(self.store.create_report(report)?)
     }
 
     pub fn create_visit(&self, visit: NewVisit) -> Result<String> {
@@ -147,27 +151,36 @@ impl GridworkStore {
     }
 
     pub fn create_household(&self, household: NewHousehold) -> Result<String> {
-        Ok(self.store.create_household(household.into())?)
+        Ok(self.store.create_household(household)?)
     }
 
     /// Assign a task (leaders and supervisors).
     pub fn create_task(&self, task: NewTask) -> Result<String> {
-        Ok(self.store.create_task(task.into())?)
+        // The record's own check covers grid and assignees; the links are checked here.
+        for (field, link) in [
+            ("linked_report", &task.linked_report),
+            ("linked_household", &task.linked_household),
+        ] {
+            if let Some(link) = link {
+                core::check_id(field, link)?;
+            }
+        }
+        Ok(self.store.create_task(task)?)
     }
 
-    pub fn update_report(&self, id: String, patch: ReportPatch) -> Result<()> {
+    pub fn update_report(&self, id: RecordId, patch: ReportPatch) -> Result<()> {
         Ok(self.store.update_report(&id, patch.into())?)
     }
 
-    pub fn update_visit(&self, id: String, patch: VisitPatch) -> Result<()> {
+    pub fn update_visit(&self, id: RecordId, patch: VisitPatch) -> Result<()> {
         Ok(self.store.update_visit(&id, patch.into())?)
     }
 
-    pub fn update_household(&self, id: String, patch: HouseholdPatch) -> Result<()> {
-        Ok(self.store.update_household(&id, patch.into())?)
+    pub fn update_household(&self, id: RecordId, patch: HouseholdPatch) -> Result<()> {
+        Ok(self.store.update_household(&id, patch)?)
     }
 
-    pub fn update_task(&self, id: String, patch: TaskPatch) -> Result<()> {
+    pub fn update_task(&self, id: RecordId, patch: TaskPatch) -> Result<()> {
         Ok(self.store.update_task(&id, patch.into())?)
     }
 
@@ -175,7 +188,7 @@ impl GridworkStore {
     #[uniffi::method(default(comment = None))]
     pub fn transition_report(
         &self,
-        id: String,
+        id: RecordId,
         to: ReportStatus,
         comment: Option<String>,
     ) -> Result<()> {
@@ -186,7 +199,7 @@ impl GridworkStore {
     #[uniffi::method(default(comment = None))]
     pub fn transition_task(
         &self,
-        id: String,
+        id: RecordId,
         to: TaskStatus,
         comment: Option<String>,
     ) -> Result<()> {
@@ -194,13 +207,13 @@ impl GridworkStore {
     }
 
     /// Comment on a report or task.
-    pub fn add_comment(&self, id: String, text: String) -> Result<()> {
+    pub fn add_comment(&self, id: RecordId, text: String) -> Result<()> {
         Ok(self.store.add_comment(&id, &text)?)
     }
 
     // ------------------------------------------------------------ reads
 
-    pub fn get(&self, id: String) -> Result<StoredRecord> {
+    pub fn get(&self, id: RecordId) -> Result<StoredRecord> {
         Ok(self.store.get(&id)?.into())
     }
 
@@ -226,7 +239,7 @@ impl GridworkStore {
     }
 
     /// Who changed which fields when, from which device; oldest first.
-    pub fn history(&self, id: String) -> Result<Vec<HistoryEntry>> {
+    pub fn history(&self, id: RecordId) -> Result<Vec<HistoryEntry>> {
         Ok(self
             .store
             .history(&id)?
@@ -236,7 +249,7 @@ impl GridworkStore {
     }
 
     /// Fields two people set concurrently; the kept value first.
-    pub fn conflicts(&self, id: String) -> Result<Vec<FieldConflict>> {
+    pub fn conflicts(&self, id: RecordId) -> Result<Vec<FieldConflict>> {
         Ok(self
             .store
             .conflicts(&id)?
@@ -265,6 +278,7 @@ impl GridworkStore {
     /// on the user's explicit choice: the refused changes stay in the file, marked discarded.
     /// Returns how many changes were discarded (0 when the record had none in quarantine).
     pub fn discard_quarantined(&self, record_id: String) -> Result<u64> {
+        let record_id = types::record_id("record_id", record_id)?;
         Ok(self.store.discard_quarantined(&record_id)? as u64)
     }
 
@@ -304,6 +318,7 @@ impl GridworkStore {
         caption: Option<String>,
         taken_at: Option<std::time::SystemTime>,
     ) -> Result<PhotoRef> {
+        let record_id = types::record_id("record_id", record_id)?;
         let opts = core::photo::PhotoOptions::default();
         Ok(self
             .store
@@ -319,6 +334,7 @@ impl GridworkStore {
 
     /// Remove a photo from a record (a synced edit).
     pub fn remove_photo(&self, record_id: String, hash: String) -> Result<()> {
+        let record_id = types::record_id("record_id", record_id)?;
         Ok(self.store.remove_photo(&record_id, &hash)?)
     }
 

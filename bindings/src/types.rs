@@ -1,27 +1,50 @@
-//! The records and enums that cross the boundary, and their conversions to and from core.
+//! The records and enums that cross the boundary, and the few conversions left.
 //!
-//! Core types whose shape is already right are declared `#[uniffi::remote]` (no copy, no
-//! conversion). Types with times get a mirror here, because times cross as timestamps
-//! (`SystemTime`: Kotlin `java.time.Instant`, Swift `Date`, Python `datetime`) where core keeps
-//! milliseconds. Patches use `clear_*` flags where core has `Option<Option<_>>`, which Kotlin and
-//! Swift cannot tell apart from `Option<_>`.
+//! - **Core's own types, as they are.** Enums, and records whose fields all cross as they are,
+//!   are declared `#[uniffi::remote(...)]`: no copy, no conversion. That includes the store's
+//!   input forms `NewReport`, `NewHousehold`, `NewTask` and `HouseholdPatch`.
+//! - **Ids** (`RecordId`, `UserId`, `GridId`) are custom types that cross as strings (Kotlin and
+//!   Swift see type aliases of `String`). Lifting one checks it with `parse`; a failed lift of an
+//!   argument of a call that returns `Result<_, GridworkError>` reaches the app as
+//!   `InvalidInput` (UniFFI downcasts the lift error to the call's error type).
+//! - **Mirrors, only where core's shape cannot cross as it is:**
+//!   - *times*: core's `Millis` is a type alias of `i64`, and UniFFI implements its converters
+//!     for `i64` under every tag, so `Millis` cannot be a custom type (E0119). Times cross as
+//!     `SystemTime` (Kotlin `java.time.Instant`, Swift `Date`, Python `datetime`), so every core
+//!     type holding one is mirrored here with the same fields (typed ids included) and times as
+//!     `SystemTime`: `Transition`, `Comment`, `PhotoRef`, the four kinds, `AnyRecord`,
+//!     `StoredRecord`, `RecordSummary`, `Page`, `HistoryEntry`, `QuarantinedChange`,
+//!     `SetAsideDoc`, `QuotaHold`, `Session`, and the inputs `NewVisit` and `ListQuery`
+//!     (`AnyRecord`, `Page` and `FieldConflict` only because they hold mirrors). Output mirrors
+//!     are declared with `mirror!`: struct and `From` from one field list, the `From`
+//!     destructuring core's struct so a field added in core fails the build until mirrored.
+//!   - *patches*: `ReportPatch`, `VisitPatch`, `TaskPatch` use `clear_*` flags where core has
+//!     `Option<Option<_>>`, which Kotlin and Swift cannot tell apart from `Option<_>`.
+//!   - `ConflictValue` carries the JSON value as text (core keeps a `serde_json::Value`).
+//!
+//!   A few mirrored fields keep the names the apps already use (`HistoryEntry.device` for core's
+//!   `actor`, `QuarantinedChange.record_id` for `doc_id`, times without `_ms`), and
+//!   `RecordSummary` splits core's one list-index `category` column into each kind's typed field.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::error::GridworkError;
 use crate::layers as core;
 pub use gridwork_client::{SyncPhase, SyncProgress, SyncReport};
+pub use gridwork_model::{GridId, RecordId, UserId};
 pub use gridwork_model::{Location, Member, Need};
 pub use gridwork_model::{
     MemberTag, NeedTag, Priority, RecordKind, ReportCategory, ReportStatus, Role, TaskStatus,
     VisitType,
 };
-pub use gridwork_store::Identity;
+pub use gridwork_protocol::wire::RejectCode;
+pub use gridwork_store::{HouseholdPatch, Identity, NewHousehold, NewReport, NewTask};
 
 // ------------------------------------------------------------------ time
 
 pub(crate) fn time(ms: i64) -> SystemTime {
     if ms >= 0 {
-        UNIX_EPOCH + Duration::from_millis(ms as u64)
+        UNIX_EPOCH + Duration::from_millis(ms.unsigned_abs())
     } else {
         UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
     }
@@ -32,6 +55,38 @@ pub(crate) fn millis(t: SystemTime) -> i64 {
         Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
         Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |m| -m),
     }
+}
+
+// ------------------------------------------------------------------ ids
+
+/// A failed id check as the lift error UniFFI hands back to the call: it downcasts it to the
+/// call's `GridworkError`, so the app gets `InvalidInput` naming the field, not an internal error.
+fn lifted<T>(r: core::Result<T>) -> uniffi::Result<T> {
+    Ok(r.map_err(GridworkError::from)?)
+}
+
+uniffi::custom_type!(RecordId, String, {
+    remote,
+    lower: |id| id.into_string(),
+    try_lift: |s| lifted(RecordId::parse(s)),
+});
+
+uniffi::custom_type!(UserId, String, {
+    remote,
+    lower: |id| id.into_string(),
+    try_lift: |s| lifted(UserId::parse(s)),
+});
+
+uniffi::custom_type!(GridId, String, {
+    remote,
+    lower: |id| id.into_string(),
+    try_lift: |s| lifted(GridId::parse(s)),
+});
+
+/// Checks an id argument that is not named `id` (a `RecordId` argument would name `id`).
+pub(crate) fn record_id(field: &str, s: String) -> crate::Result<RecordId> {
+    core::check_id(field, &s)?;
+    Ok(RecordId::from(s))
 }
 
 // ------------------------------------------------------------------ enums (core's own)
@@ -123,27 +178,21 @@ pub enum Priority {
     Urgent,
 }
 
-/// The workflow status of a report or a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum RecordStatus {
-    Report { status: ReportStatus },
-    Task { status: TaskStatus },
-}
-
-impl RecordStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            RecordStatus::Report { status } => status.as_str(),
-            RecordStatus::Task { status } => status.as_str(),
-        }
-    }
-    fn parse(kind: RecordKind, s: &str) -> Option<Self> {
-        match kind {
-            RecordKind::Report => s.parse().ok().map(|status| RecordStatus::Report { status }),
-            RecordKind::Task => s.parse().ok().map(|status| RecordStatus::Task { status }),
-            _ => None,
-        }
-    }
+/// Why the server refused a change, or why a sync set a pulled document aside.
+#[uniffi::remote(Enum)]
+pub enum RejectCode {
+    Corrupt,
+    ActorNotRegistered,
+    WrongAuthor,
+    OutOfScope,
+    Denied,
+    InvalidRecord,
+    MissingDeps,
+    InvalidId,
+    TooLarge,
+    Quota,
+    Quarantined,
+    Unknown,
 }
 
 // ------------------------------------------------------------------ records (core's own)
@@ -191,268 +240,6 @@ pub struct Identity {
     pub grids: Option<Vec<String>>,
 }
 
-// ------------------------------------------------------------------ records with times
-
-/// One appended workflow step. `from`/`to` are status names (`submitted`, `in_progress`…).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Transition {
-    pub from: String,
-    pub to: String,
-    pub by: String,
-    pub role: Role,
-    pub at: SystemTime,
-    pub comment: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Comment {
-    pub id: String,
-    pub by: String,
-    pub at: SystemTime,
-    pub text: String,
-}
-
-/// A stored photo, by content hash (full size and thumbnail).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct PhotoRef {
-    pub hash: String,
-    pub thumb_hash: String,
-    pub width: u32,
-    pub height: u32,
-    pub bytes: u64,
-    pub taken_at: Option<SystemTime>,
-    pub caption: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Report {
-    pub grid: String,
-    pub category: ReportCategory,
-    pub severity: u8,
-    pub title: String,
-    pub description: String,
-    pub location: Option<Location>,
-    pub photos: Vec<PhotoRef>,
-    pub status: ReportStatus,
-    pub transitions: Vec<Transition>,
-    pub comments: Vec<Comment>,
-    pub author: String,
-    pub created_at: SystemTime,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Visit {
-    pub grid: String,
-    pub household_id: String,
-    pub visit_type: VisitType,
-    pub notes: String,
-    pub needs: Vec<Need>,
-    /// `YYYY-MM-DD`
-    pub follow_up_due: Option<String>,
-    pub location: Option<Location>,
-    pub photos: Vec<PhotoRef>,
-    pub author: String,
-    pub visited_at: SystemTime,
-    pub created_at: SystemTime,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Household {
-    pub grid: String,
-    pub address: String,
-    pub members: Vec<Member>,
-    pub notes: String,
-    pub author: String,
-    pub created_at: SystemTime,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Task {
-    pub grid: String,
-    pub title: String,
-    pub description: String,
-    pub assignees: Vec<String>,
-    /// `YYYY-MM-DD`
-    pub due: Option<String>,
-    pub priority: Priority,
-    pub linked_report: Option<String>,
-    pub linked_household: Option<String>,
-    pub status: TaskStatus,
-    pub transitions: Vec<Transition>,
-    pub comments: Vec<Comment>,
-    pub author: String,
-    pub created_at: SystemTime,
-}
-
-/// Any record, by kind.
-#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
-pub enum AnyRecord {
-    Report { report: Report },
-    Visit { visit: Visit },
-    Household { household: Household },
-    Task { task: Task },
-}
-
-/// A full record with its id and bookkeeping.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct StoredRecord {
-    pub id: String,
-    pub kind: RecordKind,
-    pub record: AnyRecord,
-    pub updated_at: SystemTime,
-    /// Local changes of this record not yet acknowledged by the server.
-    pub pending_changes: u32,
-}
-
-/// What lists show (read from the list index, without loading the record).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct RecordSummary {
-    pub id: String,
-    pub kind: RecordKind,
-    pub grid: String,
-    pub status: Option<RecordStatus>,
-    /// Reports only.
-    pub category: Option<ReportCategory>,
-    /// Reports only (1 low to 4 urgent).
-    pub severity: Option<u8>,
-    /// Visits only.
-    pub visit_type: Option<VisitType>,
-    /// Tasks only.
-    pub priority: Option<Priority>,
-    pub title: String,
-    pub household_id: Option<String>,
-    /// `YYYY-MM-DD`
-    pub due: Option<String>,
-    pub author: String,
-    pub created_at: SystemTime,
-    pub updated_at: SystemTime,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Page {
-    pub items: Vec<RecordSummary>,
-    /// Pass as `page_token` for the next page; `None` on the last page.
-    pub next: Option<String>,
-}
-
-/// Filters for `list`; everything optional, newest first.
-#[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
-pub struct ListQuery {
-    #[uniffi(default)]
-    pub kind: Option<RecordKind>,
-    #[uniffi(default)]
-    pub grid: Option<String>,
-    #[uniffi(default)]
-    pub statuses: Vec<RecordStatus>,
-    /// Only records whose workflow is not finished.
-    #[uniffi(default)]
-    pub open_only: bool,
-    #[uniffi(default)]
-    pub category: Option<ReportCategory>,
-    #[uniffi(default)]
-    pub assignee: Option<String>,
-    #[uniffi(default)]
-    pub household_id: Option<String>,
-    /// Created at or after.
-    #[uniffi(default)]
-    pub created_from: Option<SystemTime>,
-    /// Created before.
-    #[uniffi(default)]
-    pub created_before: Option<SystemTime>,
-    /// Substring search over titles and texts (Chinese included).
-    #[uniffi(default)]
-    pub text: Option<String>,
-    /// Page size, 1..=500 (default 50).
-    #[uniffi(default)]
-    pub limit: Option<u32>,
-    #[uniffi(default)]
-    pub page_token: Option<String>,
-}
-
-/// One entry of a record's audit trail: who changed which fields when, from which device.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct HistoryEntry {
-    pub hash: String,
-    pub user_id: String,
-    pub device: String,
-    pub at: SystemTime,
-    pub fields: Vec<String>,
-}
-
-/// A field set concurrently on two devices; the first value is the one kept everywhere.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct FieldConflict {
-    pub field: String,
-    pub values: Vec<ConflictValue>,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct ConflictValue {
-    /// The value as JSON.
-    pub value_json: String,
-    pub device: String,
-    pub user_id: String,
-}
-
-/// A local change the server refused; it stays on the device with the reason.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct QuarantinedChange {
-    pub record_id: String,
-    pub hash: String,
-    pub field: Option<String>,
-    pub reason: String,
-    pub at: SystemTime,
-}
-
-/// A document a sync pulled that this device did not store: its id broke the id rule, its
-/// changes did not parse or apply, or it is over a limit. The rest of the sync went on; the server
-/// keeps the document (an administrator can quarantine it).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct SetAsideDoc {
-    /// The document id, or `invalid:<16 hex digits of its SHA-256>` when the id itself broke the
-    /// id rule (a hostile id is never shown).
-    pub doc_id: String,
-    /// The refusal code: `invalid_id`, `corrupt`, `too_large`, `invalid_record`, …
-    pub code: String,
-    pub field: Option<String>,
-    /// Human-readable; never quotes a value.
-    pub reason: String,
-    /// Changes received for it.
-    pub changes: u64,
-    pub first_seen: SystemTime,
-    pub last_seen: SystemTime,
-}
-
-/// The last time the server held pushed changes back because a quota of this device was reached.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct QuotaHold {
-    /// The server's reason (which quota).
-    pub reason: String,
-    pub at: SystemTime,
-    /// Local changes still waiting after that sync (0 once a later sync pushed without meeting
-    /// a quota).
-    pub held: u64,
-}
-
-/// Changes exported for another store (`import_changes`), and the `since` for the next export.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct ExportedChanges {
-    pub bytes: Vec<u8>,
-    pub next_since: i64,
-}
-
-/// Who is signed in on this device, and where.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Session {
-    pub server_url: String,
-    pub user_id: String,
-    pub role: Role,
-    pub display_name: String,
-    pub grids: Vec<String>,
-    /// The device token expires then; sign in again after.
-    pub expires_at: SystemTime,
-}
-
 /// What a running sync is doing (core's `gridwork_client::SyncPhase`).
 #[uniffi::remote(Enum)]
 pub enum SyncPhase {
@@ -495,9 +282,8 @@ pub struct SyncReport {
     pub photos_pending: u64,
 }
 
-// ------------------------------------------------------------------ inputs
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+/// A new patrol report. Ids are checked when it is stored (`InvalidInput` naming the field).
+#[uniffi::remote(Record)]
 pub struct NewReport {
     pub grid: String,
     pub category: ReportCategory,
@@ -511,6 +297,329 @@ pub struct NewReport {
     #[uniffi(default)]
     pub submit: bool,
 }
+
+/// A new household.
+#[uniffi::remote(Record)]
+pub struct NewHousehold {
+    pub grid: String,
+    pub address: String,
+    #[uniffi(default)]
+    pub members: Vec<Member>,
+    #[uniffi(default)]
+    pub notes: String,
+}
+
+/// A new task (leaders and supervisors).
+#[uniffi::remote(Record)]
+pub struct NewTask {
+    pub grid: String,
+    pub title: String,
+    #[uniffi(default)]
+    pub description: String,
+    pub assignees: Vec<String>,
+    /// `YYYY-MM-DD`
+    #[uniffi(default)]
+    pub due: Option<String>,
+    pub priority: Priority,
+    #[uniffi(default)]
+    pub linked_report: Option<String>,
+    #[uniffi(default)]
+    pub linked_household: Option<String>,
+}
+
+/// Fields of a household to change; `None` leaves a field as it is.
+#[uniffi::remote(Record)]
+pub struct HouseholdPatch {
+    #[uniffi(default)]
+    pub address: Option<String>,
+    #[uniffi(default)]
+    pub members: Option<Vec<Member>>,
+    #[uniffi(default)]
+    pub notes: Option<String>,
+}
+
+// ------------------------------------------------------------------ mirrors: records with times
+
+/// Declares a mirror of a core record and its `From`: the same fields, in core's order, each
+/// taken from core's field of the same name (or `from` another) and converted with `=> f` where
+/// the type differs (a time). The `From` destructures core's struct, so a field added in core
+/// fails the build until the mirror has it.
+macro_rules! mirror {
+    (@conv $v:ident) => { $v };
+    (@conv $v:ident $conv:expr) => { $conv($v) };
+    (
+        $(#[$m:meta])*
+        $name:ident from $core:path {
+            $( $(#[$fm:meta])* $field:ident $(from $src:ident)? : $ty:ty $(=> $conv:expr)? ),* $(,)?
+        }
+    ) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+        pub struct $name {
+            $( $(#[$fm])* pub $field: $ty, )*
+        }
+
+        impl From<$core> for $name {
+            fn from(c: $core) -> Self {
+                let $core { $( $($src:)? $field ),* } = c;
+                $name { $( $field: mirror!(@conv $field $($conv)?) ),* }
+            }
+        }
+    };
+}
+
+mirror! {
+    /// One appended workflow step. `from`/`to` are status names (`submitted`, `in_progress`…).
+    Transition from core::Transition {
+        from: String,
+        to: String,
+        by: UserId,
+        role: Role,
+        at: SystemTime => time,
+        comment: Option<String>,
+    }
+}
+
+mirror! {
+    /// A comment on a report or task.
+    Comment from core::Comment {
+        id: String,
+        by: UserId,
+        at: SystemTime => time,
+        text: String,
+    }
+}
+
+mirror! {
+    /// A stored photo, by content hash (full size and thumbnail).
+    PhotoRef from core::PhotoRef {
+        hash: String,
+        thumb_hash: String,
+        width: u32,
+        height: u32,
+        bytes: u64,
+        taken_at: Option<SystemTime> => opt_time,
+        caption: Option<String>,
+    }
+}
+
+mirror! {
+    /// A patrol report.
+    Report from core::Report {
+        grid: GridId,
+        category: ReportCategory,
+        severity: u8,
+        title: String,
+        description: String,
+        location: Option<Location>,
+        photos: Vec<PhotoRef> => all,
+        status: ReportStatus,
+        transitions: Vec<Transition> => all,
+        comments: Vec<Comment> => all,
+        author: UserId,
+        created_at: SystemTime => time,
+    }
+}
+
+mirror! {
+    /// A resident visit.
+    Visit from core::Visit {
+        grid: GridId,
+        household_id: RecordId,
+        visit_type: VisitType,
+        notes: String,
+        needs: Vec<Need>,
+        /// `YYYY-MM-DD`
+        follow_up_due: Option<String>,
+        location: Option<Location>,
+        photos: Vec<PhotoRef> => all,
+        author: UserId,
+        visited_at: SystemTime => time,
+        created_at: SystemTime => time,
+    }
+}
+
+mirror! {
+    /// A household and its residents.
+    Household from core::Household {
+        grid: GridId,
+        address: String,
+        members: Vec<Member>,
+        notes: String,
+        author: UserId,
+        created_at: SystemTime => time,
+    }
+}
+
+mirror! {
+    /// A task assigned by a leader or supervisor.
+    Task from core::Task {
+        grid: GridId,
+        title: String,
+        description: String,
+        assignees: Vec<UserId>,
+        /// `YYYY-MM-DD`
+        due: Option<String>,
+        priority: Priority,
+        linked_report: Option<RecordId>,
+        linked_household: Option<RecordId>,
+        status: TaskStatus,
+        transitions: Vec<Transition> => all,
+        comments: Vec<Comment> => all,
+        author: UserId,
+        created_at: SystemTime => time,
+    }
+}
+
+/// Any record, by kind.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum AnyRecord {
+    Report { report: Report },
+    Visit { visit: Visit },
+    Household { household: Household },
+    Task { task: Task },
+}
+
+/// A full record with its id and bookkeeping (`kind` added for apps that switch on it).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct StoredRecord {
+    pub id: String,
+    pub kind: RecordKind,
+    pub record: AnyRecord,
+    pub updated_at: SystemTime,
+    /// Local changes of this record not yet acknowledged by the server.
+    pub pending_changes: u32,
+}
+
+/// What lists show (read from the list index, without loading the record).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RecordSummary {
+    pub id: String,
+    pub kind: RecordKind,
+    pub grid: String,
+    /// The workflow status by name (`draft`, `in_progress`…) as core keeps it; `None` for kinds
+    /// without a workflow.
+    pub status: Option<String>,
+    /// Reports only.
+    pub category: Option<ReportCategory>,
+    /// Reports only (1 low to 4 urgent).
+    pub severity: Option<u8>,
+    /// Visits only.
+    pub visit_type: Option<VisitType>,
+    /// Tasks only.
+    pub priority: Option<Priority>,
+    pub title: String,
+    pub household_id: Option<String>,
+    /// `YYYY-MM-DD`
+    pub due: Option<String>,
+    pub author: String,
+    pub created_at: SystemTime,
+    pub updated_at: SystemTime,
+}
+
+mirror! {
+    /// A page of a list, newest first.
+    Page from core::Page {
+        items: Vec<RecordSummary> => all,
+        /// Pass as `page_token` for the next page; `None` on the last page.
+        next: Option<String>,
+    }
+}
+
+mirror! {
+    /// One entry of a record's audit trail: who changed which fields when, from which device.
+    HistoryEntry from core::HistoryEntry {
+        hash: String,
+        user_id: String,
+        device from actor: String,
+        at from at_ms: SystemTime => time,
+        fields: Vec<String>,
+    }
+}
+
+mirror! {
+    /// A field set concurrently on two devices; the first value is the one kept everywhere.
+    FieldConflict from core::FieldConflict {
+        field: String,
+        values: Vec<ConflictValue> => all,
+    }
+}
+
+mirror! {
+    /// One of the competing values of a field.
+    ConflictValue from core::ConflictValue {
+        /// The value as JSON.
+        value_json from value: String => json,
+        device from actor: String,
+        user_id: String,
+    }
+}
+
+mirror! {
+    /// A local change the server refused; it stays on the device with the reason.
+    QuarantinedChange from core::QuarantinedChange {
+        record_id from doc_id: String,
+        hash: String,
+        field: Option<String>,
+        reason: String,
+        at from at_ms: SystemTime => time,
+    }
+}
+
+mirror! {
+    /// A document a sync pulled that this device did not store: its id broke the id rule, its
+    /// changes did not parse or apply, or it is over a limit. The rest of the sync went on; the
+    /// server keeps the document (an administrator can quarantine it).
+    SetAsideDoc from core::SetAsideDoc {
+        /// The document id, or `invalid:<16 hex digits of its SHA-256>` when the id itself broke
+        /// the id rule (a hostile id is never shown).
+        doc_id: String,
+        /// Why (`InvalidId`, `Corrupt`, `TooLarge`, `InvalidRecord`, …).
+        code: RejectCode,
+        field: Option<String>,
+        /// Human-readable; never quotes a value.
+        reason: String,
+        /// Changes received for it.
+        changes: u64,
+        first_seen from first_seen_ms: SystemTime => time,
+        last_seen from last_seen_ms: SystemTime => time,
+    }
+}
+
+mirror! {
+    /// The last time the server held pushed changes back because a quota of this device was
+    /// reached.
+    QuotaHold from core::QuotaHold {
+        /// The server's reason (which quota).
+        reason: String,
+        at from at_ms: SystemTime => time,
+        /// Local changes still waiting after that sync (0 once a later sync pushed without
+        /// meeting a quota).
+        held: u64,
+    }
+}
+
+/// Changes exported for another store (`import_changes`), and the `since` for the next export.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ExportedChanges {
+    pub bytes: Vec<u8>,
+    pub next_since: i64,
+}
+
+mirror! {
+    /// Who is signed in on this device, and where.
+    Session from core::Session {
+        server_url: String,
+        user_id: String,
+        role: Role,
+        display_name: String,
+        grids: Vec<String>,
+        /// The device token expires then; sign in again after.
+        expires_at from expires_at_ms: SystemTime => time,
+    }
+}
+
+// ------------------------------------------------------------------ mirrors: inputs
 
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct NewVisit {
@@ -531,31 +640,40 @@ pub struct NewVisit {
     pub visited_at: Option<SystemTime>,
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct NewHousehold {
-    pub grid: String,
-    pub address: String,
+/// Filters for `list`; everything optional, newest first.
+#[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
+pub struct ListQuery {
     #[uniffi(default)]
-    pub members: Vec<Member>,
+    pub kind: Option<RecordKind>,
     #[uniffi(default)]
-    pub notes: String,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct NewTask {
-    pub grid: String,
-    pub title: String,
+    pub grid: Option<String>,
+    /// Status names (`ReportStatus` / `TaskStatus` values as `RecordSummary.status` shows them,
+    /// e.g. `submitted`); an unknown name is `InvalidInput` (field `status`).
     #[uniffi(default)]
-    pub description: String,
-    pub assignees: Vec<String>,
-    /// `YYYY-MM-DD`
+    pub statuses: Vec<String>,
+    /// Only records whose workflow is not finished.
     #[uniffi(default)]
-    pub due: Option<String>,
-    pub priority: Priority,
+    pub open_only: bool,
     #[uniffi(default)]
-    pub linked_report: Option<String>,
+    pub category: Option<ReportCategory>,
     #[uniffi(default)]
-    pub linked_household: Option<String>,
+    pub assignee: Option<String>,
+    #[uniffi(default)]
+    pub household_id: Option<String>,
+    /// Created at or after.
+    #[uniffi(default)]
+    pub created_from: Option<SystemTime>,
+    /// Created before.
+    #[uniffi(default)]
+    pub created_before: Option<SystemTime>,
+    /// Substring search over titles and texts (Chinese included).
+    #[uniffi(default)]
+    pub text: Option<String>,
+    /// Page size, 1..=500 (default 50).
+    #[uniffi(default)]
+    pub limit: Option<u32>,
+    #[uniffi(default)]
+    pub page_token: Option<String>,
 }
 
 /// Fields of a report to change; `None` leaves a field as it is.
@@ -595,16 +713,6 @@ pub struct VisitPatch {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
-pub struct HouseholdPatch {
-    #[uniffi(default)]
-    pub address: Option<String>,
-    #[uniffi(default)]
-    pub members: Option<Vec<Member>>,
-    #[uniffi(default)]
-    pub notes: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
 pub struct TaskPatch {
     #[uniffi(default)]
     pub title: Option<String>,
@@ -634,109 +742,28 @@ fn patch<T>(value: Option<T>, clear: bool) -> Option<Option<T>> {
     }
 }
 
-impl From<core::Transition> for Transition {
-    fn from(t: core::Transition) -> Self {
-        Transition {
-            from: t.from,
-            to: t.to,
-            by: t.by.into(),
-            role: t.role,
-            at: time(t.at),
-            comment: t.comment,
-        }
-    }
-}
-
-impl From<core::Comment> for Comment {
-    fn from(c: core::Comment) -> Self {
-        Comment {
-            id: c.id,
-            by: c.by.into(),
-            at: time(c.at),
-            text: c.text,
-        }
-    }
-}
-
-impl From<core::PhotoRef> for PhotoRef {
-    fn from(p: core::PhotoRef) -> Self {
-        PhotoRef {
-            hash: p.hash,
-            thumb_hash: p.thumb_hash,
-            width: p.width,
-            height: p.height,
-            bytes: p.bytes,
-            taken_at: p.taken_at.map(time),
-            caption: p.caption,
-        }
-    }
-}
-
 fn all<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
     v.into_iter().map(B::from).collect()
+}
+
+fn opt_time(ms: Option<i64>) -> Option<SystemTime> {
+    ms.map(time)
+}
+
+#[allow(clippy::needless_pass_by_value)]
+fn json(v: serde_json::Value) -> String {
+    v.to_string()
 }
 
 impl From<core::AnyRecord> for AnyRecord {
     fn from(r: core::AnyRecord) -> Self {
         match r {
-            core::AnyRecord::Report(r) => AnyRecord::Report {
-                report: Report {
-                    grid: r.grid.into(),
-                    category: r.category,
-                    severity: r.severity,
-                    title: r.title,
-                    description: r.description,
-                    location: r.location,
-                    photos: all(r.photos),
-                    status: r.status,
-                    transitions: all(r.transitions),
-                    comments: all(r.comments),
-                    author: r.author.into(),
-                    created_at: time(r.created_at),
-                },
-            },
-            core::AnyRecord::Visit(v) => AnyRecord::Visit {
-                visit: Visit {
-                    grid: v.grid.into(),
-                    household_id: v.household_id.into(),
-                    visit_type: v.visit_type,
-                    notes: v.notes,
-                    needs: v.needs,
-                    follow_up_due: v.follow_up_due,
-                    location: v.location,
-                    photos: all(v.photos),
-                    author: v.author.into(),
-                    visited_at: time(v.visited_at),
-                    created_at: time(v.created_at),
-                },
-            },
+            core::AnyRecord::Report(r) => AnyRecord::Report { report: r.into() },
+            core::AnyRecord::Visit(v) => AnyRecord::Visit { visit: v.into() },
             core::AnyRecord::Household(h) => AnyRecord::Household {
-                household: Household {
-                    grid: h.grid.into(),
-                    address: h.address,
-                    members: h.members,
-                    notes: h.notes,
-                    author: h.author.into(),
-                    created_at: time(h.created_at),
-                },
+                household: h.into(),
             },
-            core::AnyRecord::Task(t) => AnyRecord::Task {
-                task: Task {
-                    grid: t.grid.into(),
-                    title: t.title,
-                    description: t.description,
-                    assignees: t.assignees.into_iter().map(String::from).collect(),
-                    due: t.due,
-                    priority: t.priority,
-                    linked_report: t.linked_report.map(String::from),
-                    linked_household: t.linked_household.map(String::from),
-                    status: t.status,
-                    transitions: all(t.transitions),
-                    comments: all(t.comments),
-                    author: t.author.into(),
-                    created_at: time(t.created_at),
-                },
-            },
+            core::AnyRecord::Task(t) => AnyRecord::Task { task: t.into() },
         }
     }
 }
@@ -761,10 +788,7 @@ impl From<core::RecordSummary> for RecordSummary {
         let column = s.category.as_deref();
         let report = s.kind == RecordKind::Report;
         RecordSummary {
-            status: s
-                .status
-                .as_deref()
-                .and_then(|st| RecordStatus::parse(s.kind, st)),
+            status: s.status,
             category: column.filter(|_| report).and_then(|c| c.parse().ok()),
             severity: s
                 .severity
@@ -789,21 +813,12 @@ impl From<core::RecordSummary> for RecordSummary {
     }
 }
 
-impl From<core::Page> for Page {
-    fn from(p: core::Page) -> Self {
-        Page {
-            items: all(p.items),
-            next: p.next,
-        }
-    }
-}
-
 impl From<ListQuery> for core::ListQuery {
     fn from(q: ListQuery) -> Self {
         core::ListQuery {
             kind: q.kind,
             grid: q.grid,
-            statuses: q.statuses.iter().map(|s| s.as_str().to_owned()).collect(),
+            statuses: q.statuses,
             open_only: q.open_only,
             category: q.category.map(|c| c.as_str().to_owned()),
             assignee: q.assignee,
@@ -813,85 +828,6 @@ impl From<ListQuery> for core::ListQuery {
             text: q.text,
             limit: q.limit,
             page_token: q.page_token,
-        }
-    }
-}
-
-impl From<core::HistoryEntry> for HistoryEntry {
-    fn from(h: core::HistoryEntry) -> Self {
-        HistoryEntry {
-            hash: h.hash,
-            user_id: h.user_id,
-            device: h.actor,
-            at: time(h.at_ms),
-            fields: h.fields,
-        }
-    }
-}
-
-impl From<core::FieldConflict> for FieldConflict {
-    fn from(c: core::FieldConflict) -> Self {
-        FieldConflict {
-            field: c.field,
-            values: c
-                .values
-                .into_iter()
-                .map(|v| ConflictValue {
-                    value_json: v.value.to_string(),
-                    device: v.actor,
-                    user_id: v.user_id,
-                })
-                .collect(),
-        }
-    }
-}
-
-impl From<core::QuarantinedChange> for QuarantinedChange {
-    fn from(q: core::QuarantinedChange) -> Self {
-        QuarantinedChange {
-            record_id: q.doc_id,
-            hash: q.hash,
-            field: q.field,
-            reason: q.reason,
-            at: time(q.at_ms),
-        }
-    }
-}
-
-impl From<core::SetAsideDoc> for SetAsideDoc {
-    fn from(d: core::SetAsideDoc) -> Self {
-        SetAsideDoc {
-            doc_id: d.doc_id,
-            code: d.code.as_str().to_owned(),
-            field: d.field,
-            reason: d.reason,
-            changes: d.changes,
-            first_seen: time(d.first_seen_ms),
-            last_seen: time(d.last_seen_ms),
-        }
-    }
-}
-
-impl From<core::QuotaHold> for QuotaHold {
-    fn from(q: core::QuotaHold) -> Self {
-        QuotaHold {
-            reason: q.reason,
-            at: time(q.at_ms),
-            held: q.held,
-        }
-    }
-}
-
-impl From<NewReport> for core::NewReport {
-    fn from(r: NewReport) -> Self {
-        core::NewReport {
-            grid: r.grid,
-            category: r.category,
-            severity: r.severity,
-            title: r.title,
-            description: r.description,
-            location: r.location,
-            submit: r.submit,
         }
     }
 }
@@ -907,32 +843,6 @@ impl From<NewVisit> for core::NewVisit {
             follow_up_due: v.follow_up_due,
             location: v.location,
             visited_at: v.visited_at.map(millis),
-        }
-    }
-}
-
-impl From<NewHousehold> for core::NewHousehold {
-    fn from(h: NewHousehold) -> Self {
-        core::NewHousehold {
-            grid: h.grid,
-            address: h.address,
-            members: h.members,
-            notes: h.notes,
-        }
-    }
-}
-
-impl From<NewTask> for core::NewTask {
-    fn from(t: NewTask) -> Self {
-        core::NewTask {
-            grid: t.grid,
-            title: t.title,
-            description: t.description,
-            assignees: t.assignees,
-            due: t.due,
-            priority: t.priority,
-            linked_report: t.linked_report,
-            linked_household: t.linked_household,
         }
     }
 }
@@ -961,16 +871,6 @@ impl From<VisitPatch> for core::VisitPatch {
     }
 }
 
-impl From<HouseholdPatch> for core::HouseholdPatch {
-    fn from(p: HouseholdPatch) -> Self {
-        core::HouseholdPatch {
-            address: p.address,
-            members: p.members,
-            notes: p.notes,
-        }
-    }
-}
-
 impl From<TaskPatch> for core::TaskPatch {
     fn from(p: TaskPatch) -> Self {
         core::TaskPatch {
@@ -983,22 +883,12 @@ impl From<TaskPatch> for core::TaskPatch {
     }
 }
 
-impl From<core::Session> for Session {
-    fn from(s: core::Session) -> Self {
-        Session {
-            server_url: s.server_url,
-            user_id: s.user_id,
-            role: s.role,
-            display_name: s.display_name,
-            grids: s.grids,
-            expires_at: time(s.expires_at_ms),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uniffi::{Lift, Lower};
+
+    type Tag = crate::UniFfiTag;
 
     #[test]
     fn times_round_trip_through_milliseconds() {
@@ -1035,5 +925,110 @@ mod tests {
             .location,
             Some(None)
         );
+    }
+
+    #[test]
+    fn ids_cross_as_strings_and_lift_only_when_valid() {
+        let lowered = <GridId as Lower<Tag>>::lower(GridId::from("furong-01"));
+        let back = <GridId as Lift<Tag>>::try_lift(lowered).expect("a valid id lifts");
+        assert_eq!(back, "furong-01");
+        for bad in [String::new(), "a b".to_owned(), "x".repeat(65)] {
+            let lowered = <String as Lower<Tag>>::lower(bad.clone());
+            let err = <RecordId as Lift<Tag>>::try_lift(lowered)
+                .expect_err("a malformed id does not lift");
+            // UniFFI hands this error to `handle_failed_lift`, which downcasts it to the call's
+            // error type: it must be our typed error, naming the field, not quoting the value.
+            let typed = err
+                .downcast::<GridworkError>()
+                .expect("the lift error is a GridworkError");
+            assert!(
+                matches!(&typed, GridworkError::InvalidInput { field, .. } if field == "id"),
+                "{typed:?}"
+            );
+            if !bad.is_empty() {
+                assert!(!typed.to_string().contains(&bad), "{typed}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_malformed_id_argument_becomes_the_calls_typed_error() {
+        // What the scaffolding does when lifting an argument fails (uniffi_core's
+        // `LowerReturn::handle_failed_lift` for `Result<R, E>`): the app sees `E`, not an
+        // internal error.
+        let lowered = <String as Lower<Tag>>::lower("a b".to_owned());
+        let error = <UserId as Lift<Tag>>::try_lift(lowered).expect_err("malformed");
+        let out = <crate::Result<()> as uniffi::LowerReturn<Tag>>::handle_failed_lift(
+            uniffi::LiftArgsError {
+                arg_name: "id",
+                error,
+            },
+        );
+        let Err(uniffi::RustCallError::Error(buf)) = out else {
+            panic!("a typed error, not an internal one");
+        };
+        let e = <GridworkError as Lift<Tag>>::try_lift(buf).expect("a GridworkError crossed");
+        assert!(
+            matches!(&e, GridworkError::InvalidInput { field, .. } if field == "user_id"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_malformed_id_inside_a_record_argument_fails_its_lift_typed() {
+        let mut buf = Vec::new();
+        <Transition as Lower<Tag>>::write(
+            Transition {
+                from: "draft".into(),
+                to: "submitted".into(),
+                by: UserId::from("has space"),
+                role: Role::Worker,
+                at: time(0),
+                comment: None,
+            },
+            &mut buf,
+        );
+        let err = <Transition as Lift<Tag>>::try_read(&mut buf.as_slice())
+            .expect_err("the record's id field is checked");
+        let typed = err.downcast::<GridworkError>().expect("typed");
+        assert!(
+            matches!(&typed, GridworkError::InvalidInput { field, .. } if field == "user_id"),
+            "{typed:?}"
+        );
+    }
+
+    #[test]
+    fn mirrors_keep_every_field_of_a_record() {
+        let task = core::Task {
+            grid: "g1".into(),
+            title: "清理楼道".into(),
+            description: String::new(),
+            assignees: vec!["worker".into()],
+            due: Some("2026-06-01".into()),
+            priority: Priority::Urgent,
+            linked_report: Some("r1".into()),
+            linked_household: None,
+            status: TaskStatus::Assigned,
+            transitions: vec![core::Transition {
+                from: "assigned".into(),
+                to: "accepted".into(),
+                by: "worker".into(),
+                role: Role::Worker,
+                at: 1_700_000_000_123,
+                comment: Some("ok".into()),
+            }],
+            comments: vec![],
+            author: "leader".into(),
+            created_at: 1_700_000_000_000,
+        };
+        let AnyRecord::Task { task: t } = AnyRecord::from(core::AnyRecord::Task(task)) else {
+            panic!("a task stays a task");
+        };
+        assert_eq!(t.grid, "g1");
+        assert_eq!(t.assignees, vec![UserId::from("worker")]);
+        assert_eq!(t.linked_report.as_deref(), Some("r1"));
+        assert_eq!(millis(t.created_at), 1_700_000_000_000);
+        assert_eq!(millis(t.transitions[0].at), 1_700_000_000_123);
+        assert_eq!(t.transitions[0].by, "worker");
     }
 }

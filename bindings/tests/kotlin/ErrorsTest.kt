@@ -18,6 +18,29 @@ fun invalidInputNamesTheField(): Unit = workerStore("invalid").use { store ->
     assertEq(0uL, store.pendingCount(), "nothing was stored")
 }
 
+fun malformedIdsAreInvalidInputNamingTheField(): Unit = workerStore("malformed-ids").use { store ->
+    val rid = store.createReport(newReport("井盖缺失"))
+    for (bad in listOf("a b", "x".repeat(65), "")) {
+        fun expectField(field: String, what: String, call: () -> Unit) {
+            val e = assertThrows<GridworkException.InvalidInput>("$what with id <$bad>") { call() }
+            assertEq(field, e.field, "$what: field")
+            check(bad.isEmpty() || !e.reason.contains(bad)) { "$what: the reason quotes the value: ${e.reason}" }
+        }
+        // Ids inside a record argument: checked when the record is stored.
+        expectField("grid", "createReport") { store.createReport(NewReport(grid = bad, category = ReportCategory.OTHER, severity = 1u, title = "t")) }
+        expectField("household_id", "createVisit") { store.createVisit(NewVisit(grid = GRID, householdId = bad, visitType = VisitType.ROUTINE)) }
+        expectField("linked_report", "createTask") {
+            store.createTask(NewTask(grid = GRID, title = "t", assignees = listOf("worker"), priority = Priority.LOW, linkedReport = bad))
+        }
+        // An id argument (a RecordId): its failed lift is the call's typed error, not an internal one.
+        expectField("id", "updateReport") { store.updateReport(bad, ReportPatch(title = "新标题")) }
+        expectField("id", "get") { store.get(bad) }
+        expectField("record_id", "removePhoto") { store.removePhoto(bad, "0".repeat(64)) }
+    }
+    assertEq("井盖缺失", (store.get(rid).record as AnyRecord.Report).report.title, "the record is unchanged")
+    assertEq(1uL, store.pendingCount(), "only the first report was stored")
+}
+
 fun notFoundNotPermittedAndConflict(): Unit = workerStore("not-found").use { store ->
     assertThrows<GridworkException.NotFound>("unknown id") { store.get("0190a0b0-0000-7000-8000-000000000000") }
     val rid = store.createReport(newReport("消防通道被占用", submit = true))

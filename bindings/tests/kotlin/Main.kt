@@ -8,6 +8,7 @@ val TESTS: List<Pair<String, () -> Unit>> = listOf(
     "bad password is unauthorized" to ::badPasswordIsUnauthorized,
     "export and import between two devices" to ::exportImportBetweenTwoDevices,
     "invalid input names the field" to ::invalidInputNamesTheField,
+    "malformed ids are invalid input naming the field" to ::malformedIdsAreInvalidInputNamingTheField,
     "not found, not permitted, conflict" to ::notFoundNotPermittedAndConflict,
     "not a database is storage corrupt" to ::notADatabaseIsStorageCorrupt,
     "a panic does not cross the boundary" to ::aPanicDoesNotCrossTheBoundary,

@@ -100,7 +100,7 @@ fun summariesCarryPerKindFields() {
         assertEq(ReportCategory.FIRE_HAZARD, report.category, "report category")
         assertEq(2.toUByte(), report.severity, "report severity")
         assertEq(null, report.visitType, "a report has no visit type")
-        assertEq(RecordStatus.Report(ReportStatus.DRAFT), report.status, "report status")
+        assertEq("draft", report.status, "report status, by name as core keeps it")
         val visit = worker.list(ListQuery(kind = RecordKind.VISIT)).items.single { it.id == vid }
         assertEq(VisitType.ELDERLY_CARE, visit.visitType, "visit type")
         assertEq(null, visit.category, "a visit has no report category")
@@ -112,7 +112,11 @@ fun summariesCarryPerKindFields() {
         assertEq(Priority.URGENT, task.priority, "task priority")
         assertEq(null, task.category, "a task has no report category")
         assertEq(null, task.severity, "a task has no severity")
-        assertEq(RecordStatus.Task(TaskStatus.ASSIGNED), task.status, "task status")
+        assertEq("assigned", task.status, "task status")
+        val assigned = leader.list(ListQuery(kind = RecordKind.TASK, statuses = listOf("assigned"))).items.map { it.id }
+        assertEq(listOf(tid), assigned, "filter by status name")
+        val badStatus = assertThrows<GridworkException.InvalidInput>("unknown status") { leader.list(ListQuery(statuses = listOf("nonsense"))) }
+        assertEq("status", badStatus.field, "field")
         assertEq("2026-06-01", task.due, "due")
     }
 }

@@ -23,6 +23,29 @@ class Errors(unittest.TestCase):
         self.assertEqual(cm.exception.field, "limit")
         self.assertEqual(self.store.pending_count(), 0, "nothing was stored")
 
+    def test_malformed_ids_are_invalid_input_naming_the_field(self):
+        rid = self.store.create_report(new_report("井盖缺失"))
+        for bad in ["a b", "x" * 65, ""]:
+            calls = [
+                # Ids inside a record argument: checked when the record is stored.
+                ("grid", lambda: self.store.create_report(g.NewReport(grid=bad, category=g.ReportCategory.OTHER, severity=1, title="t"))),
+                ("household_id", lambda: self.store.create_visit(g.NewVisit(grid=GRID, household_id=bad, visit_type=g.VisitType.ROUTINE))),
+                ("linked_report", lambda: self.store.create_task(g.NewTask(grid=GRID, title="t", assignees=["worker"], priority=g.Priority.LOW, linked_report=bad))),
+                # An id argument (a RecordId): its failed lift is the call's typed error.
+                ("id", lambda: self.store.update_report(bad, g.ReportPatch(title="新标题"))),
+                ("id", lambda: self.store.get(bad)),
+                ("record_id", lambda: self.store.remove_photo(bad, "0" * 64)),
+            ]
+            for field, call in calls:
+                with self.subTest(id=bad, field=field):
+                    with self.assertRaises(g.GridworkError.InvalidInput) as cm:
+                        call()
+                    self.assertEqual(cm.exception.field, field)
+                    if bad:
+                        self.assertNotIn(bad, cm.exception.reason)
+        self.assertEqual(self.store.get(rid).record.report.title, "井盖缺失")
+        self.assertEqual(self.store.pending_count(), 1, "only the first report was stored")
+
     def test_not_found_not_permitted_and_conflict(self):
         with self.assertRaises(g.GridworkError.NotFound):
             self.store.get("0190a0b0-0000-7000-8000-000000000000")

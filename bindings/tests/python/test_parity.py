@@ -94,7 +94,7 @@ class Summaries(unittest.TestCase):
         self.assertEqual(report.severity, 2)
         self.assertIsNone(report.visit_type)
         self.assertIsNone(report.priority)
-        self.assertEqual(report.status, g.RecordStatus.REPORT(g.ReportStatus.DRAFT))
+        self.assertEqual(report.status, "draft")
         (visit,) = [s for s in worker.list(g.ListQuery(kind=g.RecordKind.VISIT)).items if s.id == vid]
         self.assertEqual(visit.visit_type, g.VisitType.ELDERLY_CARE)
         self.assertIsNone(visit.category)
@@ -106,7 +106,11 @@ class Summaries(unittest.TestCase):
         self.assertEqual(task.priority, g.Priority.URGENT)
         self.assertIsNone(task.category)
         self.assertIsNone(task.severity)
-        self.assertEqual(task.status, g.RecordStatus.TASK(g.TaskStatus.ASSIGNED))
+        self.assertEqual(task.status, "assigned")
+        self.assertEqual([s.id for s in leader.list(g.ListQuery(kind=g.RecordKind.TASK, statuses=["assigned"])).items], [tid])
+        with self.assertRaises(g.GridworkError.InvalidInput) as cm:
+            leader.list(g.ListQuery(statuses=["nonsense"]))
+        self.assertEqual(cm.exception.field, "status")
         self.assertEqual(task.due, "2026-06-01")
 
 

@@ -33,14 +33,14 @@ class SetAside(unittest.TestCase):
         at = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
         doc = g.SetAsideDoc(
             doc_id="invalid:0123456789abcdef",
-            code="invalid_id",
+            code=g.RejectCode.INVALID_ID,
             field="doc_id",
             reason="the document id does not follow the id rule",
             changes=2,
             first_seen=at,
             last_seen=at,
         )
-        self.assertEqual(doc.code, "invalid_id")
+        self.assertEqual(doc.code, g.RejectCode.INVALID_ID)
         hold = g.QuotaHold(reason="daily quota", at=at, held=3)
         self.assertEqual(hold.held, 3)
 
