@@ -244,13 +244,18 @@ fn seed_org(store: &dyn ServerStore, grids: usize) -> Result<Vec<String>, String
 // HTTP device client (the steps of `Store::sync`)
 // ------------------------------------------------------------------------------------------------
 
-fn encode_push(cursor: Option<String>, push: Vec<PushDoc>, pull_limit: Option<u32>) -> Vec<u8> {
+fn encode_push(
+    cursor: Option<String>,
+    directory: Option<wire::DirCursor>,
+    push: Vec<PushDoc>,
+    pull_limit: Option<u32>,
+) -> Vec<u8> {
     wire::encode_request(&SyncRequest {
         version: PROTOCOL_VERSION,
         cursor,
         push,
         pull_limit,
-        directory: None,
+        directory,
     })
 }
 
@@ -384,6 +389,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 struct DevState {
     cursor: Option<String>,
+    /// The directory cursor, kept as a device keeps it (the first sync fetches the directory).
+    directory: Option<wire::DirCursor>,
     next_change: usize,
 }
 
@@ -434,7 +441,7 @@ async fn load(
                         changes: dev.changes[st.next_change..st.next_change + take].to_vec(),
                     }]
                 };
-                let body = encode_push(st.cursor.clone(), push, None);
+                let body = encode_push(st.cursor.clone(), st.directory, push, None);
                 let sent = tokio::time::Instant::now();
                 let from = if period.is_some() { next } else { sent };
                 match post_sync(&client, &url, &dev.token, body).await {
@@ -445,6 +452,9 @@ async fn load(
                         pushed += take;
                         pulled += resp.changes.len();
                         st.cursor = Some(resp.cursor);
+                        if let Some(d) = resp.directory {
+                            st.directory = Some(d.cursor);
+                        }
                     }
                     Ok((resp, _)) => {
                         errors += 1;
@@ -520,6 +530,7 @@ fn p7_run(
         let states: Vec<DevState> = (0..n)
             .map(|_| DevState {
                 cursor: None,
+                directory: None,
                 next_change: 0,
             })
             .collect();
@@ -681,6 +692,8 @@ fn server_throughput(cfg: &Config) -> Result<Scenario, String> {
 struct Trip {
     up: usize,
     down: usize,
+    /// Bytes the directory added (compressed): this trip minus the same messages in version 1.
+    dir_bytes: usize,
     more: bool,
     pulled: Vec<(String, Vec<u8>)>,
 }
@@ -706,10 +719,15 @@ fn sync_once(
             })
             .collect(),
         pull_limit: Some(10_000),
-        directory: None,
+        directory: store.sync_side().directory_cursor().map_err(e)?,
     };
     let body = wire::encode_request(&req);
     let up = body.len();
+    let up_v1 = wire::encode_request(&SyncRequest {
+        version: 1,
+        ..req.clone()
+    })
+    .len();
     let resp = client
         .post(format!("{url}/v1/sync"))
         .bearer_auth(token)
@@ -727,6 +745,12 @@ fn sync_once(
     if !r.rejected.is_empty() {
         return Err(format!("rejected: {:?}", r.rejected[0]));
     }
+    let down_v1 = wire::encode_response(&wire::SyncResponse {
+        version: 1,
+        ..r.clone()
+    })
+    .len();
+    let dir_bytes = (up + bytes.len()).saturating_sub(up_v1 + down_v1);
     let pulled: Vec<(String, Vec<u8>)> =
         r.changes.into_iter().map(|c| (c.doc_id, c.bytes)).collect();
     let kept = if keep_pulled {
@@ -741,12 +765,13 @@ fn sync_once(
             rejected: vec![],
             pulled,
             cursor: Some(r.cursor),
-            directory: None,
+            directory: r.directory,
         })
         .map_err(e)?;
     Ok(Trip {
         up,
         down: bytes.len(),
+        dir_bytes,
         more: r.more,
         pulled: kept,
     })
@@ -965,8 +990,8 @@ fn sync_scenarios(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scena
         let mut am_b: Vec<automerge::Automerge> =
             am_a.iter().map(automerge::Automerge::fork).collect();
         let (mut g, mut b) = (Vec::new(), Vec::new());
-        let (mut g_trip_total, mut g_bytes_one, mut b_msgs, mut b_bytes) =
-            (0usize, 0usize, 0usize, 0usize);
+        let (mut g_trip_total, mut g_bytes_one, mut b_msgs, mut b_bytes, mut dir_bytes) =
+            (0usize, 0usize, 0usize, 0usize, 0usize);
         for r in 0..repeats {
             let id = &ids[(r * 7919) % ids.len()];
             // Gridwork: A edits one field and syncs; B syncs.
@@ -992,6 +1017,7 @@ fn sync_scenarios(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scena
             if r == 0 {
                 g_trip_total = 2;
                 g_bytes_one = ta.up + ta.down + tb.up + tb.down;
+                dir_bytes = ta.dir_bytes + tb.dir_bytes;
             }
             // Baseline: the same one-field edit, then Automerge's sync protocol per document.
             let k = (r * 7919) % am_a.len();
@@ -1028,6 +1054,12 @@ fn sync_scenarios(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scena
             .extra("reports", n as u64)
             .extra("round_trips", g_trip_total as u64)
             .extra("bytes", g_bytes_one as u64)
+            // What the team directory (protocol v2) adds when nothing in it changed.
+            .extra("directory_bytes", dir_bytes as u64)
+            .extra(
+                "directory_share",
+                dir_bytes as f64 / g_bytes_one.max(1) as f64,
+            )
             .extra("baseline_messages", b_msgs as u64)
             .extra("baseline_bytes", b_bytes as u64)
             .extra("bytes_ratio", g_bytes_one as f64 / b_bytes.max(1) as f64),

@@ -139,6 +139,45 @@ impl GridworkStore {
         })
     }
 
+    // ------------------------------------------------------------ the team directory
+
+    /// Everyone this device knows, from the last sync (works offline): people in scope first,
+    /// then those who left it (kept by name, `in_scope = false`).
+    pub fn directory(&self) -> Result<Vec<Person>> {
+        Ok(self.store.directory()?)
+    }
+
+    /// The person behind a user id (`None`: never seen on this device; show the id).
+    pub fn person(&self, id: String) -> Result<Option<Person>> {
+        Ok(self.store.person(&id)?)
+    }
+
+    /// How to show a user id: "刘洋 (supervisor)", or the id itself when unknown.
+    pub fn label(&self, id: String) -> Result<String> {
+        Ok(self.store.label(&id)?)
+    }
+
+    /// The units of the user's scope, parents before children (grids with their boundaries).
+    pub fn units(&self) -> Result<Vec<DirUnit>> {
+        Ok(self.store.units()?)
+    }
+
+    /// Who a task in `grid` can be given to: its workers, then its community's leaders.
+    pub fn assignable(&self, grid: String) -> Result<Vec<Person>> {
+        Ok(self.store.assignable(&grid)?)
+    }
+
+    /// One person in scope by user id, username or exact display name; `InvalidInput` naming
+    /// `to` when nobody or several people match.
+    pub fn find_person(&self, query: String) -> Result<Person> {
+        Ok(self.store.find_person("to", &query)?)
+    }
+
+    /// Which of the user's grids the point lies in (offline, from the synced boundaries).
+    pub fn grid_at(&self, lat: f64, lon: f64) -> Result<GridAt> {
+        Ok(self.store.grid_at(lat, lon)?)
+    }
+
     // ------------------------------------------------------------ writes
 
     /// Create a patrol report (a draft unless `submit`); returns its id.

@@ -89,6 +89,68 @@ pub(crate) fn record_id(field: &str, s: String) -> crate::Result<RecordId> {
     Ok(RecordId::from(s))
 }
 
+// ------------------------------------------------------------------ the team directory (core's own)
+
+pub use gridwork_model::directory::{Boundary, DirUnit, GridAt, Person, Point, Polygon, UnitKind};
+
+/// Level of an organisation unit.
+#[uniffi::remote(Enum)]
+pub enum UnitKind {
+    District,
+    Street,
+    Community,
+    Grid,
+}
+
+/// A point in 1e-7 degrees.
+#[uniffi::remote(Record)]
+pub struct Point {
+    pub lat_e7: i32,
+    pub lon_e7: i32,
+}
+
+/// A polygon: the outer ring first, then holes.
+#[uniffi::remote(Record)]
+pub struct Polygon {
+    pub rings: Vec<Vec<Point>>,
+}
+
+/// A grid's area: one or more polygons.
+#[uniffi::remote(Record)]
+pub struct Boundary {
+    pub polygons: Vec<Polygon>,
+}
+
+/// A unit of the organisation (district → street → community → grid) in the user's scope.
+#[uniffi::remote(Record)]
+pub struct DirUnit {
+    pub id: String,
+    pub kind: UnitKind,
+    pub parent: Option<String>,
+    pub name: String,
+    pub boundary: Option<Boundary>,
+}
+
+/// A person of the directory: how apps show every user id ("刘洋 (supervisor)").
+#[uniffi::remote(Record)]
+pub struct Person {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub units: Vec<String>,
+    pub phone: Option<String>,
+    pub in_scope: bool,
+}
+
+/// Which of the user's grids a point lies in.
+#[uniffi::remote(Enum)]
+pub enum GridAt {
+    In { grid: String },
+    Outside,
+    NoBoundaries,
+}
+
 // ------------------------------------------------------------------ enums (core's own)
 
 #[uniffi::remote(Enum)]

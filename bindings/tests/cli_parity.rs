@@ -104,7 +104,8 @@ const PARITY: &[Row] = &[
     ),
     // The report carries the photo counters; the progress observer gets typed phases.
     row("sync", &[], &["sync"]),
-    row("report new", &REPORT_NEW, &["create_report"]),
+    // No --grid: the grid containing the location (`grid_at`).
+    row("report new", &REPORT_NEW, &["create_report", "grid_at"]),
     row(
         "report edit",
         &["id", "title", "description", "category", "severity"],
@@ -149,7 +150,13 @@ const PARITY: &[Row] = &[
             "report",
             "household",
         ],
-        &["create_task"],
+        // --to by name: `find_person` (or pick from `assignable`).
+        &["create_task", "find_person", "assignable"],
+    ),
+    row(
+        "team",
+        &["grid", "all"],
+        &["directory", "assignable", "units", "person", "label"],
     ),
     // --mine = `ListQuery.assignee` set to `session().user_id`.
     row("task list", &TASK_LIST, &["list", "session"]),

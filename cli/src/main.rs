@@ -453,7 +453,7 @@ fn grid_here(store: &Store, grid: Option<String>, location: Option<&Location>) -
     }
     if let Some(l) = location {
         match store.grid_at(l.lat, l.lon)? {
-            GridAt::In(g) => return Ok(g),
+            GridAt::In { grid } => return Ok(grid),
             GridAt::Outside => {
                 return Err(fail(
                     "the location is outside every grid of yours; pass --grid",

@@ -1207,6 +1207,46 @@ mod tests {
     }
 
     #[test]
+    fn an_old_server_is_asked_again_in_version_1_without_the_directory() {
+        let (_d, s) = tmp_store();
+        let (url, h) = canned(vec![sign_in_ok()]);
+        s.sign_in_with(&fast(), &url, "worker", "pw", "x").unwrap();
+        h.join().unwrap();
+        s.create_report(report_in_g1("r")).unwrap();
+        let out = s.sync_side().outbox(usize::MAX).unwrap();
+        let (doc_id, hash) = (out[0].doc_id.clone(), out[0].changes[0].hash.clone());
+        // A version 1 server: refuses version 2, answers version 1.
+        let old = http(
+            "400 Bad Request",
+            "application/json",
+            br#"{"code":"unsupported_version","message":"unsupported protocol version 2 (this build speaks 1)","retryable":false}"#,
+        );
+        let v1 = sync_answer(&SyncResponse {
+            version: 1,
+            accepted: vec![wire::ChangeRef { doc_id, hash }],
+            cursor: "v1.1.all".into(),
+            ..Default::default()
+        });
+        let mut answers = vec![old, v1].into_iter();
+        let (url, h) = serve(2, move |_, _| answers.next().unwrap_or_default());
+        point_session_at(&s, &url);
+        let r = s.sync_with(&fast(), &|_| {}).unwrap();
+        assert_eq!((r.pushed, r.accepted), (1, 1));
+        let seen = h.join().unwrap();
+        let versions: Vec<u32> = seen
+            .iter()
+            .map(|(_, body)| {
+                wire::decode_request(body, wire::REQUEST_LIMITS)
+                    .unwrap()
+                    .version
+            })
+            .collect();
+        assert_eq!(versions, [wire::PROTOCOL_VERSION, 1]);
+        assert_eq!(s.pending_count().unwrap(), 0);
+        assert!(s.directory().unwrap().is_empty());
+    }
+
+    #[test]
     fn quota_refusals_are_held_pending_and_sent_again_by_a_later_sync() {
         let (_d, s) = tmp_store();
         let (url, h) = canned(vec![sign_in_ok()]);

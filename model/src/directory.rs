@@ -434,7 +434,7 @@ pub fn grid_at<'a>(grids: impl IntoIterator<Item = &'a DirUnit>, lat: f64, lon: 
         if let Some(b) = &g.boundary {
             any = true;
             if b.contains(lat, lon) {
-                return GridAt::In(g.id.clone());
+                return GridAt::In { grid: g.id.clone() };
             }
         }
     }
@@ -449,7 +449,7 @@ pub fn grid_at<'a>(grids: impl IntoIterator<Item = &'a DirUnit>, lat: f64, lon: 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GridAt {
     /// The point is inside this grid.
-    In(String),
+    In { grid: String },
     /// Outside every grid of the user that has a boundary.
     Outside,
     /// None of the user's grids has a boundary on this device.
@@ -535,8 +535,14 @@ mod tests {
             Some(Boundary::from_geojson(&square(117.01, 36.0, 0.01)).unwrap()),
         );
         let grids = [g1, g2];
-        assert_eq!(grid_at(&grids, 36.005, 117.015), GridAt::In("g2".into()));
-        assert_eq!(grid_at(&grids, 36.005, 117.005), GridAt::In("g1".into()));
+        assert_eq!(
+            grid_at(&grids, 36.005, 117.015),
+            GridAt::In { grid: "g2".into() }
+        );
+        assert_eq!(
+            grid_at(&grids, 36.005, 117.005),
+            GridAt::In { grid: "g1".into() }
+        );
         assert_eq!(grid_at(&grids, 37.0, 117.0), GridAt::Outside);
         assert_eq!(
             grid_at(&[unit("g3", None)], 36.0, 117.0),

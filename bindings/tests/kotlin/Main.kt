@@ -21,6 +21,7 @@ val TESTS: List<Pair<String, () -> Unit>> = listOf(
     "summaries carry per-kind fields" to ::summariesCarryPerKindFields,
     "8 threads read and write while a sync runs" to ::eightThreadsWhileASyncRuns,
     "10,000 objects come and go" to ::tenThousandObjectsComeAndGo,
+    "the team directory: names, places and the grid offline" to ::directoryNamesPlacesAndGridOffline,
 )
 
 fun main(args: Array<String>) {

@@ -113,6 +113,13 @@ impl Kind for Task {
         if let Some(d) = &self.due {
             parse_date("due", d)?;
         }
+        // Links name records by id: the id rule, as every id a device sends.
+        if let Some(r) = &self.linked_report {
+            check_id("linked_report", r)?;
+        }
+        if let Some(h) = &self.linked_household {
+            check_id("linked_household", h)?;
+        }
         for c in &self.comments {
             check_text("comments.text", &c.text, 1, MAX_TEXT_CHARS)?;
         }

@@ -121,7 +121,9 @@ fn which_grid_am_i_in_offline() {
     server.kill();
     assert_eq!(
         w.store.grid_at(36.665, 117.020).unwrap(),
-        GridAt::In("furong-01".into())
+        GridAt::In {
+            grid: "furong-01".into()
+        }
     );
     // furong-02 is the leader's, not this worker's: outside every grid of theirs.
     assert_eq!(w.store.grid_at(36.665, 117.028).unwrap(), GridAt::Outside);
