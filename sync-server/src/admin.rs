@@ -77,7 +77,7 @@ fn check_attachments(store: &dyn ServerStore, role: Role, unit_ids: &[String]) -
                 unit.kind.as_str(),
                 allowed
                     .iter()
-                    .map(|k| k.as_str())
+                    .map(UnitKind::as_str)
                     .collect::<Vec<_>>()
                     .join(", ")
             )));
