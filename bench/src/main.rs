@@ -8,6 +8,7 @@
 //! numbers are not worth quoting. `--only P1,P3` runs a subset.
 
 mod core_scenarios;
+mod directory;
 mod gate;
 mod photo;
 mod sync;
@@ -204,6 +205,7 @@ fn main() {
     record(core_scenarios::run(&cfg, &want), "core scenarios");
     record(sync::run(&cfg, &want), "sync scenarios");
     record(gate::run(&cfg, &want), "gate scenarios");
+    record(directory::run(&cfg, &want), "directory scenarios");
     print_table(&scenarios);
     let report = serde_json::json!({ "quick": quick, "scenarios": scenarios });
     let path = out_dir.join("report.json");
