@@ -448,13 +448,33 @@ fn wire_seeds(changes: &[(String, Vec<u8>)]) -> Vec<Seed> {
                 ..Default::default()
             },
         ),
+        // Version 1 (no directory field) and version 2 with a directory cursor.
+        (
+            "v1",
+            SyncRequest {
+                version: 1,
+                cursor: Some("v1.42.deadbeef".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "directory-cursor",
+            SyncRequest {
+                version: wire::PROTOCOL_VERSION,
+                directory: Some(wire::DirCursor {
+                    version: 1 << 40,
+                    view: 0x0123_4567_89ab_cdef,
+                }),
+                ..Default::default()
+            },
+        ),
     ];
     for (name, req) in &requests {
         both_modes(
             "wire_request",
             &format!("request-{name}"),
             &wire::encode_request(req),
-            req.version == wire::PROTOCOL_VERSION,
+            (wire::MIN_PROTOCOL_VERSION..=wire::PROTOCOL_VERSION).contains(&req.version),
             &mut out,
         );
     }
@@ -516,6 +536,7 @@ fn wire_seeds(changes: &[(String, Vec<u8>)]) -> Vec<Seed> {
                 directory: None,
             },
         ),
+        ("directory", directory_response()),
     ];
     for (name, resp) in &responses {
         both_modes(
@@ -527,6 +548,52 @@ fn wire_seeds(changes: &[(String, Vec<u8>)]) -> Vec<Seed> {
         );
     }
     out
+}
+
+/// A version 2 answer with a directory: units (a grid with a boundary with a hole) and people.
+fn directory_response() -> SyncResponse {
+    use gridwork_model::directory::{Boundary, DirUnit, Person, UnitKind};
+    let boundary = Boundary::from_geojson(&serde_json::json!({"type": "Polygon", "coordinates": [
+        [[117.016, 36.662], [117.024, 36.662], [117.024, 36.668], [117.016, 36.668]],
+        [[117.019, 36.664], [117.021, 36.664], [117.021, 36.666]]]}))
+    .expect("a valid boundary");
+    SyncResponse {
+        version: wire::PROTOCOL_VERSION,
+        cursor: "v1.7.all".into(),
+        directory: Some(wire::DirectoryDelta {
+            cursor: wire::DirCursor {
+                version: 12,
+                view: 99,
+            },
+            full: true,
+            units: vec![
+                DirUnit {
+                    id: "furong".into(),
+                    kind: UnitKind::Community,
+                    parent: Some("quancheng".into()),
+                    name: "芙蓉社区".into(),
+                    boundary: None,
+                },
+                DirUnit {
+                    id: "furong-01".into(),
+                    kind: UnitKind::Grid,
+                    parent: Some("furong".into()),
+                    name: "芙蓉社区第一网格".into(),
+                    boundary: Some(boundary),
+                },
+            ],
+            people: vec![Person {
+                id: "01a22666-1593-7680-9cb4-18cf288682ab".into(),
+                username: "leader".into(),
+                display_name: "王芳".into(),
+                role: gridwork_model::Role::Leader,
+                units: vec!["furong".into()],
+                phone: Some("0531-8601-2345".into()),
+                in_scope: true,
+            }],
+        }),
+        ..Default::default()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
