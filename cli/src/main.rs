@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use gridwork_client::DeviceSync;
 use gridwork_client::SyncProgress;
-use gridwork_model::directory::GridAt;
+use gridwork_model::directory::{GridAt, UnitKind};
 use gridwork_model::{Error, Location, Member, Need};
 use gridwork_model::{MemberTag, NeedTag, Priority, RecordKind, ReportCategory, VisitType};
 use gridwork_store::{ListQuery, NewHousehold, NewReport, NewTask, NewVisit, ReportPatch, Store};
@@ -862,10 +862,17 @@ fn run(cli: Cli) -> R {
         Cmd::Team { grid, all } => team(&store, grid.as_deref(), all, json)?,
         Cmd::History { id } => {
             let h = store.history(&id)?;
+            let names = store.labels()?;
             if json {
-                print_json(&to_json(&h));
+                // Each entry also says who, by name ("王芳 (leader)"; the id when unknown).
+                let mut v = to_json(&h);
+                if let Some(items) = v.as_array_mut() {
+                    for (item, e) in items.iter_mut().zip(&h) {
+                        item["user_label"] = json!(who(&names, &e.user_id));
+                    }
+                }
+                print_json(&v);
             } else {
-                let names = store.labels()?;
                 let rows: Vec<Vec<String>> = h
                     .iter()
                     .map(|e| {
@@ -882,13 +889,23 @@ fn run(cli: Cli) -> R {
         }
         Cmd::Conflicts { id } => {
             let c = store.conflicts(&id)?;
+            let names = store.labels()?;
+            let names = &names;
             if json {
-                print_json(&to_json(&c));
+                let mut v = to_json(&c);
+                if let Some(fields) = v.as_array_mut() {
+                    for (field, f) in fields.iter_mut().zip(&c) {
+                        if let Some(values) = field["values"].as_array_mut() {
+                            for (value, cv) in values.iter_mut().zip(&f.values) {
+                                value["user_label"] = json!(who(names, &cv.user_id));
+                            }
+                        }
+                    }
+                }
+                print_json(&v);
             } else if c.is_empty() {
                 println!("No conflicting fields.");
             } else {
-                let names = store.labels()?;
-                let names = &names;
                 let rows: Vec<Vec<String>> = c
                     .iter()
                     .flat_map(|f| {
@@ -971,6 +988,7 @@ fn status(store: &Store, json: bool) -> R {
             "set_aside": set_aside.len(),
             "set_aside_docs": to_json(&set_aside),
             "last_sync_ms": last,
+            "directory_people": store.directory()?.iter().filter(|p| p.in_scope).count(),
         }));
         return Ok(());
     }
@@ -995,6 +1013,16 @@ fn status(store: &Store, json: bool) -> R {
             );
         }
         None => println!("signed in as:  nobody (run `gridwork login`)"),
+    }
+    let people = store.directory()?.iter().filter(|p| p.in_scope).count();
+    let units = store.units()?;
+    let grids = units.iter().filter(|u| u.kind == UnitKind::Grid).count();
+    if people == 0 {
+        println!("team:          not synced yet (names show as ids until the first sync)");
+    } else {
+        println!(
+            "team:          {people} people, {grids} grid(s) in your directory (gridwork team)"
+        );
     }
     println!("pending:       {pending} change(s) not yet synced");
     if quarantined > 0 {

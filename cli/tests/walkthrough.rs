@@ -327,6 +327,11 @@ fn readme_walkthrough() {
     );
     let hist = gw(&ldb, &["history", &by_name]);
     assert!(String::from_utf8_lossy(&hist.stdout).contains("王芳 (leader)"));
+    assert_eq!(
+        ok(&ldb, &["history", &by_name])[0]["user_label"],
+        "王芳 (leader)"
+    );
+    assert!(ok(&ldb, &["status"])["directory_people"].as_u64().unwrap() >= 3);
     // Someone outside the leader's community, or nobody: a clear refusal naming --to.
     for who in ["李娜", "nobody-here"] {
         let out = gw(
