@@ -651,4 +651,57 @@ district,lixia,,历下区,
         let none = crate::directory::answer(&store, &ls.id, Role::Leader, Some(d4.cursor)).unwrap();
         assert!(none.is_none());
     }
+
+    #[test]
+    fn hostile_boundary_files_are_refused_before_work_and_store_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), 1).unwrap();
+        import_org(&store, ORG.as_bytes()).unwrap();
+        let before = store.dir_version().unwrap();
+        let refused = |input: &[u8]| import_boundaries(&store, input).unwrap_err().to_string();
+        // Nesting 100,000 deep: serde_json's recursion limit answers, no stack overflow.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(refused(deep.as_bytes()).contains("not GeoJSON"));
+        // Over the file bound: refused after reading at most the bound plus one byte.
+        let huge = std::io::repeat(b' ').take(MAX_BOUNDARY_FILE_BYTES + 10);
+        let e = import_boundaries(&store, huge).unwrap_err().to_string();
+        assert!(e.contains("larger than"), "{e}");
+        // A polygon of 20,000 points: refused naming the feature by position.
+        let ring: Vec<String> = (0..20_000)
+            .map(|i| {
+                format!(
+                    "[{},{}]",
+                    117.0 + f64::from(i) * 1e-6,
+                    36.0 + f64::from(i % 7) * 1e-6
+                )
+            })
+            .collect();
+        let big = format!(
+            r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{{"id":"furong-02"}},"geometry":{{"type":"Polygon","coordinates":[[{}]]}}}}]}}"#,
+            ring.join(",")
+        );
+        let e = refused(big.as_bytes());
+        assert!(e.contains("feature 0") && e.contains("points"), "{e}");
+        // One good and one bad feature: nothing is stored (checked before any write).
+        let good_then_bad = r#"{"type":"FeatureCollection","features":[
+            {"type":"Feature","properties":{"id":"furong-01"},"geometry":{"type":"Polygon","coordinates":[[[117.0,36.0],[117.01,36.0],[117.01,36.01]]]}},
+            {"type":"Feature","properties":{"id":"furong-02"},"geometry":{"type":"Point","coordinates":[117.0,36.0]}}]}"#;
+        let e = refused(good_then_bad.as_bytes());
+        assert!(e.contains("feature 1"), "{e}");
+        // A feature naming no grid, or a unit that is not a grid, or an unknown id.
+        for id in ["", "furong", "no-such-grid"] {
+            let f = format!(
+                r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{{"id":"{id}"}},"geometry":{{"type":"Polygon","coordinates":[[[117.0,36.0],[117.01,36.0],[117.01,36.01]]]}}}}]}}"#
+            );
+            assert!(refused(f.as_bytes()).contains("feature 0"), "{id}");
+        }
+        assert_eq!(store.dir_version().unwrap(), before, "nothing was stored");
+        assert!(store
+            .org_snapshot()
+            .unwrap()
+            .delta("nobody", Role::Admin, None)
+            .units
+            .iter()
+            .all(|u| u.boundary.is_none()));
+    }
 }
