@@ -342,6 +342,8 @@ pub struct SyncReport {
     pub photos_downloaded: u64,
     /// This device's photos still waiting for the server (the next sync resumes them).
     pub photos_pending: u64,
+    /// Units and people of the team directory this sync added or changed (0: it was current).
+    pub directory_updated: u64,
 }
 
 /// A new patrol report. Ids are checked when it is stored (`InvalidInput` naming the field).

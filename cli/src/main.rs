@@ -581,6 +581,12 @@ fn run(cli: Cli) -> R {
                     r.photos_downloaded,
                     r.photos_pending
                 );
+                if r.directory_updated > 0 {
+                    println!(
+                        "Team directory: {} unit(s) and people updated (gridwork team).",
+                        r.directory_updated
+                    );
+                }
                 if r.rejected > 0 {
                     println!(
                         "{} change(s) were refused by the server: see `gridwork quarantine`.",

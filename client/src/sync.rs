@@ -107,6 +107,9 @@ pub struct SyncReport {
     pub photos_downloaded: u64,
     /// Photos still waiting for the server (the next sync resumes them).
     pub photos_pending: u64,
+    /// Units and people of the team directory that this sync added or changed on the device (a
+    /// full answer counts every entry it carries); 0 when the directory was current.
+    pub directory_updated: u64,
 }
 
 /// Network behaviour of the sync client. [`Default`] is what apps use; tests shorten it.
@@ -545,6 +548,10 @@ impl DeviceSync for Store {
                 resp.changes.len() as u64,
                 resp.more,
             );
+            let n_dir = resp
+                .directory
+                .as_ref()
+                .map_or(0, |d| (d.units.len() + d.people.len()) as u64);
             let applied = self.sync_side().apply_sync_page(SyncApply {
                 acked: resp
                     .accepted
@@ -572,6 +579,7 @@ impl DeviceSync for Store {
             report.accepted += n_acc;
             report.rejected += n_rej;
             report.pulled += n_pull;
+            report.directory_updated += n_dir;
             if quota_met_now {
                 // Noted at once, so a sync that fails later still leaves the note.
                 report.held_by_quota = self.pending_count()?;

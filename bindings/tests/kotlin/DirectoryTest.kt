@@ -8,7 +8,8 @@ fun directoryNamesPlacesAndGridOffline() {
     Server().start().use { server -> GridworkStore.open(File(scratchDir("directory"), "l.db").path, "leader", Role.LEADER).use { leader ->
         assertEq(emptyList<Person>(), leader.directory(), "nothing before a sync")
         leader.signIn(server.url, "leader", PASSWORDS.getValue("leader"), "leader-phone")
-        leader.sync()
+        check(leader.sync().directoryUpdated > 0uL) { "the directory arrives with the first sync" }
+        assertEq(0uL, leader.sync().directoryUpdated, "nothing when unchanged")
         server.stop()
 
         // Offline from here on.

@@ -19,7 +19,8 @@ class Directory(unittest.TestCase):
         leader = g.GridworkStore.open(os.path.join(self.dir, "leader.db"), "leader", g.Role.LEADER)
         leader.sign_in(self.server.url, "leader", PASSWORDS["leader"], "leader-phone")
         self.assertEqual(leader.directory(), [], "nothing before a sync")
-        leader.sync(None)
+        self.assertGreater(leader.sync(None).directory_updated, 0, "the directory arrives")
+        self.assertEqual(leader.sync(None).directory_updated, 0, "nothing when unchanged")
         self.server.stop()
 
         # Offline from here on.

@@ -15,7 +15,16 @@ fn names_arrive_with_sync_and_stay_offline() {
         leader.store.directory().unwrap().is_empty(),
         "nothing before a sync"
     );
-    leader.sync_ok();
+    let first = leader.sync_ok();
+    assert!(
+        first.directory_updated >= 5,
+        "units and people arrive: {first:?}"
+    );
+    assert_eq!(
+        leader.sync_ok().directory_updated,
+        0,
+        "nothing when unchanged"
+    );
     let worker_id = leader.store.find_person("to", "worker").unwrap().id;
 
     // Offline: the server is gone, the store is reopened, the names are still there.
@@ -74,7 +83,11 @@ fn renames_and_moves_reach_devices_at_the_next_sync() {
         "--display-name",
         "张伟强",
     ]);
-    leader.sync_ok();
+    assert_eq!(
+        leader.sync_ok().directory_updated,
+        1,
+        "only the renamed person travels"
+    );
     assert_eq!(leader.store.label(&worker_id).unwrap(), "张伟强 (worker)");
     // The worker sees their own new name too.
     worker.sync_ok();
