@@ -359,16 +359,13 @@ impl GridworkStore {
     ) -> Result<PhotoRef> {
         let record_id = types::record_id("record_id", record_id)?;
         let opts = core::photo::PhotoOptions::default();
-        Ok(self
-            .store
-            .add_photo_with(
-                &record_id,
-                &bytes,
-                caption,
-                taken_at.map(types::millis),
-                &opts,
-            )?
-            .into())
+        Ok(self.store.add_photo_with(
+            &record_id,
+            &bytes,
+            caption,
+            taken_at.map(types::millis),
+            &opts,
+        )?)
     }
 
     /// Remove a photo from a record (a synced edit).

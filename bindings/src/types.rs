@@ -7,31 +7,30 @@
 //!   Swift see type aliases of `String`). Lifting one checks it with `parse`; a failed lift of an
 //!   argument of a call that returns `Result<_, GridworkError>` reaches the app as
 //!   `InvalidInput` (UniFFI downcasts the lift error to the call's error type).
-//! - **Mirrors, only where core's shape cannot cross as it is:**
-//!   - *times*: core's `Millis` is a type alias of `i64`, and UniFFI implements its converters
-//!     for `i64` under every tag, so `Millis` cannot be a custom type (E0119). Times cross as
-//!     `SystemTime` (Kotlin `java.time.Instant`, Swift `Date`, Python `datetime`), so every core
-//!     type holding one is mirrored here with the same fields (typed ids included) and times as
-//!     `SystemTime`: `Transition`, `Comment`, `PhotoRef`, the four kinds, `AnyRecord`,
-//!     `StoredRecord`, `RecordSummary`, `Page`, `HistoryEntry`, `QuarantinedChange`,
-//!     `SetAsideDoc`, `QuotaHold`, `Session`, and the inputs `NewVisit` and `ListQuery`
-//!     (`AnyRecord`, `Page` and `FieldConflict` only because they hold mirrors). Output mirrors
-//!     are declared with `mirror!`: struct and `From` from one field list, the `From`
-//!     destructuring core's struct so a field added in core fails the build until mirrored.
+//! - **Times**: core's `Millis` is a custom type that crosses as a timestamp (Kotlin
+//!   `java.time.Instant`, Swift `Date`, Python `datetime`). So the records themselves cross as
+//!   core has them: `Transition`, `Comment`, `PhotoRef`, `Report`, `Visit`, `Household`, `Task`.
+//! - **Mirrors, only where the app's shape is not core's:**
+//!   - *the record envelope*: `AnyRecord` (named variants, as apps switch on them),
+//!     `StoredRecord` (adds `kind`), `RecordSummary` (splits core's one list-index `category`
+//!     column into each kind's typed field), `Page` and `FieldConflict` (they hold those);
+//!   - *renamed fields the apps already use*: `HistoryEntry` (`device` for core's `actor`, `at`
+//!     for `at_ms`), `QuarantinedChange` (`record_id` for `doc_id`), `SetAsideDoc`,
+//!     `QuotaHold`, `Session` (times without `_ms`), and the inputs `NewVisit` and `ListQuery`.
+//!     Output mirrors are declared with `mirror!`: struct and `From` from one field list, the
+//!     `From` destructuring core's struct so a field added in core fails the build until
+//!     mirrored.
 //!   - *patches*: `ReportPatch`, `VisitPatch`, `TaskPatch` use `clear_*` flags where core has
 //!     `Option<Option<_>>`, which Kotlin and Swift cannot tell apart from `Option<_>`.
 //!   - `ConflictValue` carries the JSON value as text (core keeps a `serde_json::Value`).
-//!
-//!   A few mirrored fields keep the names the apps already use (`HistoryEntry.device` for core's
-//!   `actor`, `QuarantinedChange.record_id` for `doc_id`, times without `_ms`), and
-//!   `RecordSummary` splits core's one list-index `category` column into each kind's typed field.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::GridworkError;
 use crate::layers as core;
 pub use gridwork_client::{SyncPhase, SyncProgress, SyncReport};
-pub use gridwork_model::{GridId, RecordId, UserId};
+pub use gridwork_model::{Comment, Household, PhotoRef, Report, Task, Transition, Visit};
+pub use gridwork_model::{GridId, Millis, RecordId, UserId};
 pub use gridwork_model::{Location, Member, Need};
 pub use gridwork_model::{
     MemberTag, NeedTag, Priority, RecordKind, ReportCategory, ReportStatus, Role, TaskStatus,
@@ -56,6 +55,14 @@ pub(crate) fn millis(t: SystemTime) -> i64 {
         Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |m| -m),
     }
 }
+
+// Core's times cross as timestamps: Kotlin `java.time.Instant`, Swift `Date`, Python
+// `datetime` (milliseconds since the epoch, UTC, on both sides).
+uniffi::custom_type!(Millis, SystemTime, {
+    remote,
+    lower: |m| time(m.get()),
+    try_lift: |t| Ok(Millis(millis(t))),
+});
 
 // ------------------------------------------------------------------ ids
 
@@ -410,7 +417,7 @@ pub struct HouseholdPatch {
 /// fails the build until the mirror has it.
 macro_rules! mirror {
     (@conv $v:ident) => { $v };
-    (@conv $v:ident $conv:expr) => { $conv($v) };
+    (@conv $v:ident $conv:expr) => { $conv($v.into()) };
     (
         $(#[$m:meta])*
         $name:ident from $core:path {
@@ -432,107 +439,103 @@ macro_rules! mirror {
     };
 }
 
-mirror! {
-    /// One appended workflow step. `from`/`to` are status names (`submitted`, `in_progress`…).
-    Transition from core::Transition {
-        from: String,
-        to: String,
-        by: UserId,
-        role: Role,
-        at: SystemTime => time,
-        comment: Option<String>,
-    }
+/// One appended workflow step. `from`/`to` are status names (`submitted`, `in_progress`…).
+#[uniffi::remote(Record)]
+pub struct Transition {
+    pub from: String,
+    pub to: String,
+    pub by: UserId,
+    pub role: Role,
+    pub at: Millis,
+    #[uniffi(default)]
+    pub comment: Option<String>,
 }
 
-mirror! {
-    /// A comment on a report or task.
-    Comment from core::Comment {
-        id: String,
-        by: UserId,
-        at: SystemTime => time,
-        text: String,
-    }
+/// A comment on a report or task.
+#[uniffi::remote(Record)]
+pub struct Comment {
+    pub id: String,
+    pub by: UserId,
+    pub at: Millis,
+    pub text: String,
 }
 
-mirror! {
-    /// A stored photo, by content hash (full size and thumbnail).
-    PhotoRef from core::PhotoRef {
-        hash: String,
-        thumb_hash: String,
-        width: u32,
-        height: u32,
-        bytes: u64,
-        taken_at: Option<SystemTime> => opt_time,
-        caption: Option<String>,
-    }
+/// A stored photo, by content hash (full size and thumbnail).
+#[uniffi::remote(Record)]
+pub struct PhotoRef {
+    pub hash: String,
+    pub thumb_hash: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+    #[uniffi(default)]
+    pub taken_at: Option<Millis>,
+    #[uniffi(default)]
+    pub caption: Option<String>,
 }
 
-mirror! {
-    /// A patrol report.
-    Report from core::Report {
-        grid: GridId,
-        category: ReportCategory,
-        severity: u8,
-        title: String,
-        description: String,
-        location: Option<Location>,
-        photos: Vec<PhotoRef> => all,
-        status: ReportStatus,
-        transitions: Vec<Transition> => all,
-        comments: Vec<Comment> => all,
-        author: UserId,
-        created_at: SystemTime => time,
-    }
+/// A patrol report.
+#[uniffi::remote(Record)]
+pub struct Report {
+    pub grid: GridId,
+    pub category: ReportCategory,
+    pub severity: u8,
+    pub title: String,
+    pub description: String,
+    pub location: Option<Location>,
+    pub photos: Vec<PhotoRef>,
+    pub status: ReportStatus,
+    pub transitions: Vec<Transition>,
+    pub comments: Vec<Comment>,
+    pub author: UserId,
+    pub created_at: Millis,
 }
 
-mirror! {
-    /// A resident visit.
-    Visit from core::Visit {
-        grid: GridId,
-        household_id: RecordId,
-        visit_type: VisitType,
-        notes: String,
-        needs: Vec<Need>,
-        /// `YYYY-MM-DD`
-        follow_up_due: Option<String>,
-        location: Option<Location>,
-        photos: Vec<PhotoRef> => all,
-        author: UserId,
-        visited_at: SystemTime => time,
-        created_at: SystemTime => time,
-    }
+/// A resident visit.
+#[uniffi::remote(Record)]
+pub struct Visit {
+    pub grid: GridId,
+    pub household_id: RecordId,
+    pub visit_type: VisitType,
+    pub notes: String,
+    pub needs: Vec<Need>,
+    /// `YYYY-MM-DD`
+    pub follow_up_due: Option<String>,
+    pub location: Option<Location>,
+    pub photos: Vec<PhotoRef>,
+    pub author: UserId,
+    pub visited_at: Millis,
+    pub created_at: Millis,
 }
 
-mirror! {
-    /// A household and its residents.
-    Household from core::Household {
-        grid: GridId,
-        address: String,
-        members: Vec<Member>,
-        notes: String,
-        author: UserId,
-        created_at: SystemTime => time,
-    }
+/// A household and its residents.
+#[uniffi::remote(Record)]
+pub struct Household {
+    pub grid: GridId,
+    pub address: String,
+    pub members: Vec<Member>,
+    pub notes: String,
+    pub author: UserId,
+    pub created_at: Millis,
 }
 
-mirror! {
-    /// A task assigned by a leader or supervisor.
-    Task from core::Task {
-        grid: GridId,
-        title: String,
-        description: String,
-        assignees: Vec<UserId>,
-        /// `YYYY-MM-DD`
-        due: Option<String>,
-        priority: Priority,
-        linked_report: Option<RecordId>,
-        linked_household: Option<RecordId>,
-        status: TaskStatus,
-        transitions: Vec<Transition> => all,
-        comments: Vec<Comment> => all,
-        author: UserId,
-        created_at: SystemTime => time,
-    }
+/// A task assigned by a leader or supervisor.
+#[uniffi::remote(Record)]
+pub struct Task {
+    pub grid: GridId,
+    pub title: String,
+    pub description: String,
+    pub assignees: Vec<UserId>,
+    /// `YYYY-MM-DD`
+    pub due: Option<String>,
+    pub priority: Priority,
+    pub linked_report: Option<RecordId>,
+    pub linked_household: Option<RecordId>,
+    pub status: TaskStatus,
+    pub transitions: Vec<Transition>,
+    pub comments: Vec<Comment>,
+    pub author: UserId,
+    pub created_at: Millis,
 }
 
 /// Any record, by kind.
@@ -810,10 +813,6 @@ fn all<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
     v.into_iter().map(B::from).collect()
 }
 
-fn opt_time(ms: Option<i64>) -> Option<SystemTime> {
-    ms.map(time)
-}
-
 #[allow(clippy::needless_pass_by_value)]
 fn json(v: serde_json::Value) -> String {
     v.to_string()
@@ -822,12 +821,10 @@ fn json(v: serde_json::Value) -> String {
 impl From<core::AnyRecord> for AnyRecord {
     fn from(r: core::AnyRecord) -> Self {
         match r {
-            core::AnyRecord::Report(r) => AnyRecord::Report { report: r.into() },
-            core::AnyRecord::Visit(v) => AnyRecord::Visit { visit: v.into() },
-            core::AnyRecord::Household(h) => AnyRecord::Household {
-                household: h.into(),
-            },
-            core::AnyRecord::Task(t) => AnyRecord::Task { task: t.into() },
+            core::AnyRecord::Report(r) => AnyRecord::Report { report: r },
+            core::AnyRecord::Visit(v) => AnyRecord::Visit { visit: v },
+            core::AnyRecord::Household(h) => AnyRecord::Household { household: h },
+            core::AnyRecord::Task(t) => AnyRecord::Task { task: t },
         }
     }
 }
@@ -838,7 +835,7 @@ impl From<core::StoredRecord> for StoredRecord {
             id: s.id,
             kind: s.record.kind(),
             record: s.record.into(),
-            updated_at: time(s.updated_at),
+            updated_at: time(s.updated_at.into()),
             pending_changes: s.pending_changes,
         }
     }
@@ -871,8 +868,8 @@ impl From<core::RecordSummary> for RecordSummary {
             household_id: s.household_id,
             due: s.due,
             author: s.author,
-            created_at: time(s.created_at),
-            updated_at: time(s.updated_at),
+            created_at: time(s.created_at.into()),
+            updated_at: time(s.updated_at.into()),
         }
     }
 }
@@ -1047,7 +1044,7 @@ mod tests {
                 to: "submitted".into(),
                 by: UserId::from("has space"),
                 role: Role::Worker,
-                at: time(0),
+                at: Millis(0),
                 comment: None,
             },
             &mut buf,
@@ -1062,7 +1059,7 @@ mod tests {
     }
 
     #[test]
-    fn mirrors_keep_every_field_of_a_record() {
+    fn the_envelope_keeps_every_field_of_a_record() {
         let task = core::Task {
             grid: "g1".into(),
             title: "清理楼道".into(),
@@ -1078,12 +1075,12 @@ mod tests {
                 to: "accepted".into(),
                 by: "worker".into(),
                 role: Role::Worker,
-                at: 1_700_000_000_123,
+                at: gridwork_model::Millis(1_700_000_000_123),
                 comment: Some("ok".into()),
             }],
             comments: vec![],
             author: "leader".into(),
-            created_at: 1_700_000_000_000,
+            created_at: gridwork_model::Millis(1_700_000_000_000),
         };
         let AnyRecord::Task { task: t } = AnyRecord::from(core::AnyRecord::Task(task)) else {
             panic!("a task stays a task");
@@ -1091,8 +1088,18 @@ mod tests {
         assert_eq!(t.grid, "g1");
         assert_eq!(t.assignees, vec![UserId::from("worker")]);
         assert_eq!(t.linked_report.as_deref(), Some("r1"));
-        assert_eq!(millis(t.created_at), 1_700_000_000_000);
-        assert_eq!(millis(t.transitions[0].at), 1_700_000_000_123);
+        assert_eq!(t.created_at, Millis(1_700_000_000_000));
+        assert_eq!(t.transitions[0].at, Millis(1_700_000_000_123));
         assert_eq!(t.transitions[0].by, "worker");
+    }
+
+    #[test]
+    fn times_cross_as_timestamps_to_the_millisecond() {
+        for ms in [0i64, 1_700_000_000_123, -86_400_001] {
+            let mut buf = Vec::new();
+            <Millis as Lower<Tag>>::write(Millis(ms), &mut buf);
+            let back = <Millis as Lift<Tag>>::try_read(&mut buf.as_slice()).unwrap();
+            assert_eq!(back, Millis(ms));
+        }
     }
 }

@@ -533,7 +533,7 @@ fn run(cli: Cli) -> R {
                 println!(
                     "user id {}; token valid until {}",
                     s.user_id,
-                    time(s.expires_at_ms)
+                    time(s.expires_at_ms.into())
                 );
             }
         }
@@ -883,7 +883,7 @@ fn run(cli: Cli) -> R {
                     .iter()
                     .map(|e| {
                         vec![
-                            time(e.at_ms),
+                            time(e.at_ms.into()),
                             who(&names, &e.user_id),
                             e.actor.chars().take(12).collect(),
                             e.fields.join(", "),
@@ -956,7 +956,7 @@ fn run(cli: Cli) -> R {
                             c.doc_id.clone(),
                             c.field.clone().unwrap_or_else(|| "-".into()),
                             c.reason.clone(),
-                            time(c.at_ms),
+                            time(c.at_ms.into()),
                         ]
                     })
                     .collect();
@@ -1007,10 +1007,11 @@ fn status(store: &Store, json: bool) -> R {
             );
             println!("server:        {}", s.server_url);
             println!("grids:         {}", s.grids.join(", "));
-            let expired = s.expires_at_ms <= chrono::Utc::now().timestamp_millis();
+            let expired =
+                s.expires_at_ms <= gridwork_model::Millis(chrono::Utc::now().timestamp_millis());
             println!(
                 "token until:   {}{}",
-                time(s.expires_at_ms),
+                time(s.expires_at_ms.into()),
                 if expired {
                     " (expired: run gridwork login)"
                 } else {
@@ -1040,7 +1041,7 @@ fn status(store: &Store, json: bool) -> R {
         println!(
             "held:          {} change(s) wait for the server's quota (since {}: {}); the next sync sends them",
             q.held,
-            time(q.at_ms),
+            time(q.at_ms.into()),
             q.reason
         );
     }
@@ -1058,7 +1059,7 @@ fn status(store: &Store, json: bool) -> R {
                     d.field.clone().unwrap_or_else(|| "-".into()),
                     d.reason.clone(),
                     d.changes.to_string(),
-                    time(d.last_seen_ms),
+                    time(d.last_seen_ms.into()),
                 ]
             })
             .collect();

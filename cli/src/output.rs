@@ -120,7 +120,7 @@ pub fn summaries_table(items: &[RecordSummary]) {
                     .or_else(|| s.category.clone())
                     .unwrap_or_else(|| "-".into()),
                 s.title.clone(),
-                time(s.created_at),
+                time(s.created_at.into()),
             ]
         })
         .collect();
@@ -163,7 +163,7 @@ pub fn show_record(r: &StoredRecord, names: &HashMap<String, String>) {
             println!("{:<13} {}", format!("{k}:"), shown);
         }
     }
-    println!("updated:      {}", time(r.updated_at));
+    println!("updated:      {}", time(r.updated_at.into()));
     if r.pending_changes > 0 {
         println!(
             "pending:      {} change(s) not yet synced",
@@ -262,7 +262,7 @@ mod tests {
             }],
             notes: String::new(),
             author: "u".into(),
-            created_at: 0,
+            created_at: gridwork_model::Millis(0),
         });
         let s = record_json(&rec).to_string();
         assert!(

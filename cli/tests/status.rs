@@ -50,7 +50,7 @@ fn status_shows_set_aside_documents_and_quota_holds() {
             .sync_side()
             .set_quota_hold(&QuotaHold {
                 reason: "this device's daily quota of new documents is used up".into(),
-                at_ms: 1_700_000_000_000,
+                at_ms: gridwork_model::record::Millis(1_700_000_000_000),
                 held: 3,
             })
             .unwrap();

@@ -585,7 +585,7 @@ impl DeviceSync for Store {
                 report.held_by_quota = self.pending_count()?;
                 self.sync_side().set_quota_hold(&QuotaHold {
                     reason: quota.clone().unwrap_or_default(),
-                    at_ms: gridwork_store::now_ms(),
+                    at_ms: gridwork_model::Millis(gridwork_store::now_ms()),
                     held: report.held_by_quota,
                 })?;
                 tracing::info!(
@@ -666,7 +666,7 @@ fn session_of(s: &SavedSession) -> Result<Session> {
         role: s.role.parse()?,
         display_name: s.display_name.clone(),
         grids: s.grids.clone(),
-        expires_at_ms: s.expires_at_ms,
+        expires_at_ms: gridwork_model::Millis(s.expires_at_ms),
     })
 }
 
@@ -1318,7 +1318,7 @@ mod tests {
             .expect("the quota refusal is recorded");
         assert_eq!(hold.held, 2);
         assert!(hold.reason.contains("quota"), "{}", hold.reason);
-        assert!(hold.at_ms > 0);
+        assert!(hold.at_ms > gridwork_model::Millis(0));
         assert_eq!(s.sync_cursor().unwrap().as_deref(), Some("v1.1.all"));
 
         let answers = [sync_answer(&second)];

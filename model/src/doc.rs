@@ -309,7 +309,7 @@ pub fn history(doc: &Automerge) -> Vec<HistoryEntry> {
             hash: c.hash().to_string(),
             user_id: c.message().map(str::to_owned).unwrap_or_default(),
             actor: c.actor_id().to_hex_string(),
-            at_ms: c.timestamp(),
+            at_ms: Millis(c.timestamp()),
             fields,
         });
     }

@@ -90,7 +90,7 @@ pub fn transition(
         to: to.to_owned(),
         by: p.user_id.clone(),
         role: p.role,
-        at,
+        at: crate::record::Millis(at),
         comment: comment.clone(),
     };
     rec.apply_step(to, t)?;
@@ -98,7 +98,7 @@ pub fn transition(
         comments.push(Comment {
             id: comment_id,
             by: p.user_id.clone(),
-            at,
+            at: crate::record::Millis(at),
             text,
         });
     }

@@ -80,7 +80,7 @@ mod tests {
             }],
             notes: String::new(),
             author: "u1".into(),
-            created_at: 1,
+            created_at: crate::record::Millis(1),
         });
         let json = rec.masked().to_json().unwrap().to_string();
         assert!(!json.contains("370102194101011234") && !json.contains("13812345678"));

@@ -379,7 +379,7 @@ mod tests {
             transitions: vec![],
             comments: vec![],
             author: "w1".into(),
-            created_at: 1,
+            created_at: crate::record::Millis(1),
         })
     }
 
@@ -391,7 +391,7 @@ mod tests {
                 to: to.into(),
                 by: by.into(),
                 role,
-                at: 2,
+                at: crate::record::Millis(2),
                 comment: None,
             });
         }

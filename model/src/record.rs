@@ -13,7 +13,50 @@ pub use crate::ids::{GridId, RecordId, UserId};
 /// A point in time: milliseconds since the Unix epoch, UTC. Every time in records, the store and
 /// on the wire is one of these (fields end in `_at` or `_ms`); dates a person types (a task's
 /// due date) are `YYYY-MM-DD` strings.
-pub type Millis = i64;
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Millis(pub i64);
+
+impl Millis {
+    /// The milliseconds as a number (for SQL and arithmetic).
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl From<i64> for Millis {
+    fn from(ms: i64) -> Self {
+        Millis(ms)
+    }
+}
+
+impl From<Millis> for i64 {
+    fn from(m: Millis) -> Self {
+        m.0
+    }
+}
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl rusqlite::ToSql for Millis {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        self.0.to_sql()
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl rusqlite::types::FromSql for Millis {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        i64::column_result(v).map(Millis)
+    }
+}
 
 pub const TEXT_KEYS: &[&str] = &["title", "description", "notes", "text"];
 
@@ -106,7 +149,7 @@ pub struct PhotoRef {
     pub height: u32,
     pub bytes: u64,
     #[serde(default)]
-    pub taken_at: Option<i64>,
+    pub taken_at: Option<Millis>,
     #[serde(default)]
     pub caption: Option<String>,
 }

@@ -60,7 +60,7 @@ mod tests {
             transitions: vec![],
             comments: vec![],
             author: "l1".into(),
-            created_at: 1,
+            created_at: crate::record::Millis(1),
         })
     }
 

@@ -111,7 +111,7 @@ impl Store {
             transitions: vec![],
             comments: vec![],
             author: UserId::default(),
-            created_at: 0,
+            created_at: gridwork_model::Millis(0),
         }))?;
         if r.submit {
             self.transition(&id, ReportStatus::Submitted.as_str(), None)?;
@@ -130,8 +130,8 @@ impl Store {
             location: v.location,
             photos: vec![],
             author: UserId::default(),
-            visited_at: v.visited_at.unwrap_or(0),
-            created_at: 0,
+            visited_at: gridwork_model::Millis(v.visited_at.unwrap_or(0)),
+            created_at: gridwork_model::Millis(0),
         }))
     }
 
@@ -142,7 +142,7 @@ impl Store {
             members: h.members,
             notes: h.notes,
             author: UserId::default(),
-            created_at: 0,
+            created_at: gridwork_model::Millis(0),
         }))
     }
 
@@ -161,7 +161,7 @@ impl Store {
             transitions: vec![],
             comments: vec![],
             author: UserId::default(),
-            created_at: 0,
+            created_at: gridwork_model::Millis(0),
         }))
     }
 

@@ -130,7 +130,7 @@ impl Store {
             width: processed.full.width,
             height: processed.full.height,
             bytes: processed.full.bytes.len() as u64,
-            taken_at,
+            taken_at: taken_at.map(gridwork_model::Millis),
             caption,
         };
         let p2 = photo.clone();

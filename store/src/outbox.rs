@@ -155,7 +155,7 @@ impl Store {
                 .and_then(J::as_str)
                 .unwrap_or_default()
                 .to_owned(),
-            at_ms: v.get("at_ms").and_then(J::as_i64).unwrap_or(0),
+            at_ms: gridwork_model::Millis(v.get("at_ms").and_then(J::as_i64).unwrap_or(0)),
             held: v.get("held").and_then(J::as_u64).unwrap_or(0),
         }))
     }

@@ -15,7 +15,7 @@ impl Store {
         Ok(StoredRecord {
             id: id.to_owned(),
             record,
-            updated_at,
+            updated_at: gridwork_model::Millis(updated_at),
             pending_changes: pending,
         })
     }

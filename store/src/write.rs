@@ -138,7 +138,7 @@ impl Store {
             comments.push(Comment {
                 id: uuid::Uuid::now_v7().to_string(),
                 by: user.into(),
-                at: now_ms(),
+                at: gridwork_model::Millis(now_ms()),
                 text: text.to_owned(),
             });
             Ok(())

@@ -204,7 +204,7 @@ fn run(n: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
         let strip = |v: &[RecordSummary]| {
             v.iter()
                 .map(|x| RecordSummary {
-                    updated_at: 0,
+                    updated_at: gridwork_model::Millis(0),
                     ..x.clone()
                 })
                 .collect::<Vec<_>>()

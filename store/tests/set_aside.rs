@@ -154,7 +154,7 @@ fn a_page_with_hostile_documents_stores_the_rest_and_advances_the_cursor() {
         "{huge_code:?}"
     );
     for d in aside.values() {
-        assert!(d.first_seen_ms > 0 && d.last_seen_ms >= d.first_seen_ms);
+        assert!(d.first_seen_ms > gridwork_model::Millis(0) && d.last_seen_ms >= d.first_seen_ms);
         // The hostile id is never stored or shown, nor any value.
         for text in [&d.doc_id, &d.reason, d.field.as_deref().unwrap_or("")] {
             assert!(!text.contains("poison") && !text.contains('字'), "{text}");

@@ -302,7 +302,7 @@ pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
             transitions: vec![],
             comments: vec![],
             author: UserId::default(),
-            created_at: 0,
+            created_at: gridwork_model::Millis(0),
         })
     };
 
@@ -337,7 +337,7 @@ pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
         }],
         notes: "独居老人，子女在外地。".into(),
         author: UserId::default(),
-        created_at: 0,
+        created_at: gridwork_model::Millis(0),
     }))?;
     worker.file(AnyRecord::Visit(Visit {
         grid: "furong-01".into(),
@@ -352,9 +352,9 @@ pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
         follow_up_due: None,
         location: at(36.6653, 117.0205, "芙蓉街12号"),
         photos: vec![],
-        visited_at: 0,
+        visited_at: gridwork_model::Millis(0),
         author: UserId::default(),
-        created_at: 0,
+        created_at: gridwork_model::Millis(0),
     }))?;
     n += worker.push(store)?;
 
@@ -387,7 +387,7 @@ pub fn seed_records(store: &dyn ServerStore) -> Result<usize> {
         transitions: vec![],
         comments: vec![],
         author: UserId::default(),
-        created_at: 0,
+        created_at: gridwork_model::Millis(0),
     }))?;
     n += leader.push(store)?;
     Ok(n)

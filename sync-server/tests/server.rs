@@ -276,7 +276,7 @@ fn new_report(grid: &str, author: &str) -> AnyRecord {
         transitions: vec![],
         comments: vec![],
         author: author.into(),
-        created_at: now_ms(),
+        created_at: gridwork_model::Millis(now_ms()),
     })
 }
 
@@ -649,7 +649,7 @@ fn worker_approving_own_report_is_rejected_with_the_field() {
             to: "approved".into(),
             by: r.author.clone(),
             role: Role::Supervisor,
-            at: now_ms(),
+            at: gridwork_model::Millis(now_ms()),
             comment: None,
         });
         r.status = ReportStatus::Approved;

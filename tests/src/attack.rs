@@ -305,7 +305,7 @@ pub fn draft_report(grid: &str, author: &str, title: &str) -> AnyRecord {
         transitions: vec![],
         comments: vec![],
         author: author.into(),
-        created_at: now_ms(),
+        created_at: gridwork_model::Millis(now_ms()),
     })
 }
 
@@ -317,7 +317,7 @@ pub fn household(grid: &str, author: &str) -> AnyRecord {
         members: vec![],
         notes: "初次登记".into(),
         author: author.into(),
-        created_at: now_ms(),
+        created_at: gridwork_model::Millis(now_ms()),
     })
 }
 

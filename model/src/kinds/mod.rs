@@ -59,7 +59,7 @@ pub trait Kind: Sized + Clone + PartialEq + Serialize + DeserializeOwned + Into<
 
     fn grid(&self) -> &str;
     fn author(&self) -> &str;
-    fn created_at(&self) -> i64;
+    fn created_at(&self) -> crate::record::Millis;
     /// Sets the fields the system owns on a new record (author, creation time, …).
     fn stamp_new(&mut self, user: &str, at: i64);
     /// Checks every field. Errors name the field, never the value.
@@ -128,9 +128,9 @@ fn no_workflow(kind: RecordKind) -> Error {
 macro_rules! record_header {
     () => {
         crate::kinds::record_header!(accessors);
-        fn stamp_new(&mut self, user: &str, at: crate::record::Millis) {
+        fn stamp_new(&mut self, user: &str, at: i64) {
             self.author = user.into();
-            self.created_at = at;
+            self.created_at = crate::record::Millis(at);
         }
     };
     (accessors) => {
@@ -218,7 +218,7 @@ macro_rules! register_kinds {
             pub fn author(&self) -> &str {
                 match self { $(AnyRecord::$variant(r) => r.author()),+ }
             }
-            pub fn created_at(&self) -> i64 {
+            pub fn created_at(&self) -> crate::record::Millis {
                 match self { $(AnyRecord::$variant(r) => r.created_at()),+ }
             }
             /// Sets the fields the system owns on a new record.

@@ -98,9 +98,9 @@ impl Kind for Visit {
     crate::kinds::record_header!(accessors);
     fn stamp_new(&mut self, user: &str, at: i64) {
         self.author = user.into();
-        self.created_at = at;
-        if self.visited_at == 0 {
-            self.visited_at = at;
+        self.created_at = Millis(at);
+        if self.visited_at.get() == 0 {
+            self.visited_at = Millis(at);
         }
     }
     fn validate(&self) -> Result<()> {

@@ -27,7 +27,7 @@ fn task(grid: &str, author: &str, assignees: &[&str]) -> AnyRecord {
         transitions: vec![],
         comments: vec![],
         author: author.into(),
-        created_at: now_ms(),
+        created_at: gridwork_model::Millis(now_ms()),
     })
 }
 

@@ -284,7 +284,7 @@ fn one_push_of_90000_new_reports_is_capped_by_the_new_document_quota() {
     sup.sync_ok();
     let held = snapshot(&sup.store, None)
         .values()
-        .filter(|(_, s)| s.created_at == MASS_CREATED_AT)
+        .filter(|(_, s)| s.created_at == gridwork_model::Millis(MASS_CREATED_AT))
         .count();
     assert!(
         held <= gate::MAX_PUSH_NEW_DOCS,

@@ -123,7 +123,7 @@ fn expired_and_revoked_tokens_are_unauthorized_and_nothing_is_lost() {
 
     // Expired.
     let session = w.store.session().unwrap().unwrap();
-    let wait = session.expires_at_ms - chrono_now_ms() + 200;
+    let wait = session.expires_at_ms.get() - chrono_now_ms() + 200;
     if wait > 0 {
         std::thread::sleep(std::time::Duration::from_millis(wait as u64));
     }
