@@ -279,12 +279,7 @@ impl GridworkStore {
 
     /// Who changed which fields when, from which device; oldest first.
     pub fn history(&self, id: RecordId) -> Result<Vec<HistoryEntry>> {
-        Ok(self
-            .store
-            .history(&id)?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        Ok(self.store.history(&id)?)
     }
 
     /// Fields two people set concurrently; the kept value first.
@@ -304,15 +299,10 @@ impl GridworkStore {
 
     /// Changes the server refused, with the reason; they stay on the device.
     pub fn quarantine(&self) -> Result<Vec<QuarantinedChange>> {
-        Ok(self
-            .store
-            .quarantine()?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        Ok(self.store.quarantine()?)
     }
 
-    /// Give up the server-refused changes of a record (`QuarantinedChange.record_id`) and the
+    /// Give up the server-refused changes of a record (`QuarantinedChange.doc_id`) and the
     /// local edits made on top of them; the record goes back to what the server accepted. Only
     /// on the user's explicit choice: the refused changes stay in the file, marked discarded.
     /// Returns how many changes were discarded (0 when the record had none in quarantine).
@@ -324,18 +314,13 @@ impl GridworkStore {
     /// Documents a sync pulled but did not store (hostile or broken ones); the rest of every
     /// sync went on. Empty on a healthy device.
     pub fn set_aside(&self) -> Result<Vec<SetAsideDoc>> {
-        Ok(self
-            .store
-            .set_aside()?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        Ok(self.store.set_aside()?)
     }
 
     /// The last time the server held changes back because this device's quota was reached
     /// (`held` > 0: changes still wait for a later sync), if ever.
     pub fn quota_hold(&self) -> Result<Option<QuotaHold>> {
-        Ok(self.store.quota_hold()?.map(Into::into))
+        Ok(self.store.quota_hold()?)
     }
 
     /// When the last sync round trip was applied.
@@ -402,8 +387,7 @@ impl GridworkStore {
     ) -> Result<Session> {
         Ok(self
             .store
-            .sign_in(&server_url, &username, &password, &device_name)?
-            .into())
+            .sign_in(&server_url, &username, &password, &device_name)?)
     }
 
     /// Sign out. Refuses (`InvalidInput`, field `sign_out`) while changes are unsynced, unless
@@ -415,7 +399,7 @@ impl GridworkStore {
 
     /// The saved session, if someone is signed in (check `expires_at`).
     pub fn session(&self) -> Result<Option<Session>> {
-        Ok(self.store.session()?.map(Into::into))
+        Ok(self.store.session()?)
     }
 
     /// Push local changes and pull everything new in scope. Blocks for the length of the network

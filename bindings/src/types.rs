@@ -14,12 +14,12 @@
 //!   - *the record envelope*: `AnyRecord` (named variants, as apps switch on them),
 //!     `StoredRecord` (adds `kind`), `RecordSummary` (splits core's one list-index `category`
 //!     column into each kind's typed field), `Page` and `FieldConflict` (they hold those);
-//!   - *renamed fields the apps already use*: `HistoryEntry` (`device` for core's `actor`, `at`
-//!     for `at_ms`), `QuarantinedChange` (`record_id` for `doc_id`), `SetAsideDoc`,
-//!     `QuotaHold`, `Session` (times without `_ms`), and the inputs `NewVisit` and `ListQuery`.
+//!   - *inputs with times or typed filters as apps pass them*: `NewVisit` (`visited_at` as
+//!     `SystemTime`, optional), `ListQuery`.
 //!     Output mirrors are declared with `mirror!`: struct and `From` from one field list, the
 //!     `From` destructuring core's struct so a field added in core fails the build until
-//!     mirrored.
+//!     mirrored. The sync bookkeeping (`HistoryEntry`, `QuarantinedChange`, `SetAsideDoc`,
+//!     `QuotaHold`, `Session`) crosses as core's types, field names included.
 //!   - *patches*: `ReportPatch`, `VisitPatch`, `TaskPatch` use `clear_*` flags where core has
 //!     `Option<Option<_>>`, which Kotlin and Swift cannot tell apart from `Option<_>`.
 //!   - `ConflictValue` carries the JSON value as text (core keeps a `serde_json::Value`).
@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::GridworkError;
 use crate::layers as core;
-pub use gridwork_client::{SyncPhase, SyncProgress, SyncReport};
+pub use gridwork_client::{Session, SyncPhase, SyncProgress, SyncReport};
 pub use gridwork_model::{Comment, Household, PhotoRef, Report, Task, Transition, Visit};
 pub use gridwork_model::{GridId, Millis, RecordId, UserId};
 pub use gridwork_model::{Location, Member, Need};
@@ -37,7 +37,10 @@ pub use gridwork_model::{
     VisitType,
 };
 pub use gridwork_protocol::wire::RejectCode;
-pub use gridwork_store::{HouseholdPatch, Identity, NewHousehold, NewReport, NewTask};
+pub use gridwork_store::{
+    HistoryEntry, HouseholdPatch, Identity, NewHousehold, NewReport, NewTask,
+};
+pub use gridwork_store::{QuarantinedChange, QuotaHold, SetAsideDoc};
 
 // ------------------------------------------------------------------ time
 
@@ -593,15 +596,15 @@ mirror! {
     }
 }
 
-mirror! {
-    /// One entry of a record's audit trail: who changed which fields when, from which device.
-    HistoryEntry from core::HistoryEntry {
-        hash: String,
-        user_id: String,
-        device from actor: String,
-        at from at_ms: SystemTime => time,
-        fields: Vec<String>,
-    }
+/// One entry of a record's audit trail: who changed which fields when, from which device
+/// (`actor`: the Automerge actor id of the device).
+#[uniffi::remote(Record)]
+pub struct HistoryEntry {
+    pub hash: String,
+    pub user_id: String,
+    pub actor: String,
+    pub at_ms: Millis,
+    pub fields: Vec<String>,
 }
 
 mirror! {
@@ -622,48 +625,38 @@ mirror! {
     }
 }
 
-mirror! {
-    /// A local change the server refused; it stays on the device with the reason.
-    QuarantinedChange from core::QuarantinedChange {
-        record_id from doc_id: String,
-        hash: String,
-        field: Option<String>,
-        reason: String,
-        at from at_ms: SystemTime => time,
-    }
+/// A local change the server refused; it stays on the device with the reason.
+#[uniffi::remote(Record)]
+pub struct QuarantinedChange {
+    pub doc_id: String,
+    pub hash: String,
+    pub field: Option<String>,
+    pub reason: String,
+    pub at_ms: Millis,
 }
 
-mirror! {
-    /// A document a sync pulled that this device did not store: its id broke the id rule, its
-    /// changes did not parse or apply, or it is over a limit. The rest of the sync went on; the
-    /// server keeps the document (an administrator can quarantine it).
-    SetAsideDoc from core::SetAsideDoc {
-        /// The document id, or `invalid:<16 hex digits of its SHA-256>` when the id itself broke
-        /// the id rule (a hostile id is never shown).
-        doc_id: String,
-        /// Why (`InvalidId`, `Corrupt`, `TooLarge`, `InvalidRecord`, …).
-        code: RejectCode,
-        field: Option<String>,
-        /// Human-readable; never quotes a value.
-        reason: String,
-        /// Changes received for it.
-        changes: u64,
-        first_seen from first_seen_ms: SystemTime => time,
-        last_seen from last_seen_ms: SystemTime => time,
-    }
+/// A document a sync pulled that this device did not store: its id broke the id rule, its
+/// changes did not parse or apply, or it is over a limit. The rest of the sync went on; the
+/// server keeps the document (an administrator can quarantine it). `doc_id` is the id, or
+/// `invalid:<16 hex digits of its SHA-256>` when the id itself broke the id rule.
+#[uniffi::remote(Record)]
+pub struct SetAsideDoc {
+    pub doc_id: String,
+    pub code: RejectCode,
+    pub field: Option<String>,
+    pub reason: String,
+    pub changes: u64,
+    pub first_seen_ms: Millis,
+    pub last_seen_ms: Millis,
 }
 
-mirror! {
-    /// The last time the server held pushed changes back because a quota of this device was
-    /// reached.
-    QuotaHold from core::QuotaHold {
-        /// The server's reason (which quota).
-        reason: String,
-        at from at_ms: SystemTime => time,
-        /// Local changes still waiting after that sync (0 once a later sync pushed without
-        /// meeting a quota).
-        held: u64,
-    }
+/// The last time the server held pushed changes back because a quota of this device was
+/// reached; `held`: local changes still waiting after that sync.
+#[uniffi::remote(Record)]
+pub struct QuotaHold {
+    pub reason: String,
+    pub at_ms: Millis,
+    pub held: u64,
 }
 
 /// Changes exported for another store (`import_changes`), and the `since` for the next export.
@@ -673,17 +666,15 @@ pub struct ExportedChanges {
     pub next_since: i64,
 }
 
-mirror! {
-    /// Who is signed in on this device, and where.
-    Session from core::Session {
-        server_url: String,
-        user_id: String,
-        role: Role,
-        display_name: String,
-        grids: Vec<String>,
-        /// The device token expires then; sign in again after.
-        expires_at from expires_at_ms: SystemTime => time,
-    }
+/// Who is signed in on this device, and where (the device token expires at `expires_at_ms`).
+#[uniffi::remote(Record)]
+pub struct Session {
+    pub server_url: String,
+    pub user_id: String,
+    pub role: Role,
+    pub display_name: String,
+    pub grids: Vec<String>,
+    pub expires_at_ms: Millis,
 }
 
 // ------------------------------------------------------------------ mirrors: inputs

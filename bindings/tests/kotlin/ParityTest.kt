@@ -78,7 +78,7 @@ fun discardQuarantinedLeavesQuarantine() {
             val r = store.sync()
             assertEq(1uL, r.rejected, "refused")
             val q = store.quarantine()
-            assertEq(listOf(rid), q.map { it.recordId }, "quarantined record")
+            assertEq(listOf(rid), q.map { it.docId }, "quarantined record")
             assertEq(ReportStatus.APPROVED, (store.get(rid).record as AnyRecord.Report).report.status, "the device still shows its refused change")
             assertEq(0uL, store.discardQuarantined("r-not-there"), "a record without refused changes")
             assertEq(1uL, store.discardQuarantined(rid), "discarded changes")

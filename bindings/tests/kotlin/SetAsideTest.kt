@@ -22,8 +22,8 @@ fun setAsideAndQuotaHoldCrossTheBoundary() {
     }
     // The record types carry what an app shows (typed fields, times as Instant).
     val at = Instant.ofEpochMilli(1_700_000_000_000)
-    val doc = SetAsideDoc(docId = "invalid:0123456789abcdef", code = RejectCode.INVALID_ID, field = "doc_id", reason = "the document id does not follow the id rule", changes = 2uL, firstSeen = at, lastSeen = at)
+    val doc = SetAsideDoc(docId = "invalid:0123456789abcdef", code = RejectCode.INVALID_ID, field = "doc_id", reason = "the document id does not follow the id rule", changes = 2uL, firstSeenMs = at, lastSeenMs = at)
     assertEq("doc_id", doc.field, "field")
-    val hold = QuotaHold(reason = "daily quota", at = at, held = 3uL)
+    val hold = QuotaHold(reason = "daily quota", atMs = at, held = 3uL)
     assertEq(3uL, hold.held, "held")
 }

@@ -72,7 +72,7 @@ class Parity(unittest.TestCase):
         store = g.GridworkStore.open(path, user_id, g.Role.SUPERVISOR, [GRID])
         store.transition_report(rid, g.ReportStatus.APPROVED, None)
         self.assertEqual(store.sync(None).rejected, 1)
-        self.assertEqual([q.record_id for q in store.quarantine()], [rid])
+        self.assertEqual([q.doc_id for q in store.quarantine()], [rid])
         self.assertEqual(store.get(rid).record.report.status, g.ReportStatus.APPROVED)
         self.assertEqual(store.discard_quarantined("r-not-there"), 0)
         self.assertEqual(store.discard_quarantined(rid), 1)

@@ -37,11 +37,11 @@ class SetAside(unittest.TestCase):
             field="doc_id",
             reason="the document id does not follow the id rule",
             changes=2,
-            first_seen=at,
-            last_seen=at,
+            first_seen_ms=at,
+            last_seen_ms=at,
         )
         self.assertEqual(doc.code, g.RejectCode.INVALID_ID)
-        hold = g.QuotaHold(reason="daily quota", at=at, held=3)
+        hold = g.QuotaHold(reason="daily quota", at_ms=at, held=3)
         self.assertEqual(hold.held, 3)
 
 
