@@ -749,35 +749,29 @@ impl ServerStore for SqliteStore {
             )
             .optional()?
             .ok_or_else(|| Error::NotFound(format!("user {username}")))?;
-        if let Some(name) = &update.display_name {
-            tx.execute(
-                "UPDATE users SET display_name = ?2 WHERE id = ?1 AND display_name IS NOT ?2",
-                params![id, name],
-            )?;
-        }
-        if let Some(role) = update.role {
-            tx.execute(
-                "UPDATE users SET role = ?2 WHERE id = ?1 AND role IS NOT ?2",
-                params![id, role.as_str()],
-            )?;
-        }
-        if let Some(phone) = &update.phone {
-            tx.execute(
-                "UPDATE users SET phone = ?2 WHERE id = ?1 AND phone IS NOT ?2",
-                params![id, phone],
-            )?;
-        }
-        if let Some(shared) = update.phone_shared {
-            tx.execute(
-                "UPDATE users SET phone_shared = ?2 WHERE id = ?1 AND phone_shared IS NOT ?2",
-                params![id, shared],
-            )?;
-        }
-        if let Some(disabled) = update.disabled {
-            tx.execute(
-                "UPDATE users SET disabled = ?2 WHERE id = ?1 AND disabled IS NOT ?2",
-                params![id, disabled],
-            )?;
+        // One statement per field given; `IS NOT` leaves an unchanged row untouched, so its
+        // directory version (stamped by trigger) does not move and devices are sent nothing.
+        let fields: [(&str, Option<rusqlite::types::Value>); 5] = [
+            ("display_name", update.display_name.clone().map(Into::into)),
+            ("role", update.role.map(|r| r.as_str().to_owned().into())),
+            (
+                "phone",
+                update
+                    .phone
+                    .clone()
+                    .map(|p| p.map_or(rusqlite::types::Value::Null, Into::into)),
+            ),
+            ("phone_shared", update.phone_shared.map(Into::into)),
+            ("disabled", update.disabled.map(Into::into)),
+        ];
+        for (column, value) in fields {
+            if let Some(v) = value {
+                // Column names come from the fixed list above, never from input.
+                tx.execute(
+                    &format!("UPDATE users SET {column} = ?2 WHERE id = ?1 AND {column} IS NOT ?2"),
+                    params![id, v],
+                )?;
+            }
         }
         if let Some(units) = &update.units {
             for unit in units {
