@@ -7,14 +7,19 @@
 //!   `GRIDWORK_ADVISORIES=1`, as the RustSec database needs the network)
 //! - `setup`: install missing test prerequisites (Debian packages, when root)
 //!   The tests: set up, then every test in the repo: Rust (nextest or cargo test), a bounded fuzz run
-//!   (60 s per target), bindings (Kotlin on the JVM, Python), and a quick benchmark smoke run
+//!   (60 s per target), a quick benchmark smoke run, the web console's browser tests, and
+//!   bindings (Kotlin on the JVM, Python)
 //! - `bench [--quick]`: the benchmark harness (bench/), writes target/bench/report.json
 //! - `bindings`: build gridwork-ffi and generate Kotlin, Swift and Python sources
 //! - `test-bindings`: compile the Kotlin with kotlinc -Werror, run Kotlin and Python tests
 //! - `fuzz`: the fuzz targets of fuzz/ for a bounded time (libFuzzer on nightly, else the stable
 //!   harness); see fuzz.rs and fuzz/README.md
+//! - `assets`: copy the web console's front-end files (htmx, Leaflet) from their pinned npm
+//!   packages into sync-server/console/vendor/; see console.rs
+//! - `console-test`: the web console's browser tests (tests/console/, Chromium); see console.rs
 
 mod bindings;
+mod console;
 mod fuzz;
 
 use std::path::{Path, PathBuf};
@@ -66,22 +71,26 @@ fn have(program: &str, arg: &str) -> bool {
 }
 
 /// Install what the tests need and this machine lacks: Debian packages when running as root
-/// (JNA for the Kotlin tests, ImageMagick as the photo benchmark's baseline). The Kotlin
-/// compiler is fetched by the bindings step (npm). Anything missing is named with its fix.
+/// (JNA for the Kotlin tests, ImageMagick as the photo benchmark's baseline, Chromium and CJK
+/// fonts for the console's browser tests). The Kotlin compiler is fetched by the bindings step
+/// (npm). Anything missing is named with its fix.
 fn setup() -> Result<(), String> {
     let mut missing: Vec<&str> = Vec::new();
     if std::env::var_os("JNA_JAR").is_none() && !Path::new("/usr/share/java/jna.jar").exists() {
         missing.push("libjna-java");
     }
-    let magick_ok = Command::new("dpkg")
-        .args(["-s", "imagemagick"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-        || std::env::var_os("GRIDWORK_IMAGEMAGICK").is_some();
+    let magick_ok =
+        dpkg_installed("imagemagick") || std::env::var_os("GRIDWORK_IMAGEMAGICK").is_some();
     if !magick_ok {
         missing.push("imagemagick");
+    }
+    // The console's browser tests drive Debian's Chromium; without CJK fonts their screenshots
+    // of Chinese pages show boxes.
+    if !Path::new("/usr/bin/chromium").exists() {
+        missing.push("chromium");
+    }
+    if !dpkg_installed("fonts-noto-cjk") {
+        missing.push("fonts-noto-cjk");
     }
     if missing.is_empty() {
         return Ok(());
@@ -104,6 +113,16 @@ fn setup() -> Result<(), String> {
         .args(["install", "-y", "-qq", "--no-install-recommends"])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// Whether the Debian package `name` is installed.
+fn dpkg_installed(name: &str) -> bool {
+    Command::new("dpkg")
+        .args(["-s", name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// The cargo-deny release line `deny.toml` is written for.
@@ -187,7 +206,9 @@ fn test_all(args: &[String]) -> Result<(), String> {
     // 3. Benchmark smoke run: proves the harness works, measures nothing worth quoting. The dev
     //    profile (dependencies optimised) reuses the test build instead of a second, release one.
     run(cargo().args(["run", "-p", "gridwork-bench", "--", "--quick"]))?;
-    // 4. Bindings: Kotlin on the JVM and Python (last, so the run closes on their summary).
+    // 4. The web console in a browser: a real server, Chromium, devices through the CLI.
+    console::test()?;
+    // 5. Bindings: Kotlin on the JVM and Python (last, so the run closes on their summary).
     if !skip_bindings {
         bindings::test()?;
     }
@@ -217,7 +238,9 @@ fn main() -> ExitCode {
         Some("bindings") => bindings::generate().map(|_| ()),
         Some("test-bindings") => bindings::test(),
         Some("fuzz") => fuzz::main(&args[1..]),
-        _ => Err(format!("usage: cargo xtask <ci [--advisories] [--no-bindings] | check [--advisories] | test [--no-bindings] | setup | bench [--quick] [--only P1,P2] | bindings | test-bindings | {}>", fuzz::USAGE)),
+        Some("assets") => console::assets(),
+        Some("console-test") => console::test(),
+        _ => Err(format!("usage: cargo xtask <ci [--advisories] [--no-bindings] | check [--advisories] | test [--no-bindings] | setup | bench [--quick] [--only P1,P2] | bindings | test-bindings | assets | console-test | {}>", fuzz::USAGE)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
