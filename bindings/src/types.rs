@@ -597,12 +597,14 @@ mirror! {
 }
 
 /// One entry of a record's audit trail: who changed which fields when, from which device
-/// (`actor`: the Automerge actor id of the device).
+/// (`actor`: the Automerge actor id of the device; `console`: made in the server's web console,
+/// shown as "name · web console").
 #[uniffi::remote(Record)]
 pub struct HistoryEntry {
     pub hash: String,
     pub user_id: String,
     pub actor: String,
+    pub console: bool,
     pub at_ms: Millis,
     pub fields: Vec<String>,
 }

@@ -870,11 +870,16 @@ fn run(cli: Cli) -> R {
             let h = store.history(&id)?;
             let names = store.labels()?;
             if json {
-                // Each entry also says who, by name ("王芳 (leader)"; the id when unknown).
+                // Each entry also says who, by name ("王芳 (leader)"; the id when unknown), and
+                // "· web console" for a change made in the server's console.
                 let mut v = to_json(&h);
                 if let Some(items) = v.as_array_mut() {
                     for (item, e) in items.iter_mut().zip(&h) {
-                        item["user_label"] = json!(who(&names, &e.user_id));
+                        let mut label = who(&names, &e.user_id);
+                        if e.console {
+                            label.push_str(" · web console");
+                        }
+                        item["user_label"] = json!(label);
                     }
                 }
                 print_json(&v);
@@ -885,7 +890,11 @@ fn run(cli: Cli) -> R {
                         vec![
                             time(e.at_ms.into()),
                             who(&names, &e.user_id),
-                            e.actor.chars().take(12).collect(),
+                            if e.console {
+                                "web console".to_owned()
+                            } else {
+                                e.actor.chars().take(12).collect()
+                            },
                             e.fields.join(", "),
                         ]
                     })

@@ -278,8 +278,30 @@ pub struct HistoryEntry {
     pub hash: String,
     pub user_id: String,
     pub actor: String,
+    /// Made in the server's web console (the actor carries [`CONSOLE_ACTOR_PREFIX`]), not on a
+    /// device.
+    pub console: bool,
     pub at_ms: Millis,
     pub fields: Vec<String>,
+}
+
+/// The first bytes of every actor id the server's web console writes with. The server refuses
+/// them from devices at sign-in, so a change with such an actor was made in the console.
+pub const CONSOLE_ACTOR_PREFIX: &[u8] = b"gw-console";
+
+/// [`CONSOLE_ACTOR_PREFIX`] in lowercase hex, as actor ids are written on the wire.
+pub const CONSOLE_ACTOR_HEX: &str = "67772d636f6e736f6c65";
+
+/// Whether an actor id (hex) is one of the web console's.
+pub fn is_console_actor(actor_hex: &str) -> bool {
+    actor_hex.starts_with(CONSOLE_ACTOR_HEX)
+}
+
+/// A new actor id for a web console session: the prefix and 16 random bytes.
+pub fn console_actor() -> automerge::ActorId {
+    let mut bytes = CONSOLE_ACTOR_PREFIX.to_vec();
+    bytes.extend_from_slice(automerge::ActorId::random().to_bytes());
+    automerge::ActorId::from(bytes)
 }
 
 /// Per-change history, oldest first. Fields come from diffing the document before and after each
@@ -305,10 +327,12 @@ pub fn history(doc: &Automerge) -> Vec<HistoryEntry> {
             }
         }
         fields.sort();
+        let actor = c.actor_id().to_hex_string();
         out.push(HistoryEntry {
             hash: c.hash().to_string(),
+            console: is_console_actor(&actor),
             user_id: c.message().map(str::to_owned).unwrap_or_default(),
-            actor: c.actor_id().to_hex_string(),
+            actor,
             at_ms: Millis(c.timestamp()),
             fields,
         });
@@ -391,6 +415,24 @@ fn collect_conflicts(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn console_actors_are_recognised_by_their_prefix() {
+        assert_eq!(
+            CONSOLE_ACTOR_PREFIX
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+            CONSOLE_ACTOR_HEX,
+            "the hex constant spells the prefix"
+        );
+        let a = console_actor();
+        assert!(is_console_actor(&a.to_hex_string()));
+        assert_eq!(a.to_bytes().len(), CONSOLE_ACTOR_PREFIX.len() + 16);
+        assert_ne!(console_actor(), a, "each session gets its own actor");
+        assert!(!is_console_actor(&automerge::ActorId::random().to_hex_string()));
+        assert!(!is_console_actor("67772d"));
+    }
+
     use super::*;
     use automerge::transaction::CommitOptions;
     use serde_json::json;

@@ -114,6 +114,44 @@ impl OrgSnapshot {
         }
     }
 
+    /// Every unit, by id.
+    pub fn units(&self) -> &[OrgUnit] {
+        &self.units
+    }
+
+    /// Every person (disabled ones included), by id.
+    pub fn people(&self) -> &[OrgPerson] {
+        &self.people
+    }
+
+    pub fn unit(&self, id: &str) -> Option<&OrgUnit> {
+        self.unit_index.get(id).map(|&i| &self.units[i])
+    }
+
+    pub fn person(&self, id: &str) -> Option<&OrgPerson> {
+        self.person_index.get(id).map(|&i| &self.people[i])
+    }
+
+    /// A person's display name, or the id when the organisation does not know it.
+    pub fn name_of<'a>(&'a self, id: &'a str) -> &'a str {
+        self.person(id).map_or(id, |p| p.display_name.as_str())
+    }
+
+    /// A unit's name, or the id when unknown.
+    pub fn unit_name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.unit(id).map_or(id, |u| u.name.as_str())
+    }
+
+    /// The people attached to `unit` (not below it), by id.
+    pub fn people_at(&self, unit: &str) -> impl Iterator<Item = &OrgPerson> {
+        self.unit_index
+            .get(unit)
+            .map(|&i| self.people_by_unit[i].as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|&p| &self.people[p])
+    }
+
     /// The view of a user (by id; a user missing from the snapshot sees nothing but themselves
     /// when they are there).
     pub fn view(&self, user_id: &str, role: Role) -> View {

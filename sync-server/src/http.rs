@@ -52,6 +52,8 @@ pub struct ApiConfig {
     /// Take the client address for sign-in limits from the last `X-Forwarded-For` entry (only
     /// behind a reverse proxy that sets it; otherwise clients could pick their own address).
     pub trust_forwarded_for: bool,
+    /// The web console under `/console`.
+    pub console: crate::console::ConsoleConfig,
 }
 
 impl Default for ApiConfig {
@@ -71,6 +73,7 @@ impl Default for ApiConfig {
             max_body_bytes_in_flight: 256 << 20,
             max_queue_wait: Duration::from_secs(10),
             trust_forwarded_for: false,
+            console: crate::console::ConsoleConfig::default(),
         }
     }
 }
@@ -176,9 +179,19 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(tower_http::limit::RequestBodyLimitLayer::new(blob_limit));
     let guards = Arc::new(Guards::new(&state.config));
+    let console = Arc::new(crate::console::ConsoleState::new(
+        state.config.console.clone(),
+    ));
     Router::new()
         .merge(api)
         .merge(blobs)
+        .merge(
+            crate::console::router()
+                .layer(Extension(console))
+                .layer(tower_http::limit::RequestBodyLimitLayer::new(
+                    crate::console::form::MAX_FORM_BYTES + 1024,
+                )),
+        )
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(Extension(guards))
         .layer(axum::extract::DefaultBodyLimit::disable())
@@ -327,6 +340,11 @@ fn check_sign_in(req: &SignInRequest) -> Result<(), ApiError> {
                 "actor ids must be lowercase hex, 2 to 64 characters",
             ));
         }
+        if gridwork_model::doc::is_console_actor(a) {
+            return Err(ApiError::bad_request(
+                "actors: this prefix is reserved for the web console",
+            ));
+        }
     }
     if req.device_name.chars().count() > 200 {
         return Err(ApiError::bad_request(
@@ -350,58 +368,9 @@ async fn sign_in(
     let req = parse_sign_in(&body)?;
     drop(body);
     check_sign_in(&req)?;
-    let attempt = guards.sign_in.admit(&req.username, peer).map_err(|r| {
-        tracing::info!(retry_after = r.retry_after(), refusal = ?r, "sign-in rate limited");
-        r.into_api_error()
-    })?;
-    let permit = match guards.hashes.acquire().await {
-        Ok(p) => p,
-        Err(e) => {
-            guards.sign_in.abandoned(attempt);
-            return Err(e);
-        }
-    };
-    let store = st.store.clone();
-    let username = req.username.clone();
-    let password = req.password;
-    let checked = guards
-        .hash_pool
-        .run(move || {
-            // Held while the hash runs: at most `max_concurrent_hashes` hashes at once, each on
-            // a pool thread that reuses its ~19 MiB of argon2 memory.
-            let _permit = permit;
-            let found = store.user_by_username(&username)?;
-            let (user, hash) = match found {
-                Some((u, h)) => (Some(u), h),
-                None => (None, auth::dummy_hash().to_owned()),
-            };
-            let ok = auth::verify_password_reusing_memory(&password, &hash);
-            Ok::<_, ApiError>(match user {
-                Some(u) if ok && !u.disabled => Some(u),
-                _ => None,
-            })
-        })
-        .await
-        .unwrap_or_else(|| Err(ApiError::new(ErrorCode::Internal, "internal server error")));
-    let user = match checked {
-        Ok(Some(u)) => {
-            guards.sign_in.succeeded(attempt);
-            u
-        }
-        Ok(None) => {
-            let lockout = guards.sign_in.failed(attempt);
-            tracing::info!(
-                username_len = req.username.len(),
-                lockout_secs = lockout.map(|d| d.as_secs()),
-                "sign-in refused"
-            );
-            return Err(ApiError::unauthorized("wrong username or password"));
-        }
-        Err(e) => {
-            guards.sign_in.abandoned(attempt);
-            return Err(e);
-        }
-    };
+    let user = verify_credentials(&st, &guards, peer, req.username, req.password)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("wrong username or password"))?;
     let store = st.store.clone();
     let ttl = st.config.token_ttl;
     let device_name = req.device_name;
@@ -425,6 +394,71 @@ async fn sign_in(
         }))
     })
     .await
+}
+
+/// Checks a username and password within the sign-in limits: rate limits per client address and
+/// per account (and the account's lockout), all in memory; then a slot of the password-hash gate
+/// (bounded queue, else `503`); then the hash itself on a pool thread. `Ok(None)`: wrong
+/// username or password, or a disabled account (counted against the lockout). Shared by device
+/// sign-in and the web console.
+pub(crate) async fn verify_credentials(
+    st: &AppState,
+    guards: &Guards,
+    peer: Option<IpAddr>,
+    username: String,
+    password: String,
+) -> Result<Option<crate::store::User>, ApiError> {
+    let attempt = guards.sign_in.admit(&username, peer).map_err(|r| {
+        tracing::info!(retry_after = r.retry_after(), refusal = ?r, "sign-in rate limited");
+        r.into_api_error()
+    })?;
+    let permit = match guards.hashes.acquire().await {
+        Ok(p) => p,
+        Err(e) => {
+            guards.sign_in.abandoned(attempt);
+            return Err(e);
+        }
+    };
+    let store = st.store.clone();
+    let username_len = username.len();
+    let checked = guards
+        .hash_pool
+        .run(move || {
+            // Held while the hash runs: at most `max_concurrent_hashes` hashes at once, each on
+            // a pool thread that reuses its ~19 MiB of argon2 memory.
+            let _permit = permit;
+            let found = store.user_by_username(&username)?;
+            let (user, hash) = match found {
+                Some((u, h)) => (Some(u), h),
+                None => (None, auth::dummy_hash().to_owned()),
+            };
+            let ok = auth::verify_password_reusing_memory(&password, &hash);
+            Ok::<_, ApiError>(match user {
+                Some(u) if ok && !u.disabled => Some(u),
+                _ => None,
+            })
+        })
+        .await
+        .unwrap_or_else(|| Err(ApiError::new(ErrorCode::Internal, "internal server error")));
+    match checked {
+        Ok(Some(u)) => {
+            guards.sign_in.succeeded(attempt);
+            Ok(Some(u))
+        }
+        Ok(None) => {
+            let lockout = guards.sign_in.failed(attempt);
+            tracing::info!(
+                username_len,
+                lockout_secs = lockout.map(|d| d.as_secs()),
+                "sign-in refused"
+            );
+            Ok(None)
+        }
+        Err(e) => {
+            guards.sign_in.abandoned(attempt);
+            Err(e)
+        }
+    }
 }
 
 /// The device behind the request's bearer token, with its user's scope.

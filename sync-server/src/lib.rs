@@ -5,6 +5,8 @@
 //! - `store.rs`: the storage trait; `sqlite.rs`: its SQLite implementation;
 //! - `auth.rs`: passwords and tokens; `admin.rs`: organisation admin and CSV import;
 //! - `blob.rs`: photo blobs (directory or object store), resumable uploads;
+//! - `console/`: the web console (`/console`), server-rendered, writing through the sync checks;
+//! - `records.rs`, `sqlite_records.rs`: the list rows the console filters and counts;
 //! - `demo.rs`: the `--demo` seed; `error.rs`: errors and their HTTP mapping.
 
 // House rule: input from devices, files and the network never aborts us (see Cargo.toml).
@@ -14,13 +16,16 @@ pub mod admin;
 pub mod auth;
 pub mod blob;
 pub mod cancel;
+pub mod console;
 pub mod demo;
 pub mod directory;
 pub mod error;
 pub mod http;
 pub mod limits;
 pub mod quota;
+pub mod records;
 pub mod sqlite;
+mod sqlite_records;
 pub mod store;
 pub mod sync;
 

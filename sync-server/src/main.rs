@@ -180,6 +180,26 @@ struct ServeArgs {
     /// Accepted change bytes per device per UTC day.
     #[arg(long, env = "GRIDWORK_QUOTA_DAY_BYTES", default_value_t = Quotas::default().day_bytes)]
     quota_day_bytes: u64,
+
+    // --- the web console (/console) ---------------------------------------------------------------
+    /// Map tile URL template for the console's maps (`https://tiles.example/{z}/{x}/{y}.png`).
+    /// Without one, maps draw grid boundaries and points on a plain background and no request
+    /// leaves this server.
+    #[arg(long, env = "GRIDWORK_MAP_TILES")]
+    map_tiles: Option<String>,
+    /// A console session ends after this many minutes without a request.
+    #[arg(long, env = "GRIDWORK_CONSOLE_IDLE_MINS", default_value_t = 30)]
+    console_idle_mins: u64,
+    /// A console session ends this many hours after sign-in.
+    #[arg(long, env = "GRIDWORK_CONSOLE_SESSION_HOURS", default_value_t = 12)]
+    console_session_hours: u64,
+    /// Mark the console's cookies Secure (when the console is served over TLS, directly or
+    /// behind a proxy).
+    #[arg(long, env = "GRIDWORK_CONSOLE_SECURE_COOKIE")]
+    console_secure_cookie: bool,
+    /// Local time of the console (dashboard days, date filters), minutes east of UTC.
+    #[arg(long, env = "GRIDWORK_UTC_OFFSET_MINUTES", default_value_t = 480, allow_negative_numbers = true)]
+    utc_offset_minutes: i32,
 }
 
 #[derive(Args)]
@@ -373,6 +393,13 @@ fn api_config(args: &ServeArgs) -> ApiConfig {
         max_body_bytes_in_flight: args.max_body_bytes_in_flight,
         max_queue_wait: Duration::from_secs(args.max_queue_wait_secs),
         trust_forwarded_for: args.trust_x_forwarded_for,
+        console: gridwork_server::console::ConsoleConfig {
+            map_tiles: args.map_tiles.clone().filter(|t| !t.trim().is_empty()),
+            idle: Duration::from_secs(args.console_idle_mins.max(1) * 60),
+            absolute: Duration::from_secs(args.console_session_hours.clamp(1, 24 * 30) * 3600),
+            secure_cookie: args.console_secure_cookie,
+            utc_offset_minutes: args.utc_offset_minutes.clamp(-14 * 60, 14 * 60),
+        },
     }
 }
 

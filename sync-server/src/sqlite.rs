@@ -178,6 +178,45 @@ const MIGRATIONS: &[&str] = &[
         UPDATE users SET dir_version = (SELECT n FROM dir_seq) WHERE id = OLD.user_id;
     END;
     ",
+    // 6: the web console (issue 11). One row per document with the columns lists filter, sort
+    // and count on, written with the document (backfilled from the stored documents on open);
+    // task assignees; the log of who saw a household's personal data in full, and why.
+    r"
+    CREATE TABLE records (
+        doc_id       TEXT PRIMARY KEY,
+        kind         TEXT NOT NULL,
+        grid         TEXT NOT NULL,
+        status       TEXT,
+        open         INTEGER NOT NULL,
+        category     TEXT,
+        severity     INTEGER,
+        title        TEXT NOT NULL,
+        author       TEXT NOT NULL,
+        household_id TEXT,
+        due          TEXT,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL,
+        closed_at    INTEGER,
+        search       TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX records_grid ON records(kind, grid, created_at);
+    CREATE INDEX records_created ON records(kind, created_at);
+    CREATE INDEX records_household ON records(household_id) WHERE household_id IS NOT NULL;
+    CREATE TABLE record_assignees (
+        user_id TEXT NOT NULL,
+        doc_id  TEXT NOT NULL,
+        PRIMARY KEY (user_id, doc_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX record_assignees_doc ON record_assignees(doc_id);
+    CREATE TABLE access_log (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms   INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        doc_id  TEXT NOT NULL,
+        what    TEXT NOT NULL,
+        reason  TEXT NOT NULL
+    );
+    ",
 ];
 
 thread_local! {
@@ -371,6 +410,10 @@ fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()
 }
 
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
 fn from_ts(s: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(s, 0).unwrap_or_default()
 }
@@ -392,6 +435,7 @@ impl SqliteStore {
         let path = data_dir.join("gridwork.db");
         let mut writer = open_conn(&path)?;
         migrate(&mut writer)?;
+        crate::sqlite_records::backfill(&mut writer)?;
         let readers = (0..readers.max(1))
             .map(|_| open_conn(&path).map(Mutex::new))
             .collect::<Result<Vec<_>>>()?;
@@ -530,6 +574,7 @@ impl SqliteStore {
                     ins.execute(params![h, doc_id, update.grid])?;
                 }
             }
+            crate::sqlite_records::write_row(conn, doc_id, &update, now_ms())?;
             if let Some(l) = update.loaded {
                 loaded.push((doc_id.clone(), update.grid, l));
             }
@@ -1534,5 +1579,33 @@ impl ServerStore for SqliteStore {
         let conn = self.reader();
         conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
         Ok(())
+    }
+
+    fn list_records(
+        &self,
+        scope: &Scope,
+        q: &crate::records::RecordQuery,
+    ) -> Result<Vec<crate::records::RecordRow>> {
+        crate::sqlite_records::list(&self.reader(), scope, q)
+    }
+
+    fn record_row(&self, doc_id: &str) -> Result<Option<crate::records::RecordRow>> {
+        crate::sqlite_records::row(&self.reader(), doc_id)
+    }
+
+    fn dashboard(
+        &self,
+        scope: &Scope,
+        at: &crate::records::DashboardAt,
+    ) -> Result<crate::records::Dashboard> {
+        crate::sqlite_records::dashboard(&self.reader(), scope, at)
+    }
+
+    fn log_access(&self, entry: &crate::records::AccessEntry) -> Result<()> {
+        crate::sqlite_records::log_access(&self.write(), entry)
+    }
+
+    fn access_log(&self, limit: usize) -> Result<Vec<crate::records::AccessEntry>> {
+        crate::sqlite_records::access_log(&self.reader(), limit)
     }
 }

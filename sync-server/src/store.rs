@@ -13,6 +13,7 @@ use std::sync::Arc;
 use gridwork_model::directory::Boundary;
 
 use crate::directory::OrgSnapshot;
+use crate::records::{AccessEntry, Dashboard, DashboardAt, RecordQuery, RecordRow};
 use crate::error::Result;
 
 /// Level of an organisation unit: district → street → community → grid (the model's type).
@@ -308,4 +309,16 @@ pub trait ServerStore: Send + Sync + 'static {
 
     /// Cheap liveness check of the database.
     fn health(&self) -> Result<()>;
+
+    // --- the web console's reads (lists without loading documents) -------------------------
+    /// A page of records in `scope` ([`crate::records`]), without documents set aside.
+    fn list_records(&self, scope: &Scope, q: &RecordQuery) -> Result<Vec<RecordRow>>;
+    /// The list row of one document, whatever its scope (the caller checks the grid).
+    fn record_row(&self, doc_id: &str) -> Result<Option<RecordRow>>;
+    /// The dashboard's counts over `scope`.
+    fn dashboard(&self, scope: &Scope, at: &DashboardAt) -> Result<Dashboard>;
+    /// Notes that someone was shown personal data in full (and why).
+    fn log_access(&self, entry: &AccessEntry) -> Result<()>;
+    /// The newest `limit` entries of the access log, newest first.
+    fn access_log(&self, limit: usize) -> Result<Vec<AccessEntry>>;
 }

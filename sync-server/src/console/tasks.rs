@@ -1,0 +1,405 @@
+//! Tasks: the list (by status, assignee, grid, priority, overdue), the form that creates one and
+//! assigns it to people picked from the team directory, and the detail page with its workflow.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::Extension;
+use maud::{html, Markup};
+
+use gridwork_model::{AnyRecord, Priority, RecordKind, Role, Task, TaskStatus, UserId};
+
+use super::form::Posted;
+use super::i18n::Lang;
+use super::pages::{self, fmt_time, grids_in_scope, layout, options, see_other, status_badge, Nav};
+use super::reports::{
+    action_forms, apply_comment, apply_step, fetch, load_record, pager, people_options,
+    record_trail, sort_header, ListParams, PAGE,
+};
+use super::session::{ConsoleState, Session};
+use super::{write, ConsoleConfig, Refusal};
+use crate::directory::{OrgPerson, OrgSnapshot};
+use crate::http::AppState;
+use crate::records::{RecordQuery, RecordRow, Sort};
+
+fn names(org: &OrgSnapshot, ids: &[String]) -> String {
+    ids.iter().map(|a| org.name_of(a)).collect::<Vec<_>>().join("、")
+}
+
+fn task_results(
+    l: Lang,
+    cfg: &ConsoleConfig,
+    org: &OrgSnapshot,
+    p: &ListParams,
+    q: &RecordQuery,
+    rows: &[RecordRow],
+) -> Markup {
+    let base = "/console/tasks";
+    let today = pages::fmt_day(chrono::Utc::now().timestamp_millis(), cfg);
+    html! {
+        div #results {
+            @if rows.is_empty() {
+                p.muted { (l.t("list-empty")) }
+            } @else {
+                table #tasks {
+                    caption.sr-only { (l.t("tasks-title")) }
+                    thead { tr {
+                        (sort_header(l, p, q, base, Sort::Title, "col-title"))
+                        (sort_header(l, p, q, base, Sort::Status, "col-status"))
+                        th scope="col" { (l.t("col-priority")) }
+                        th scope="col" { (l.t("col-assignees")) }
+                        th scope="col" { (l.t("col-grid")) }
+                        (sort_header(l, p, q, base, Sort::Due, "col-due"))
+                        (sort_header(l, p, q, base, Sort::Created, "col-created"))
+                    } }
+                    tbody {
+                        @for r in rows.iter().take(PAGE) {
+                            @let overdue = r.open && r.due.as_deref().is_some_and(|d| d < today.as_str());
+                            tr data-id=(r.doc_id) {
+                                td { a href={ "/console/tasks/" (r.doc_id) } { (r.title) } }
+                                td { (status_badge(l, r.status.as_deref())) }
+                                td { (l.t_dyn("priority", r.category.as_deref().unwrap_or(""))) }
+                                td { (names(org, &r.assignees)) }
+                                td { (org.unit_name(&r.grid)) }
+                                td {
+                                    (r.due.as_deref().unwrap_or(""))
+                                    @if overdue { " " strong.error { (l.t("task-overdue")) } }
+                                }
+                                td { (fmt_time(r.created_at, cfg)) }
+                            }
+                        }
+                    }
+                }
+            }
+            (pager(l, p, q, rows, base))
+        }
+    }
+}
+
+/// `GET /console/tasks`.
+pub async fn list(
+    State(st): State<AppState>,
+    Extension(console): Extension<Arc<ConsoleState>>,
+    s: Session,
+    Query(p): Query<ListParams>,
+) -> Response {
+    let cfg = &console.config;
+    let q = match p.to_query(RecordKind::Task, cfg) {
+        Ok(q) => q,
+        Err(r) => return s.refuse(r),
+    };
+    let (rows, org) = match fetch(&st, &s, q.clone()).await {
+        Ok(x) => x,
+        Err(r) => return s.refuse(r),
+    };
+    let l = s.lang;
+    let results = task_results(l, cfg, &org, &p, &q, &rows);
+    if s.htmx {
+        return pages::fragment(results, cfg);
+    }
+    let statuses: Vec<&str> = TaskStatus::ALL.iter().map(|x| x.as_str()).collect();
+    let priorities: Vec<&str> = Priority::ALL.iter().map(|x| x.as_str()).collect();
+    let overdue = matches!(p.overdue.as_deref(), Some("1" | "true" | "on"));
+    let body = html! {
+        p { a.button href="/console/tasks/new" { (l.t("task-new")) } }
+        form #filters.filters method="get" action="/console/tasks" role="search"
+            hx-get="/console/tasks" hx-target="#results" hx-select="#results" hx-swap="outerHTML"
+            hx-push-url="true" hx-trigger="change, submit" {
+            div.field { label for="f-q" { (l.t("filter-search")) }
+                input #f-q type="search" name="q" maxlength="100" value=(p.q.as_deref().unwrap_or("")); }
+            div.field { label for="f-status" { (l.t("col-status")) }
+                select #f-status name="status" { (options(l, "status", &statuses, p.status.as_deref(), "filter-any")) } }
+            div.field { label for="f-assignee" { (l.t("col-assignees")) }
+                select #f-assignee name="assignee" { (people_options(&org, &s, p.assignee.as_deref(), "filter-anyone")) } }
+            div.field { label for="f-grid" { (l.t("col-grid")) }
+                select #f-grid name="grid" {
+                    option value="" { (l.t("filter-any-grid")) }
+                    @for (id, name) in grids_in_scope(&org, &s) {
+                        option value=(id) selected[p.grid.as_deref() == Some(id.as_str())] { (name) }
+                    }
+                } }
+            div.field { label for="f-priority" { (l.t("col-priority")) }
+                select #f-priority name="category" { (options(l, "priority", &priorities, p.category.as_deref(), "filter-any")) } }
+            div.field {
+                label for="f-overdue" { (l.t("filter-overdue")) }
+                input #f-overdue type="checkbox" name="overdue" value="1" checked[overdue];
+            }
+            button type="submit" { (l.t("filter-apply")) }
+            a href="/console/tasks" { (l.t("filter-clear")) }
+        }
+        (results)
+    };
+    layout(&s, cfg, Nav::Tasks, l.t("tasks-title"), &p.url("/console/tasks", &[]), body)
+}
+
+/// Whether `p` may be given a task in `grid`: attached to the grid or to a unit above it,
+/// a worker or a leader, and not disabled.
+fn assignable(org: &OrgSnapshot, p: &OrgPerson, grid: &str) -> bool {
+    if p.disabled || !matches!(p.role, Role::Worker | Role::Leader) {
+        return false;
+    }
+    let mut unit = Some(grid);
+    let mut hops = 0;
+    while let Some(u) = unit {
+        if p.units.iter().any(|x| x == u) {
+            return true;
+        }
+        hops += 1;
+        if hops > 8 {
+            break;
+        }
+        unit = org.unit(u).and_then(|x| x.parent.as_deref());
+    }
+    false
+}
+
+/// The people a task in each grid of the session's scope may go to: per grid, its workers, then
+/// the leaders above it.
+fn assignee_options(org: &OrgSnapshot, s: &Session, selected: Option<&str>) -> Markup {
+    let l = s.lang;
+    let groups: Vec<(String, String, Vec<&OrgPerson>)> = grids_in_scope(org, s)
+        .into_iter()
+        .map(|(grid, name)| {
+            let mut people: Vec<&OrgPerson> = org
+                .people()
+                .iter()
+                .filter(|p| assignable(org, p, &grid))
+                .collect();
+            people.sort_by(|a, b| {
+                (a.role != Role::Worker, &a.display_name).cmp(&(b.role != Role::Worker, &b.display_name))
+            });
+            (grid, name, people)
+        })
+        .collect();
+    html! {
+        option value="" { (l.t("task-pick-person")) }
+        @for (grid, name, people) in &groups {
+            optgroup label=(name) {
+                @for p in people {
+                    option value=(p.id) data-grid=(grid) selected[selected == Some(p.id.as_str())] {
+                        (p.display_name) " · " (l.t_dyn("role", p.role.as_str()))
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct NewQuery {
+    report: Option<String>,
+    household: Option<String>,
+}
+
+/// `GET /console/tasks/new?report=&household=`.
+pub async fn new_form(
+    State(st): State<AppState>,
+    Extension(console): Extension<Arc<ConsoleState>>,
+    s: Session,
+    Query(nq): Query<NewQuery>,
+) -> Response {
+    let cfg = &console.config;
+    let l = s.lang;
+    // A linked record must be one the user may see; it gives the task its grid and title.
+    let mut grid: Option<String> = None;
+    let mut title = String::new();
+    let mut linked: Vec<(&str, String, String)> = Vec::new();
+    for (field, id) in [("linked_report", nq.report), ("linked_household", nq.household)] {
+        let Some(id) = id.filter(|x| !x.is_empty()) else { continue };
+        let (loaded, _) = match load_record(&st, &s, id.clone()).await {
+            Ok(x) => x,
+            Err(r) => return s.refuse(r),
+        };
+        grid = Some(loaded.record.grid().to_owned());
+        let label = match &loaded.record {
+            AnyRecord::Report(r) => {
+                title = l.tf("task-title-from-report", &[("title", &r.title)]);
+                r.title.clone()
+            }
+            AnyRecord::Household(h) => h.address.clone(),
+            _ => return s.refuse(Refusal::NotFound),
+        };
+        linked.push((field, id, label));
+    }
+    let org = match tokio::task::spawn_blocking({
+        let store = st.store.clone();
+        move || store.org_snapshot()
+    })
+    .await
+    {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => return s.refuse(e.into()),
+        Err(_) => return s.refuse(Refusal::Internal),
+    };
+    let priorities: Vec<&str> = Priority::ALL.iter().map(|x| x.as_str()).collect();
+    let body = html! {
+        form #new-task method="post" action="/console/tasks" {
+            input type="hidden" name="_csrf" value=(s.csrf);
+            @for (field, id, label) in &linked {
+                input type="hidden" name=(field) value=(id);
+                p { (l.t(if *field == "linked_report" { "task-linked-report" } else { "task-linked-household" })) ": " strong { (label) } }
+            }
+            label for="t-title" { (l.t("col-title")) }
+            input #t-title name="title" type="text" required maxlength="200" value=(title);
+            label for="t-description" { (l.t("col-description")) }
+            textarea #t-description name="description" maxlength="20000" {}
+            label for="t-grid" { (l.t("col-grid")) }
+            select #t-grid name="grid" required {
+                @for (id, name) in grids_in_scope(&org, &s) {
+                    option value=(id) selected[grid.as_deref() == Some(id.as_str())] { (name) }
+                }
+            }
+            label for="t-assignee" { (l.t("task-assignee")) }
+            select #t-assignee name="assignee" required { (assignee_options(&org, &s, None)) }
+            label for="t-due" { (l.t("col-due")) }
+            input #t-due name="due" type="date";
+            label for="t-priority" { (l.t("col-priority")) }
+            select #t-priority name="priority" {
+                @for p in &priorities {
+                    option value=(p) selected[*p == "normal"] { (l.t_dyn("priority", p)) }
+                }
+            }
+            p { button type="submit" { (l.t("task-create")) } }
+        }
+    };
+    layout(&s, cfg, Nav::Tasks, l.t("task-new"), "/console/tasks/new", body)
+}
+
+/// `POST /console/tasks`: creates and assigns a task (through the record path).
+pub async fn create(State(st): State<AppState>, posted: Posted) -> Response {
+    let s = posted.session;
+    let f = &posted.fields;
+    let read = || -> Result<(Task, Vec<String>), Refusal> {
+        let title = f.required("title", gridwork_model::record::MAX_TITLE_CHARS)?;
+        let description = f.text("description", gridwork_model::record::MAX_TEXT_CHARS)?.unwrap_or_default();
+        let grid = f.required("grid", 64)?;
+        let assignee = f.required("assignee", 64)?;
+        let due = f.text("due", 10)?;
+        if let Some(d) = &due {
+            gridwork_model::record::parse_date("due", d).map_err(|_| Refusal::Invalid {
+                field: "due".into(),
+                reason: "a date YYYY-MM-DD".into(),
+            })?;
+        }
+        let priority = f
+            .text("priority", 20)?
+            .map(|p| p.parse::<Priority>())
+            .transpose()
+            .map_err(|_| Refusal::Invalid { field: "priority".into(), reason: "unknown priority".into() })?
+            .unwrap_or(Priority::Normal);
+        let mut linked = Vec::new();
+        let mut link = |field: &str| -> Result<Option<gridwork_model::RecordId>, Refusal> {
+            match f.text(field, 64)? {
+                None => Ok(None),
+                Some(id) => {
+                    linked.push(id.clone());
+                    gridwork_model::check_id(field, &id)
+                        .map(|()| Some(gridwork_model::RecordId::from(id)))
+                        .map_err(|_| Refusal::Invalid { field: field.into(), reason: "not an id".into() })
+                }
+            }
+        };
+        let linked_report = link("linked_report")?;
+        let linked_household = link("linked_household")?;
+        let task = Task {
+            grid: grid.into(),
+            title,
+            description,
+            assignees: vec![UserId::from(assignee)],
+            due,
+            priority,
+            linked_report,
+            linked_household,
+            status: TaskStatus::Assigned,
+            transitions: vec![],
+            comments: vec![],
+            author: UserId::default(),
+            created_at: gridwork_model::Millis(0),
+        };
+        Ok((task, linked))
+    };
+    let (task, linked) = match read() {
+        Ok(x) => x,
+        Err(r) => return s.refuse(r),
+    };
+    let device = s.device.clone();
+    let scope = s.scope.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let org = st.store.org_snapshot()?;
+        // The assignee must be someone the directory offers for the task's grid.
+        let ok = task
+            .assignees
+            .iter()
+            .all(|a| org.person(a).is_some_and(|p| assignable(&org, p, &task.grid)));
+        if !ok {
+            return Err(Refusal::Invalid {
+                field: "assignee".into(),
+                reason: "not someone who works in this grid".into(),
+            });
+        }
+        // Linked records must exist and be in the user's scope, like the task itself.
+        for id in &linked {
+            write::load(st.store.as_ref(), &scope, id)?;
+        }
+        write::create(&st, &device, &scope, AnyRecord::Task(task))
+    })
+    .await;
+    match done {
+        Ok(Ok(id)) => see_other(&format!("/console/tasks/{id}")),
+        Ok(Err(r)) => s.refuse(r),
+        Err(_) => s.refuse(Refusal::Internal),
+    }
+}
+
+/// `GET /console/tasks/{id}`.
+pub async fn detail(
+    State(st): State<AppState>,
+    Extension(console): Extension<Arc<ConsoleState>>,
+    s: Session,
+    Path(id): Path<String>,
+) -> Response {
+    let cfg = &console.config;
+    let (loaded, org) = match load_record(&st, &s, id.clone()).await {
+        Ok(x) => x,
+        Err(r) => return s.refuse(r),
+    };
+    let AnyRecord::Task(t) = &loaded.record else {
+        return s.refuse(Refusal::NotFound);
+    };
+    let l = s.lang;
+    let base = format!("/console/tasks/{id}");
+    let assignees: Vec<String> = t.assignees.iter().map(ToString::to_string).collect();
+    let body = html! {
+        p { a href="/console/tasks" { (l.t("back-to-list")) } }
+        dl.fields {
+            dt { (l.t("col-status")) } dd #status data-status=(t.status.as_str()) { (status_badge(l, Some(t.status.as_str()))) }
+            dt { (l.t("col-priority")) } dd { (l.t_dyn("priority", t.priority.as_str())) }
+            dt { (l.t("col-assignees")) } dd #assignees { (names(&org, &assignees)) }
+            dt { (l.t("col-grid")) } dd { (org.unit_name(&t.grid)) }
+            dt { (l.t("col-due")) } dd { (t.due.as_deref().unwrap_or("—")) }
+            dt { (l.t("col-author")) } dd { (org.name_of(&t.author)) }
+            dt { (l.t("col-created")) } dd { (fmt_time(t.created_at.get(), cfg)) }
+            @if let Some(r) = &t.linked_report {
+                dt { (l.t("task-linked-report")) } dd { a href={ "/console/reports/" (r) } { (l.t("open-record")) } }
+            }
+            @if let Some(h) = &t.linked_household {
+                dt { (l.t("task-linked-household")) } dd { a href={ "/console/households/" (h) } { (l.t("open-record")) } }
+            }
+            dt { (l.t("col-description")) } dd.description { (t.description) }
+        }
+        (action_forms(&s, &base, &loaded.record))
+        (record_trail(l, cfg, &org, &loaded))
+    };
+    layout(&s, cfg, Nav::Tasks, &t.title, &base, body)
+}
+
+/// `POST /console/tasks/{id}/step`.
+pub async fn step(State(st): State<AppState>, Path(id): Path<String>, posted: Posted) -> Response {
+    apply_step(st, posted, id, "/console/tasks").await
+}
+
+/// `POST /console/tasks/{id}/comment`.
+pub async fn comment(State(st): State<AppState>, Path(id): Path<String>, posted: Posted) -> Response {
+    apply_comment(st, posted, id, "/console/tasks").await
+}
