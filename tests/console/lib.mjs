@@ -181,12 +181,13 @@ export async function launchBrowser() {
 }
 
 /**
- * A fresh browser context (its own cookies) whose pages may reach only 127.0.0.1: any other
+ * A fresh browser context (its own cookies, Chinese preferred) whose pages may reach only 127.0.0.1: any other
  * request is aborted and recorded in `context.blocked` (the console must not load anything from
  * the internet: it serves its own scripts, styles and fonts).
  */
 export async function newContext(browser, options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
+  // The console's users read Chinese: their browsers ask for zh-CN first.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN', ...options });
   context.blocked = [];
   await context.route(
     (url) => url.hostname !== '127.0.0.1',
@@ -207,6 +208,10 @@ export async function newContext(browser, options = {}) {
 export async function newPage(context) {
   const page = await context.newPage();
   page.problems = { dialogs: [], errors: [], console: [], failed: [] };
+  page.inflight = new Set();
+  page.on('request', (r) => page.inflight.add(r));
+  page.on('requestfinished', (r) => page.inflight.delete(r));
+  page.on('requestfailed', (r) => page.inflight.delete(r));
   page.on('dialog', (d) => {
     page.problems.dialogs.push(`${d.type()}: ${d.message()}`);
     d.dismiss().catch(() => {});
@@ -247,16 +252,32 @@ export async function visit(page, url, status = 200) {
   return res;
 }
 
-/** Click `target` (a selector or a locator) and wait until the page it leads to has loaded. */
+/** Resolves once no request of the page has been in flight for `quietMs`. */
+export async function settle(page, quietMs = 250, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  let quietSince = Date.now();
+  for (;;) {
+    if (page.inflight.size > 0) quietSince = Date.now();
+    else if (Date.now() - quietSince >= quietMs) return;
+    if (Date.now() > deadline) throw new Error(`requests still in flight on ${page.url()}: ${[...page.inflight].map((r) => r.url())}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * Click `target` (a selector or a locator) and wait until what it started is done: a full
+ * navigation, or an htmx request and its swap (with or without a pushed URL).
+ */
 export async function clickAndWait(page, target) {
-  const locator = typeof target === 'string' ? page.locator(target) : target;
-  await locator.first().waitFor();
-  const navigated = page.waitForEvent('framenavigated', {
-    predicate: (f) => f === page.mainFrame(),
-    timeout: 30_000,
-  });
-  await locator.first().click();
-  await navigated;
+  const locator = (typeof target === 'string' ? page.locator(target) : target).first();
+  await locator.waitFor();
+  const started = Promise.race([
+    page.waitForEvent('framenavigated', { predicate: (f) => f === page.mainFrame(), timeout: 30_000 }),
+    page.waitForEvent('request', { timeout: 30_000 }),
+  ]);
+  await locator.click();
+  await started;
+  await settle(page);
   await page.waitForLoadState('load');
 }
 
@@ -301,8 +322,10 @@ let axeSource;
  */
 export async function axeCheck(page, label = page.url()) {
   axeSource ??= await readFile(require.resolve('axe-core/axe.min.js'), 'utf8');
+  // Evaluated through the DevTools protocol: the console's Content-Security-Policy (rightly)
+  // refuses an injected inline <script>, and stays in force for everything else.
   if (!(await page.evaluate(() => typeof window.axe === 'object'))) {
-    await page.addScriptTag({ content: axeSource });
+    await page.evaluate(axeSource);
   }
   const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
   const describe = (v) =>
@@ -319,10 +342,38 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
-/** axe, then a screenshot: what every test does on every page it reaches. */
+/**
+ * No message key shows instead of its translation: no text, option, label, title, placeholder
+ * or alt reads like `task-pick-person` (lowercase words joined by hyphens, no digits, so grid
+ * ids such as furong-01 pass).
+ */
+export async function assertTranslated(page, label = page.url()) {
+  const keys = await page.evaluate(() => {
+    const key = /^[a-z]+(?:-[a-z]+)+$/;
+    const found = new Set();
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const t = n.textContent.trim();
+      if (key.test(t) && !['SCRIPT', 'STYLE'].includes(n.parentElement?.tagName)) found.add(t);
+    }
+    for (const el of document.querySelectorAll('[aria-label], [title], [placeholder], [alt]')) {
+      for (const a of ['aria-label', 'title', 'placeholder', 'alt']) {
+        const v = el.getAttribute(a)?.trim();
+        if (v && key.test(v)) found.add(`${a}="${v}"`);
+      }
+    }
+    const title = document.title.trim();
+    if (key.test(title)) found.add(`<title>${title}`);
+    return [...found];
+  });
+  assert.deepEqual(keys, [], `untranslated message keys on ${label}`);
+}
+
+/** A screenshot, axe, and no untranslated key: what the tests do on every page they reach. */
 export async function checkPage(page, name) {
   await screenshot(page, name);
   await axeCheck(page, `${name} (${page.url()})`);
+  await assertTranslated(page, `${name} (${page.url()})`);
 }
 
 /** The page's `<meta name="csrf-token">` value (asserted present). */
