@@ -185,13 +185,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(blobs)
-        .merge(
-            crate::console::router()
-                .layer(Extension(console))
-                .layer(tower_http::limit::RequestBodyLimitLayer::new(
-                    crate::console::form::MAX_FORM_BYTES + 1024,
-                )),
-        )
+        .merge(crate::console::router().layer(Extension(console)).layer(
+            tower_http::limit::RequestBodyLimitLayer::new(
+                crate::console::form::MAX_FORM_BYTES + 1024,
+            ),
+        ))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(Extension(guards))
         .layer(axum::extract::DefaultBodyLimit::disable())

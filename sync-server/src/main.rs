@@ -198,7 +198,12 @@ struct ServeArgs {
     #[arg(long, env = "GRIDWORK_CONSOLE_SECURE_COOKIE")]
     console_secure_cookie: bool,
     /// Local time of the console (dashboard days, date filters), minutes east of UTC.
-    #[arg(long, env = "GRIDWORK_UTC_OFFSET_MINUTES", default_value_t = 480, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        env = "GRIDWORK_UTC_OFFSET_MINUTES",
+        default_value_t = 480,
+        allow_negative_numbers = true
+    )]
     utc_offset_minutes: i32,
 }
 

@@ -105,7 +105,9 @@ pub(crate) fn backfill(conn: &mut Connection) -> Result<()> {
                     put_row(&tx, &row)?;
                     written += 1;
                 }
-                None => tracing::warn!(doc_id = %doc_id, "stored document does not load; left out of the console's lists"),
+                None => {
+                    tracing::warn!(doc_id = %doc_id, "stored document does not load; left out of the console's lists")
+                }
             }
         }
         tx.commit()?;

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use gridwork_model::directory::Boundary;
 
 use crate::directory::OrgSnapshot;
-use crate::records::{AccessEntry, Dashboard, DashboardAt, RecordQuery, RecordRow};
 use crate::error::Result;
+use crate::records::{AccessEntry, Dashboard, DashboardAt, RecordQuery, RecordRow};
 
 /// Level of an organisation unit: district → street → community → grid (the model's type).
 pub use gridwork_model::directory::UnitKind;

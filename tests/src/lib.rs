@@ -3,6 +3,7 @@
 //! with helpers to compare what they hold.
 
 pub mod attack;
+pub mod console;
 pub mod proxy;
 pub mod server;
 

@@ -50,7 +50,12 @@ pub async fn overview(
     };
     let now = chrono::Utc::now();
     // Active devices first, most recently seen first.
-    devices.sort_by_key(|d| (d.revoked || d.expires_at <= now, std::cmp::Reverse(d.last_seen_at)));
+    devices.sort_by_key(|d| {
+        (
+            d.revoked || d.expires_at <= now,
+            std::cmp::Reverse(d.last_seen_at),
+        )
+    });
     let l = s.lang;
     let body = html! {
         p { a href="/console/admin/access-log" { (l.t("admin-access-log")) } }
@@ -128,7 +133,14 @@ pub async fn overview(
             }
         }
     };
-    layout(&s, cfg, Nav::Admin, l.t("admin-title"), "/console/admin", body)
+    layout(
+        &s,
+        cfg,
+        Nav::Admin,
+        l.t("admin-title"),
+        "/console/admin",
+        body,
+    )
 }
 
 /// `GET /console/admin/access-log`.
@@ -175,7 +187,14 @@ pub async fn access_log(
             }
         }
     };
-    layout(&s, cfg, Nav::Admin, l.t("admin-access-log"), "/console/admin/access-log", body)
+    layout(
+        &s,
+        cfg,
+        Nav::Admin,
+        l.t("admin-access-log"),
+        "/console/admin/access-log",
+        body,
+    )
 }
 
 /// `POST /console/admin/devices/{id}/revoke`.

@@ -40,7 +40,9 @@ impl Fields {
                 reason: format!("at most {max} characters"),
             });
         }
-        if v.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        if v.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
             return Err(Refusal::Invalid {
                 field: name.into(),
                 reason: "control characters are not allowed".into(),
@@ -168,9 +170,15 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8787"));
         assert!(same_origin(&h), "no Origin: not a cross-site browser post");
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8787"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8787"),
+        );
         assert!(same_origin(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
         assert!(!same_origin(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
         assert!(!same_origin(&h));

@@ -36,7 +36,11 @@ impl Lang {
             let mut it = part.split(';');
             let tag = it.next().unwrap_or("").trim().to_ascii_lowercase();
             let q = it
-                .find_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.parse::<f32>().ok()))
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|v| v.parse::<f32>().ok())
+                })
                 .unwrap_or(1.0);
             let lang = if tag.starts_with("zh") {
                 Lang::ZhCn
@@ -179,7 +183,10 @@ mod tests {
             }
         }
         assert!(seen > 50, "keys were found in the source ({seen})");
-        assert!(missing.is_empty(), "keys missing from the catalogue: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "keys missing from the catalogue: {missing:?}"
+        );
     }
 
     #[test]
@@ -219,9 +226,6 @@ mod tests {
 
     #[test]
     fn placeholders_fill() {
-        assert_eq!(
-            Lang::En.tf("list-more", &[("n", &50)]),
-            "Show the next 50"
-        );
+        assert_eq!(Lang::En.tf("list-more", &[("n", &50)]), "Show the next 50");
     }
 }

@@ -230,11 +230,7 @@ pub fn refusal_response(r: Refusal, lang: Lang, htmx: bool) -> Response {
             lang.t("error-internal"),
             lang.t("error-internal-detail").to_owned(),
         ),
-        Refusal::Busy(msg) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            lang.t("error-busy"),
-            msg,
-        ),
+        Refusal::Busy(msg) => (StatusCode::SERVICE_UNAVAILABLE, lang.t("error-busy"), msg),
     };
     let mut resp = (
         status,

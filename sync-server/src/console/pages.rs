@@ -493,7 +493,10 @@ mod tests {
     #[test]
     fn urls_encode_and_queries_skip_empty_values() {
         assert_eq!(url_encode("a b&c/é"), "a%20b%26c/%C3%A9");
-        assert_eq!(query(&[("a", "1"), ("b", ""), ("c", "x y")]), "?a=1&c=x%20y");
+        assert_eq!(
+            query(&[("a", "1"), ("b", ""), ("c", "x y")]),
+            "?a=1&c=x%20y"
+        );
         assert_eq!(query(&[]), "");
     }
 

@@ -15,7 +15,9 @@ use gridwork_model::{AnyRecord, Household, RecordKind, VisitType};
 use super::form::Posted;
 use super::i18n::Lang;
 use super::pages::{self, fmt_time, grids_in_scope, layout, options, person, Nav};
-use super::reports::{fetch, load_record, pager, people_options, record_map, sort_header, ListParams, PAGE};
+use super::reports::{
+    fetch, load_record, pager, people_options, record_map, sort_header, ListParams, PAGE,
+};
 use super::session::{ConsoleState, Session};
 use super::{ConsoleConfig, Refusal};
 use crate::directory::OrgSnapshot;
@@ -36,7 +38,14 @@ fn grid_select(org: &OrgSnapshot, s: &Session, current: Option<&str>) -> Markup 
     }
 }
 
-fn household_results(l: Lang, cfg: &ConsoleConfig, org: &OrgSnapshot, p: &ListParams, q: &RecordQuery, rows: &[RecordRow]) -> Markup {
+fn household_results(
+    l: Lang,
+    cfg: &ConsoleConfig,
+    org: &OrgSnapshot,
+    p: &ListParams,
+    q: &RecordQuery,
+    rows: &[RecordRow],
+) -> Markup {
     let base = "/console/households";
     html! {
         div #results {
@@ -101,7 +110,14 @@ pub async fn households(
         }
         (results)
     };
-    layout(&s, cfg, Nav::Households, l.t("households-title"), &p.url("/console/households", &[]), body)
+    layout(
+        &s,
+        cfg,
+        Nav::Households,
+        l.t("households-title"),
+        &p.url("/console/households", &[]),
+        body,
+    )
 }
 
 fn household_body(
@@ -114,8 +130,13 @@ fn household_body(
     full: bool,
 ) -> Markup {
     let l = s.lang;
-    let shown = if full { h.clone() } else {
-        Household { members: h.members.iter().map(gridwork_model::mask::member).collect(), ..h.clone() }
+    let shown = if full {
+        h.clone()
+    } else {
+        Household {
+            members: h.members.iter().map(gridwork_model::mask::member).collect(),
+            ..h.clone()
+        }
     };
     html! {
         p { a href="/console/households" { (l.t("back-to-list")) } }
@@ -169,7 +190,13 @@ fn household_body(
     }
 }
 
-async fn household_page(st: &AppState, cfg: &ConsoleConfig, s: &Session, id: String, reason: Option<String>) -> Response {
+async fn household_page(
+    st: &AppState,
+    cfg: &ConsoleConfig,
+    s: &Session,
+    id: String,
+    reason: Option<String>,
+) -> Response {
     let (loaded, org) = match load_record(st, s, id.clone()).await {
         Ok(x) => x,
         Err(r) => return s.refuse(r),
@@ -211,7 +238,14 @@ async fn household_page(st: &AppState, cfg: &ConsoleConfig, s: &Session, id: Str
         Err(_) => return s.refuse(Refusal::Internal),
     };
     let body = household_body(s, cfg, &org, &id, h, &visits, full);
-    layout(s, cfg, Nav::Households, &h.address, &format!("/console/households/{id}"), body)
+    layout(
+        s,
+        cfg,
+        Nav::Households,
+        &h.address,
+        &format!("/console/households/{id}"),
+        body,
+    )
 }
 
 /// `GET /console/households/{id}`: masked.
@@ -247,7 +281,14 @@ pub async fn reveal(
     household_page(&st, &console.config, &s, id, Some(reason)).await
 }
 
-fn visit_results(l: Lang, cfg: &ConsoleConfig, org: &OrgSnapshot, p: &ListParams, q: &RecordQuery, rows: &[RecordRow]) -> Markup {
+fn visit_results(
+    l: Lang,
+    cfg: &ConsoleConfig,
+    org: &OrgSnapshot,
+    p: &ListParams,
+    q: &RecordQuery,
+    rows: &[RecordRow],
+) -> Markup {
     let base = "/console/visits";
     html! {
         div #results {
@@ -323,7 +364,14 @@ pub async fn visits(
         }
         (results)
     };
-    layout(&s, cfg, Nav::Visits, l.t("visits-title"), &p.url("/console/visits", &[]), body)
+    layout(
+        &s,
+        cfg,
+        Nav::Visits,
+        l.t("visits-title"),
+        &p.url("/console/visits", &[]),
+        body,
+    )
 }
 
 /// `GET /console/visits/{id}`.
@@ -342,7 +390,13 @@ pub async fn visit(
         return s.refuse(Refusal::NotFound);
     };
     let l = s.lang;
-    let title = l.tf("visit-title", &[("type", &l.t_dyn("visit_type", v.visit_type.as_str())), ("when", &fmt_time(v.visited_at.get(), cfg))]);
+    let title = l.tf(
+        "visit-title",
+        &[
+            ("type", &l.t_dyn("visit_type", v.visit_type.as_str())),
+            ("when", &fmt_time(v.visited_at.get(), cfg)),
+        ],
+    );
     let body = html! {
         p { a href="/console/visits" { (l.t("back-to-list")) } }
         dl.fields {
@@ -374,5 +428,12 @@ pub async fn visit(
         (record_map(l, &org, &v.grid, v.location.as_ref(), &title))
         (super::reports::record_trail(l, cfg, &org, &loaded))
     };
-    layout(&s, cfg, Nav::Visits, &title, &format!("/console/visits/{id}"), body)
+    layout(
+        &s,
+        cfg,
+        Nav::Visits,
+        &title,
+        &format!("/console/visits/{id}"),
+        body,
+    )
 }

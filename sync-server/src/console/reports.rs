@@ -136,7 +136,9 @@ impl ListParams {
         };
         let after = match nonempty(&self.after) {
             None => None,
-            Some(a) => Some(After::decode(a, sort).ok_or_else(|| bad("after", "not a page cursor"))?),
+            Some(a) => {
+                Some(After::decode(a, sort).ok_or_else(|| bad("after", "not a page cursor"))?)
+            }
         };
         let flag = |v: &Option<String>| matches!(nonempty(v), Some("1" | "true" | "on"));
         Ok(RecordQuery {
@@ -203,10 +205,27 @@ impl ListParams {
 }
 
 /// A sortable column header: a link that sorts by it (again: the other way), with `aria-sort`.
-pub fn sort_header(l: Lang, p: &ListParams, q: &RecordQuery, base: &str, sort: Sort, key: &'static str) -> Markup {
+pub fn sort_header(
+    l: Lang,
+    p: &ListParams,
+    q: &RecordQuery,
+    base: &str,
+    sort: Sort,
+    key: &'static str,
+) -> Markup {
     let active = q.sort == sort && p.sort.is_some() || (p.sort.is_none() && sort == Sort::Created);
-    let next_dir = if active && q.descending { "asc" } else { "desc" };
-    let aria = active.then(|| if q.descending { "descending" } else { "ascending" });
+    let next_dir = if active && q.descending {
+        "asc"
+    } else {
+        "desc"
+    };
+    let aria = active.then(|| {
+        if q.descending {
+            "descending"
+        } else {
+            "ascending"
+        }
+    });
     html! {
         th scope="col" aria-sort=[aria] {
             a href=(p.url(base, &[("sort", sort.as_str()), ("dir", next_dir), ("after", "")])) { (l.t(key)) }
@@ -217,10 +236,13 @@ pub fn sort_header(l: Lang, p: &ListParams, q: &RecordQuery, base: &str, sort: S
 /// The pager under a list: the next page (keyset), and back to the first.
 pub fn pager(l: Lang, p: &ListParams, q: &RecordQuery, rows: &[RecordRow], base: &str) -> Markup {
     let more = rows.len() > PAGE;
-    let next = rows
-        .get(PAGE - 1)
-        .filter(|_| more)
-        .map(|r| After { key: q.sort.key_of(r), doc_id: r.doc_id.clone() }.encode());
+    let next = rows.get(PAGE - 1).filter(|_| more).map(|r| {
+        After {
+            key: q.sort.key_of(r),
+            doc_id: r.doc_id.clone(),
+        }
+        .encode()
+    });
     html! {
         nav.pager aria-label=(l.t("pager-label")) {
             @if q.after.is_some() {
@@ -250,7 +272,12 @@ pub async fn fetch(
 }
 
 /// The people a filter may pick from: those attached inside the session's scope.
-pub fn people_options(org: &OrgSnapshot, s: &Session, current: Option<&str>, any_key: &'static str) -> Markup {
+pub fn people_options(
+    org: &OrgSnapshot,
+    s: &Session,
+    current: Option<&str>,
+    any_key: &'static str,
+) -> Markup {
     let grids = grids_in_scope(org, s);
     let mut people: Vec<(&str, &str)> = Vec::new();
     for (g, _) in &grids {
@@ -378,7 +405,14 @@ pub async fn list(
         }
         (results)
     };
-    layout(&s, cfg, Nav::Reports, l.t("reports-title"), &p.url("/console/reports", &[]), body)
+    layout(
+        &s,
+        cfg,
+        Nav::Reports,
+        l.t("reports-title"),
+        &p.url("/console/reports", &[]),
+        body,
+    )
 }
 
 /// The workflow steps `s` may take on `rec` now (target statuses), in the kind's order.
@@ -388,7 +422,10 @@ pub fn allowed_steps(s: &Session, rec: &AnyRecord) -> Vec<&'static str> {
     };
     let targets: Vec<&'static str> = match rec.kind() {
         RecordKind::Report => ReportStatus::ALL.iter().map(|x| x.as_str()).collect(),
-        RecordKind::Task => gridwork_model::TaskStatus::ALL.iter().map(|x| x.as_str()).collect(),
+        RecordKind::Task => gridwork_model::TaskStatus::ALL
+            .iter()
+            .map(|x| x.as_str())
+            .collect(),
         _ => vec![],
     };
     targets
@@ -499,7 +536,13 @@ pub async fn load_record(
 }
 
 /// The map of a record: its grid's boundary and its own point.
-pub fn record_map(l: Lang, org: &OrgSnapshot, grid: &str, loc: Option<&gridwork_model::Location>, label: &str) -> Markup {
+pub fn record_map(
+    l: Lang,
+    org: &OrgSnapshot,
+    grid: &str,
+    loc: Option<&gridwork_model::Location>,
+    label: &str,
+) -> Markup {
     let unit = org.unit(grid);
     let bounds: Vec<(&str, &gridwork_model::directory::Boundary)> = unit
         .and_then(|u| u.boundary.as_ref().map(|b| (u.name.as_str(), b)))
@@ -576,7 +619,9 @@ pub async fn apply_step(st: AppState, posted: Posted, id: String, base: &str) ->
     let device = s.device.clone();
     let scope = s.scope.clone();
     let doc = id.clone();
-    let done = tokio::task::spawn_blocking(move || write::step(&st, &device, &scope, &doc, &to, comment)).await;
+    let done =
+        tokio::task::spawn_blocking(move || write::step(&st, &device, &scope, &doc, &to, comment))
+            .await;
     match done {
         Ok(Ok(())) => see_other(&format!("{base}/{id}")),
         Ok(Err(r)) => s.refuse(r),
@@ -594,7 +639,8 @@ pub async fn apply_comment(st: AppState, posted: Posted, id: String, base: &str)
     let device = s.device.clone();
     let scope = s.scope.clone();
     let doc = id.clone();
-    let done = tokio::task::spawn_blocking(move || write::comment(&st, &device, &scope, &doc, text)).await;
+    let done =
+        tokio::task::spawn_blocking(move || write::comment(&st, &device, &scope, &doc, text)).await;
     match done {
         Ok(Ok(())) => see_other(&format!("{base}/{id}")),
         Ok(Err(r)) => s.refuse(r),
@@ -608,7 +654,11 @@ pub async fn step(State(st): State<AppState>, Path(id): Path<String>, posted: Po
 }
 
 /// `POST /console/reports/{id}/comment`: text.
-pub async fn comment(State(st): State<AppState>, Path(id): Path<String>, posted: Posted) -> Response {
+pub async fn comment(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Response {
     apply_comment(st, posted, id, "/console/reports").await
 }
 
@@ -625,7 +675,10 @@ pub async fn photo(
     Path(hash): Path<String>,
     Query(q): Query<PhotoQuery>,
 ) -> Response {
-    let valid_hash = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let valid_hash = hash.len() == 64
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     let Some(record) = q.record.filter(|_| valid_hash) else {
         return s.refuse(Refusal::NotFound);
     };
@@ -649,7 +702,10 @@ pub async fn photo(
     let mut resp = (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=86400"),
+            ),
             (header::CONTENT_LENGTH, HeaderValue::from(size)),
         ],
         Body::from_stream(stream),

@@ -116,7 +116,11 @@ pub fn csrf_token(secret: &str) -> String {
 
 /// Constant-time comparison of two tokens.
 pub fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// The language of a request: the language cookie, else `Accept-Language`, else Chinese.
@@ -346,8 +350,7 @@ pub async fn sign_in(
     {
         return refuse("sign-in-wrong", StatusCode::UNAUTHORIZED);
     }
-    let user = match crate::http::verify_credentials(&st, &guards, peer, username, password).await
-    {
+    let user = match crate::http::verify_credentials(&st, &guards, peer, username, password).await {
         Ok(Some(u)) => u,
         Ok(None) => return refuse("sign-in-wrong", StatusCode::UNAUTHORIZED),
         Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => {
@@ -455,7 +458,10 @@ mod tests {
 
     #[test]
     fn next_is_kept_inside_the_console() {
-        assert_eq!(safe_next(Some("/console/reports?q=1")), "/console/reports?q=1");
+        assert_eq!(
+            safe_next(Some("/console/reports?q=1")),
+            "/console/reports?q=1"
+        );
         for bad in [
             "https://evil.example/",
             "//evil.example",

@@ -24,7 +24,10 @@ use crate::http::AppState;
 use crate::records::{RecordQuery, RecordRow, Sort};
 
 fn names(org: &OrgSnapshot, ids: &[String]) -> String {
-    ids.iter().map(|a| org.name_of(a)).collect::<Vec<_>>().join("、")
+    ids.iter()
+        .map(|a| org.name_of(a))
+        .collect::<Vec<_>>()
+        .join("、")
 }
 
 fn task_results(
@@ -130,7 +133,14 @@ pub async fn list(
         }
         (results)
     };
-    layout(&s, cfg, Nav::Tasks, l.t("tasks-title"), &p.url("/console/tasks", &[]), body)
+    layout(
+        &s,
+        cfg,
+        Nav::Tasks,
+        l.t("tasks-title"),
+        &p.url("/console/tasks", &[]),
+        body,
+    )
 }
 
 /// Whether `p` may be given a task in `grid`: attached to the grid or to a unit above it,
@@ -167,7 +177,8 @@ fn assignee_options(org: &OrgSnapshot, s: &Session, selected: Option<&str>) -> M
                 .filter(|p| assignable(org, p, &grid))
                 .collect();
             people.sort_by(|a, b| {
-                (a.role != Role::Worker, &a.display_name).cmp(&(b.role != Role::Worker, &b.display_name))
+                (a.role != Role::Worker, &a.display_name)
+                    .cmp(&(b.role != Role::Worker, &b.display_name))
             });
             (grid, name, people)
         })
@@ -205,8 +216,13 @@ pub async fn new_form(
     let mut grid: Option<String> = None;
     let mut title = String::new();
     let mut linked: Vec<(&str, String, String)> = Vec::new();
-    for (field, id) in [("linked_report", nq.report), ("linked_household", nq.household)] {
-        let Some(id) = id.filter(|x| !x.is_empty()) else { continue };
+    for (field, id) in [
+        ("linked_report", nq.report),
+        ("linked_household", nq.household),
+    ] {
+        let Some(id) = id.filter(|x| !x.is_empty()) else {
+            continue;
+        };
         let (loaded, _) = match load_record(&st, &s, id.clone()).await {
             Ok(x) => x,
             Err(r) => return s.refuse(r),
@@ -263,7 +279,14 @@ pub async fn new_form(
             p { button type="submit" { (l.t("task-create")) } }
         }
     };
-    layout(&s, cfg, Nav::Tasks, l.t("task-new"), "/console/tasks/new", body)
+    layout(
+        &s,
+        cfg,
+        Nav::Tasks,
+        l.t("task-new"),
+        "/console/tasks/new",
+        body,
+    )
 }
 
 /// `POST /console/tasks`: creates and assigns a task (through the record path).
@@ -272,7 +295,9 @@ pub async fn create(State(st): State<AppState>, posted: Posted) -> Response {
     let f = &posted.fields;
     let read = || -> Result<(Task, Vec<String>), Refusal> {
         let title = f.required("title", gridwork_model::record::MAX_TITLE_CHARS)?;
-        let description = f.text("description", gridwork_model::record::MAX_TEXT_CHARS)?.unwrap_or_default();
+        let description = f
+            .text("description", gridwork_model::record::MAX_TEXT_CHARS)?
+            .unwrap_or_default();
         let grid = f.required("grid", 64)?;
         let assignee = f.required("assignee", 64)?;
         let due = f.text("due", 10)?;
@@ -286,7 +311,10 @@ pub async fn create(State(st): State<AppState>, posted: Posted) -> Response {
             .text("priority", 20)?
             .map(|p| p.parse::<Priority>())
             .transpose()
-            .map_err(|_| Refusal::Invalid { field: "priority".into(), reason: "unknown priority".into() })?
+            .map_err(|_| Refusal::Invalid {
+                field: "priority".into(),
+                reason: "unknown priority".into(),
+            })?
             .unwrap_or(Priority::Normal);
         let mut linked = Vec::new();
         let mut link = |field: &str| -> Result<Option<gridwork_model::RecordId>, Refusal> {
@@ -296,7 +324,10 @@ pub async fn create(State(st): State<AppState>, posted: Posted) -> Response {
                     linked.push(id.clone());
                     gridwork_model::check_id(field, &id)
                         .map(|()| Some(gridwork_model::RecordId::from(id)))
-                        .map_err(|_| Refusal::Invalid { field: field.into(), reason: "not an id".into() })
+                        .map_err(|_| Refusal::Invalid {
+                            field: field.into(),
+                            reason: "not an id".into(),
+                        })
                 }
             }
         };
@@ -328,10 +359,10 @@ pub async fn create(State(st): State<AppState>, posted: Posted) -> Response {
     let done = tokio::task::spawn_blocking(move || {
         let org = st.store.org_snapshot()?;
         // The assignee must be someone the directory offers for the task's grid.
-        let ok = task
-            .assignees
-            .iter()
-            .all(|a| org.person(a).is_some_and(|p| assignable(&org, p, &task.grid)));
+        let ok = task.assignees.iter().all(|a| {
+            org.person(a)
+                .is_some_and(|p| assignable(&org, p, &task.grid))
+        });
         if !ok {
             return Err(Refusal::Invalid {
                 field: "assignee".into(),
@@ -400,6 +431,10 @@ pub async fn step(State(st): State<AppState>, Path(id): Path<String>, posted: Po
 }
 
 /// `POST /console/tasks/{id}/comment`.
-pub async fn comment(State(st): State<AppState>, Path(id): Path<String>, posted: Posted) -> Response {
+pub async fn comment(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Response {
     apply_comment(st, posted, id, "/console/tasks").await
 }

@@ -166,8 +166,7 @@ pub fn create(
             reason: "not in your area".into(),
         });
     }
-    let (_, _, change) =
-        edit::new_doc(&rec, actor, &device.user.id, at).map_err(model_refusal)?;
+    let (_, _, change) = edit::new_doc(&rec, actor, &device.user.id, at).map_err(model_refusal)?;
     let id = uuid::Uuid::now_v7().to_string();
     push(st, device, scope, &id, change.raw_bytes().to_vec())?;
     Ok(id)

@@ -2,6 +2,7 @@
 //! core's sync client, a fault-injecting proxy, SIGKILL. One test binary (faster to build).
 
 mod auth;
+mod console;
 mod convergence;
 mod directory;
 mod faults;
