@@ -16,6 +16,7 @@
 //! Run: `cargo nextest run -p gridwork-tests --test attack`.
 
 mod comments;
+mod console;
 mod directory;
 mod encoder;
 mod kinds;
