@@ -7,6 +7,7 @@
 //! `--quick` shrinks data sets and repeats to a smoke run (CI): it proves the harness works; its
 //! numbers are not worth quoting. `--only P1,P3` runs a subset.
 
+mod console;
 mod core_scenarios;
 mod directory;
 mod gate;
@@ -206,6 +207,7 @@ fn main() {
     record(sync::run(&cfg, &want), "sync scenarios");
     record(gate::run(&cfg, &want), "gate scenarios");
     record(directory::run(&cfg, &want), "directory scenarios");
+    record(console::run(&cfg, &want), "console scenarios");
     print_table(&scenarios);
     let report = serde_json::json!({ "quick": quick, "scenarios": scenarios });
     let path = out_dir.join("report.json");

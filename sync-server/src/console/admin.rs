@@ -124,7 +124,10 @@ pub async fn overview(
                             @if active {
                                 form.revoke method="post" action={ "/console/admin/devices/" (d.device_id) "/revoke" } {
                                     input type="hidden" name="_csrf" value=(s.csrf);
-                                    button.danger type="submit" aria-label=(l.tf("admin-revoke-label", &[("device", &d.name), ("user", &d.username)])) { (l.t("admin-revoke")) }
+                                    button.danger type="submit" {
+                                        (l.t("admin-revoke"))
+                                        span.sr-only { " " (l.tf("admin-revoke-label", &[("device", &d.name), ("user", &d.username)])) }
+                                    }
                                 }
                             }
                         }

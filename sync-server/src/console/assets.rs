@@ -36,9 +36,47 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
+/// Leaflet's images (`leaflet.css` names them as `images/…`).
+const IMAGES: &[(&str, &str, &[u8])] = &[
+    (
+        "layers.png",
+        "image/png",
+        include_bytes!("../../console/vendor/images/layers.png"),
+    ),
+    (
+        "layers-2x.png",
+        "image/png",
+        include_bytes!("../../console/vendor/images/layers-2x.png"),
+    ),
+    (
+        "marker-icon.png",
+        "image/png",
+        include_bytes!("../../console/vendor/images/marker-icon.png"),
+    ),
+    (
+        "marker-icon-2x.png",
+        "image/png",
+        include_bytes!("../../console/vendor/images/marker-icon-2x.png"),
+    ),
+    (
+        "marker-shadow.png",
+        "image/png",
+        include_bytes!("../../console/vendor/images/marker-shadow.png"),
+    ),
+];
+
 /// `GET /console/static/{file}`: an embedded file, cached by browsers for a day.
 pub async fn serve(Path(file): Path<String>) -> Response {
-    let Some((_, ctype, bytes)) = FILES.iter().find(|(n, _, _)| *n == file) else {
+    answer(FILES, &file)
+}
+
+/// `GET /console/static/images/{file}`: Leaflet's images.
+pub async fn serve_image(Path(file): Path<String>) -> Response {
+    answer(IMAGES, &file)
+}
+
+fn answer(files: &[(&str, &'static str, &'static [u8])], file: &str) -> Response {
+    let Some((_, ctype, bytes)) = files.iter().find(|(n, _, _)| *n == file) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     (

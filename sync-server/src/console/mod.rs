@@ -21,7 +21,7 @@ pub mod write;
 
 mod admin;
 mod people;
-mod reports;
+pub mod reports;
 mod tasks;
 
 use std::time::Duration;
@@ -77,6 +77,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/sign-out", post(session::sign_out))
         .route("/console/lang/{tag}", get(session::set_lang))
         .route("/console/static/{file}", get(assets::serve))
+        .route("/console/static/images/{file}", get(assets::serve_image))
         .route("/console/dashboard", get(pages::dashboard))
         .route("/console/reports", get(reports::list))
         .route("/console/reports/{id}", get(reports::detail))

@@ -289,7 +289,7 @@ pub fn map(l: Lang, boundaries: &[(&str, &Boundary)], points: &[(f64, f64, Strin
     .to_string();
     html! {
         figure.map-box {
-            div.map data-map=(data) role="img" aria-label=(l.t("map-label")) {}
+            div.map data-map=(data) role="region" aria-label=(l.t("map-label")) {}
             figcaption {
                 @for (lat, lon, label) in points {
                     span.point { (label) " (" (format!("{lat:.5}, {lon:.5}")) ") " }
@@ -318,7 +318,7 @@ fn chart(l: Lang, d: &Dashboard, first_day: i64, cfg: &ConsoleConfig) -> Markup 
     );
     html! {
         figure.chart {
-            svg viewBox={ "0 0 " (w * 30) " " (h + 20) } role="img" aria-label=(label) {
+            svg viewBox={ "0 0 " (w * 30) " " (h + 20) } role="group" aria-label=(label) {
                 @for (i, (filed, closed)) in d.days.iter().enumerate() {
                     @let day = fmt_day(first_day + i as i64 * DAY_MS, cfg);
                     @let x = i as u32 * w;

@@ -433,6 +433,14 @@ pub fn allowed_steps(s: &Session, rec: &AnyRecord) -> Vec<&'static str> {
         .filter(|to| {
             gridwork_model::workflow::check_transition(rec, from, to, s.user_id(), s.role()).is_ok()
         })
+        // Steps that are the author's (submitting, resubmitting) are not offered to others in
+        // the console, though the policy lets managers take them for the author.
+        .filter(|to| {
+            !matches!(
+                rec.kind().step(from, to),
+                Ok(Some(gridwork_model::Who::Author))
+            ) || rec.author() == s.user_id()
+        })
         .collect()
 }
 
@@ -511,7 +519,11 @@ pub fn record_trail(l: Lang, cfg: &ConsoleConfig, org: &OrgSnapshot, loaded: &Lo
                 li {
                     (fmt_time(h.at_ms.get(), cfg)) " · " strong { (org.name_of(&h.user_id)) }
                     @if h.console { " · " (l.t("history-console")) }
-                    " — " (h.fields.join(", "))
+                    " — "
+                    @for (i, f) in h.fields.iter().enumerate() {
+                        @if i > 0 { "、" }
+                        (l.t_dyn("field", f))
+                    }
                 }
             }
         }

@@ -164,31 +164,38 @@ fn assignable(org: &OrgSnapshot, p: &OrgPerson, grid: &str) -> bool {
     false
 }
 
-/// The people a task in each grid of the session's scope may go to: per grid, its workers, then
-/// the leaders above it.
+/// The people a task may go to, from the team directory: per grid of the session's scope its
+/// workers, then the community leaders (each person once; the server checks the pick against
+/// the task's grid).
 fn assignee_options(org: &OrgSnapshot, s: &Session, selected: Option<&str>) -> Markup {
     let l = s.lang;
-    let groups: Vec<(String, String, Vec<&OrgPerson>)> = grids_in_scope(org, s)
-        .into_iter()
-        .map(|(grid, name)| {
-            let mut people: Vec<&OrgPerson> = org
-                .people()
-                .iter()
-                .filter(|p| assignable(org, p, &grid))
-                .collect();
-            people.sort_by(|a, b| {
-                (a.role != Role::Worker, &a.display_name)
-                    .cmp(&(b.role != Role::Worker, &b.display_name))
-            });
-            (grid, name, people)
-        })
-        .collect();
+    let grids = grids_in_scope(org, s);
+    let mut groups: Vec<(String, Vec<&OrgPerson>)> = Vec::new();
+    let mut leaders: Vec<&OrgPerson> = Vec::new();
+    for (grid, name) in &grids {
+        let mut workers: Vec<&OrgPerson> = Vec::new();
+        for p in org.people().iter().filter(|p| assignable(org, p, grid)) {
+            match p.role {
+                Role::Worker if !workers.iter().any(|w| w.id == p.id) => workers.push(p),
+                Role::Leader if !leaders.iter().any(|x| x.id == p.id) => leaders.push(p),
+                _ => {}
+            }
+        }
+        workers.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+        if !workers.is_empty() {
+            groups.push((name.clone(), workers));
+        }
+    }
+    leaders.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+    if !leaders.is_empty() {
+        groups.push((l.t("task-leaders").to_owned(), leaders));
+    }
     html! {
         option value="" { (l.t("task-pick-person")) }
-        @for (grid, name, people) in &groups {
+        @for (name, people) in &groups {
             optgroup label=(name) {
                 @for p in people {
-                    option value=(p.id) data-grid=(grid) selected[selected == Some(p.id.as_str())] {
+                    option value=(p.id) selected[selected == Some(p.id.as_str())] {
                         (p.display_name) " · " (l.t_dyn("role", p.role.as_str()))
                     }
                 }
