@@ -429,7 +429,9 @@ mod tests {
         assert!(is_console_actor(&a.to_hex_string()));
         assert_eq!(a.to_bytes().len(), CONSOLE_ACTOR_PREFIX.len() + 16);
         assert_ne!(console_actor(), a, "each session gets its own actor");
-        assert!(!is_console_actor(&automerge::ActorId::random().to_hex_string()));
+        assert!(!is_console_actor(
+            &automerge::ActorId::random().to_hex_string()
+        ));
         assert!(!is_console_actor("67772d"));
     }
 

@@ -95,6 +95,7 @@ fun aWorkersDay() {
         check(seen.saw(rid, true)) { "the worker's observer is told about the returned report" }
         assertEq("老人独居，血压偏高，已联系社区医生每周上门", (worker.get(vid).record as AnyRecord.Visit).visit.notes, "offline visit edit")
         check(worker.history(rid).map { it.userId }.toSet().size >= 2) { "history shows both people" }
+        check(worker.history(rid).none { it.console }) { "changes made on phones are not the web console's" }
         handle.close()
         supHandle.close()
         supervisor.close()

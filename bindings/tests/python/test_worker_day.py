@@ -102,6 +102,8 @@ class WorkerDay(unittest.TestCase):
         self.assertEqual(worker.get(vid).record.visit.notes, "老人独居，血压偏高，已联系社区医生每周上门")
         users = {h.user_id for h in worker.history(rid)}
         self.assertGreaterEqual(len(users), 2, "history shows both people")
+        self.assertFalse(any(h.console for h in worker.history(rid)),
+                         "changes made on phones are not the web console's")
         handle.cancel()
         sup_handle.cancel()
 
