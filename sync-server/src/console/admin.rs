@@ -84,7 +84,7 @@ pub async fn overview(
         table #units aria-labelledby="units-title" {
             thead { tr {
                 th scope="col" { (l.t("col-name")) }
-                th scope="col" { "ID" }
+                th scope="col" { (l.t("col-id")) }
                 th scope="col" { (l.t("col-unit-kind")) }
                 th scope="col" { (l.t("col-parent")) }
                 th scope="col" { (l.t("col-boundary")) }

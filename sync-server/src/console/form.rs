@@ -37,7 +37,7 @@ impl Fields {
         if v.chars().count() > max {
             return Err(Refusal::Invalid {
                 field: name.into(),
-                reason: format!("at most {max} characters"),
+                reason: "why-too-long".into(),
             });
         }
         if v.chars()
@@ -45,7 +45,7 @@ impl Fields {
         {
             return Err(Refusal::Invalid {
                 field: name.into(),
-                reason: "control characters are not allowed".into(),
+                reason: "why-control-chars".into(),
             });
         }
         Ok(Some(v.replace("\r\n", "\n")))
@@ -55,7 +55,7 @@ impl Fields {
     pub fn required(&self, name: &str, max: usize) -> Result<String, Refusal> {
         self.text(name, max)?.ok_or_else(|| Refusal::Invalid {
             field: name.into(),
-            reason: "required".into(),
+            reason: "why-required".into(),
         })
     }
 }
@@ -69,24 +69,24 @@ pub async fn read_form(headers: &HeaderMap, body: Body) -> Result<Fields, Refusa
     if !ctype.starts_with("application/x-www-form-urlencoded") {
         return Err(Refusal::Invalid {
             field: "Content-Type".into(),
-            reason: "a form must be sent as application/x-www-form-urlencoded".into(),
+            reason: "why-not-a-form".into(),
         });
     }
     let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
         .await
         .map_err(|_| Refusal::Invalid {
             field: "body".into(),
-            reason: format!("a form may hold at most {MAX_FORM_BYTES} bytes"),
+            reason: "why-form-too-large".into(),
         })?;
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_bytes(&bytes).map_err(|_| Refusal::Invalid {
             field: "body".into(),
-            reason: "not a valid form".into(),
+            reason: "why-not-a-form".into(),
         })?;
     if pairs.len() > MAX_FIELDS {
         return Err(Refusal::Invalid {
             field: "body".into(),
-            reason: format!("a form may hold at most {MAX_FIELDS} fields"),
+            reason: "why-too-many-fields".into(),
         });
     }
     Ok(Fields(pairs))

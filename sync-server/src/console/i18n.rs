@@ -79,6 +79,11 @@ impl Lang {
         self.catalogue().get(key).copied().unwrap_or(key)
     }
 
+    /// The text of a key made at run time, if the catalogue has it.
+    pub fn lookup(self, key: &str) -> Option<&'static str> {
+        self.catalogue().get(key).copied()
+    }
+
     /// The text of a key made at run time (an enum's value: `status-submitted`); the value
     /// itself when unknown.
     pub fn t_dyn<'a>(self, prefix: &str, value: &'a str) -> std::borrow::Cow<'a, str> {
@@ -171,12 +176,17 @@ mod tests {
         let mut missing = Vec::new();
         let mut seen = 0;
         for src in sources {
-            for pat in [".t(\"", ".tf(\""] {
+            for pat in [".t(\"", ".tf(\"", "\"why-"] {
                 for part in src.split(pat).skip(1) {
                     if let Some((key, _)) = part.split_once('"') {
                         seen += 1;
-                        if !cat.contains_key(key) {
-                            missing.push(key.to_owned());
+                        let key = if pat.contains("why-") {
+                            format!("why-{key}")
+                        } else {
+                            key.to_owned()
+                        };
+                        if !cat.contains_key(key.as_str()) {
+                            missing.push(key);
                         }
                     }
                 }

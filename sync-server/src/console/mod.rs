@@ -218,14 +218,24 @@ pub fn refusal_response(r: Refusal, lang: Lang, htmx: bool) -> Response {
             lang.t("error-forbidden"),
             lang.t(why).to_owned(),
         ),
-        Refusal::Invalid { field, reason } => (
-            StatusCode::BAD_REQUEST,
-            lang.t("error-invalid"),
-            lang.tf(
-                "error-invalid-detail",
-                &[("field", &field), ("reason", &reason)],
-            ),
-        ),
+        Refusal::Invalid { field, reason } => {
+            // The console's own reasons are catalogue keys (`why-…`); the model's are its
+            // English text, shown as they are.
+            let reason = lang.lookup(&reason).map_or(reason, str::to_owned);
+            // The field by its label and its name: "严重程度 (severity)".
+            let field = match lang.lookup(&format!("field-{field}")) {
+                Some(label) => format!("{label} ({field})"),
+                None => field,
+            };
+            (
+                StatusCode::BAD_REQUEST,
+                lang.t("error-invalid"),
+                lang.tf(
+                    "error-invalid-detail",
+                    &[("field", &field), ("reason", &reason)],
+                ),
+            )
+        }
         Refusal::Internal => (
             StatusCode::INTERNAL_SERVER_ERROR,
             lang.t("error-internal"),

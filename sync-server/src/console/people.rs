@@ -272,7 +272,7 @@ pub async fn reveal(
         Ok(_) => {
             return s.refuse(Refusal::Invalid {
                 field: "reason".into(),
-                reason: format!("at least {MIN_REASON_CHARS} characters"),
+                reason: "why-reason-too-short".into(),
             })
         }
         Err(r) => return s.refuse(r),

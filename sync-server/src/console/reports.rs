@@ -68,7 +68,7 @@ impl ListParams {
                 None => Ok(None),
                 Some(v) => gridwork_model::check_id(field, v)
                     .map(|()| Some(v.to_owned()))
-                    .map_err(|_| bad(field, "not an id")),
+                    .map_err(|_| bad(field, "why-not-an-id")),
             }
         };
         let status = match nonempty(&self.status) {
@@ -80,7 +80,7 @@ impl ListParams {
                     _ => false,
                 };
                 if !known {
-                    return Err(bad("status", "unknown status"));
+                    return Err(bad("status", "why-unknown-value"));
                 }
                 Some(s.to_owned())
             }
@@ -95,7 +95,7 @@ impl ListParams {
                     RecordKind::Household => false,
                 };
                 if !known {
-                    return Err(bad("category", "unknown category"));
+                    return Err(bad("category", "why-unknown-value"));
                 }
                 Some(c.to_owned())
             }
@@ -106,7 +106,7 @@ impl ListParams {
                 s.parse::<i64>()
                     .ok()
                     .filter(|n| (1..=4).contains(n))
-                    .ok_or_else(|| bad("severity", "1 to 4"))?,
+                    .ok_or_else(|| bad("severity", "why-severity"))?,
             ),
         };
         let day = |field: &str, v: Option<&str>| -> Result<Option<i64>, Refusal> {
@@ -114,30 +114,30 @@ impl ListParams {
                 None => Ok(None),
                 Some(d) => pages::day_start_ms(d, cfg)
                     .map(Some)
-                    .ok_or_else(|| bad(field, "a date YYYY-MM-DD")),
+                    .ok_or_else(|| bad(field, "why-date")),
             }
         };
         let text = match nonempty(&self.q) {
             None => None,
             Some(t) if t.chars().count() > MAX_SEARCH_CHARS => {
-                return Err(bad("q", "at most 100 characters"))
+                return Err(bad("q", "why-too-long"))
             }
             Some(t) => Some(t.to_owned()),
         };
         let sort = match nonempty(&self.sort) {
             None => Sort::Created,
-            Some(s) => Sort::parse(s).ok_or_else(|| bad("sort", "unknown column"))?,
+            Some(s) => Sort::parse(s).ok_or_else(|| bad("sort", "why-unknown-value"))?,
         };
         let descending = match nonempty(&self.dir) {
             None => !sort.is_text(),
             Some("desc") => true,
             Some("asc") => false,
-            Some(_) => return Err(bad("dir", "asc or desc")),
+            Some(_) => return Err(bad("dir", "why-unknown-value")),
         };
         let after = match nonempty(&self.after) {
             None => None,
             Some(a) => {
-                Some(After::decode(a, sort).ok_or_else(|| bad("after", "not a page cursor"))?)
+                Some(After::decode(a, sort).ok_or_else(|| bad("after", "why-not-a-cursor"))?)
             }
         };
         let flag = |v: &Option<String>| matches!(nonempty(v), Some("1" | "true" | "on"));
@@ -622,6 +622,12 @@ pub async fn apply_step(st: AppState, posted: Posted, id: String, base: &str) ->
     let s = posted.session;
     let to = match posted.fields.required("to", 40) {
         Ok(t) => t,
+        Err(Refusal::Invalid { reason, .. }) => {
+            return s.refuse(Refusal::Invalid {
+                field: "to-status".into(),
+                reason,
+            })
+        }
         Err(r) => return s.refuse(r),
     };
     let comment = match posted.fields.text("comment", 20_000) {

@@ -311,7 +311,7 @@ pub async fn create(State(st): State<AppState>, posted: Posted) -> Response {
         if let Some(d) = &due {
             gridwork_model::record::parse_date("due", d).map_err(|_| Refusal::Invalid {
                 field: "due".into(),
-                reason: "a date YYYY-MM-DD".into(),
+                reason: "why-date".into(),
             })?;
         }
         let priority = f
@@ -320,7 +320,7 @@ pub async fn create(State(st): State<AppState>, posted: Posted) -> Response {
             .transpose()
             .map_err(|_| Refusal::Invalid {
                 field: "priority".into(),
-                reason: "unknown priority".into(),
+                reason: "why-unknown-value".into(),
             })?
             .unwrap_or(Priority::Normal);
         let mut linked = Vec::new();
@@ -333,7 +333,7 @@ pub async fn create(State(st): State<AppState>, posted: Posted) -> Response {
                         .map(|()| Some(gridwork_model::RecordId::from(id)))
                         .map_err(|_| Refusal::Invalid {
                             field: field.into(),
-                            reason: "not an id".into(),
+                            reason: "why-not-an-id".into(),
                         })
                 }
             }
@@ -373,7 +373,7 @@ pub async fn create(State(st): State<AppState>, posted: Posted) -> Response {
         if !ok {
             return Err(Refusal::Invalid {
                 field: "assignee".into(),
-                reason: "not someone who works in this grid".into(),
+                reason: "why-not-assignable".into(),
             });
         }
         // Linked records must exist and be in the user's scope, like the task itself.

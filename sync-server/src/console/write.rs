@@ -163,7 +163,7 @@ pub fn create(
     if !scope.contains(rec.grid()) {
         return Err(Refusal::Invalid {
             field: "grid".into(),
-            reason: "not in your area".into(),
+            reason: "why-not-in-scope".into(),
         });
     }
     let (_, _, change) = edit::new_doc(&rec, actor, &device.user.id, at).map_err(model_refusal)?;
