@@ -106,7 +106,7 @@ pub(crate) fn backfill(conn: &mut Connection) -> Result<()> {
                     written += 1;
                 }
                 None => {
-                    tracing::warn!(doc_id = %doc_id, "stored document does not load; left out of the console's lists")
+                    tracing::warn!(doc_id = %doc_id, "stored document does not load; left out of the console's lists");
                 }
             }
         }

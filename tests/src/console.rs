@@ -150,7 +150,7 @@ impl Console {
     }
 
     fn keep_cookies(&mut self, p: &Page) {
-        for v in p.headers.get_all(SET_COOKIE).iter() {
+        for v in &p.headers.get_all(SET_COOKIE) {
             let Some((k, val)) = v
                 .to_str()
                 .ok()
@@ -257,14 +257,4 @@ fn enc(s: &str) -> String {
         }
     }
     out
-}
-
-/// The first record id in a list page whose row contains `text`.
-pub fn find_row(p: &Page, table_id: &str, text: &str) -> Option<String> {
-    let start = p.body.find(&format!(r#"id="{table_id}""#))?;
-    let rest = &p.body[start..];
-    rest.split(r#"<tr data-id=""#)
-        .skip(1)
-        .find(|row| row.split("</tr>").next().is_some_and(|r| r.contains(text)))
-        .and_then(|row| row.split('"').next().map(str::to_owned))
 }

@@ -16,12 +16,9 @@ use super::session::{ConsoleState, Session};
 use super::Refusal;
 use crate::http::AppState;
 
-fn admin_only(s: &Session) -> Result<(), Response> {
-    if s.role() == Role::Admin {
-        Ok(())
-    } else {
-        Err(s.refuse(Refusal::Forbidden("error-admin-only")))
-    }
+/// The refusal a non-admin gets (`None`: an admin).
+fn admin_only(s: &Session) -> Option<Response> {
+    (s.role() != Role::Admin).then(|| s.refuse(Refusal::Forbidden("error-admin-only")))
 }
 
 fn fmt_dt(t: chrono::DateTime<chrono::Utc>, cfg: &super::ConsoleConfig) -> String {
@@ -34,7 +31,7 @@ pub async fn overview(
     Extension(console): Extension<Arc<ConsoleState>>,
     s: Session,
 ) -> Response {
-    if let Err(r) = admin_only(&s) {
+    if let Some(r) = admin_only(&s) {
         return r;
     }
     let cfg = &console.config;
@@ -95,7 +92,7 @@ pub async fn overview(
                         td { (u.name) }
                         td { (u.id) }
                         td { (l.t_dyn("unit", u.kind.as_str())) }
-                        td { (u.parent.as_deref().map(|p| org.unit_name(p)).unwrap_or("—")) }
+                        td { (u.parent.as_deref().map_or("—", |p| org.unit_name(p))) }
                         td { @if u.boundary.is_some() { (l.t("yes")) } @else { "—" } }
                     }
                 }
@@ -117,7 +114,7 @@ pub async fn overview(
                     tr data-id=(d.device_id) {
                         td { (d.name) }
                         td { (d.username) }
-                        td { (d.last_seen_at.map(|t| fmt_dt(t, cfg)).unwrap_or_else(|| "—".into())) }
+                        td { (d.last_seen_at.map_or_else(|| "—".into(), |t| fmt_dt(t, cfg))) }
                         td { (fmt_dt(d.expires_at, cfg)) }
                         td { @if d.revoked { (l.t("state-revoked")) } @else if !active { (l.t("state-expired")) } @else { (l.t("state-active")) } }
                         td {
@@ -152,7 +149,7 @@ pub async fn access_log(
     Extension(console): Extension<Arc<ConsoleState>>,
     s: Session,
 ) -> Response {
-    if let Err(r) = admin_only(&s) {
+    if let Some(r) = admin_only(&s) {
         return r;
     }
     let cfg = &console.config;
@@ -207,7 +204,7 @@ pub async fn revoke_device(
     posted: Posted,
 ) -> Response {
     let s = posted.session;
-    if let Err(r) = admin_only(&s) {
+    if let Some(r) = admin_only(&s) {
         return r;
     }
     if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {

@@ -344,7 +344,7 @@ pub async fn visits(
     if s.htmx {
         return pages::fragment(results, cfg);
     }
-    let types: Vec<&str> = VisitType::ALL.iter().map(|x| x.as_str()).collect();
+    let types: Vec<&str> = VisitType::ALL.iter().map(VisitType::as_str).collect();
     let overdue = matches!(p.overdue.as_deref(), Some("1" | "true" | "on"));
     let body = html! {
         form #filters.filters method="get" action="/console/visits" role="search"

@@ -49,8 +49,8 @@ pub struct ListParams {
     pub after: Option<String>,
 }
 
-fn nonempty(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+fn nonempty(v: Option<&String>) -> Option<&str> {
+    v.map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
 fn bad(field: &str, reason: &str) -> Refusal {
@@ -71,7 +71,7 @@ impl ListParams {
                     .map_err(|_| bad(field, "why-not-an-id")),
             }
         };
-        let status = match nonempty(&self.status) {
+        let status = match nonempty(self.status.as_ref()) {
             None => None,
             Some(s) => {
                 let known = match kind {
@@ -85,7 +85,7 @@ impl ListParams {
                 Some(s.to_owned())
             }
         };
-        let category = match nonempty(&self.category) {
+        let category = match nonempty(self.category.as_ref()) {
             None => None,
             Some(c) => {
                 let known = match kind {
@@ -100,7 +100,7 @@ impl ListParams {
                 Some(c.to_owned())
             }
         };
-        let severity = match nonempty(&self.severity) {
+        let severity = match nonempty(self.severity.as_ref()) {
             None => None,
             Some(s) => Some(
                 s.parse::<i64>()
@@ -117,44 +117,44 @@ impl ListParams {
                     .ok_or_else(|| bad(field, "why-date")),
             }
         };
-        let text = match nonempty(&self.q) {
+        let text = match nonempty(self.q.as_ref()) {
             None => None,
             Some(t) if t.chars().count() > MAX_SEARCH_CHARS => {
                 return Err(bad("q", "why-too-long"))
             }
             Some(t) => Some(t.to_owned()),
         };
-        let sort = match nonempty(&self.sort) {
+        let sort = match nonempty(self.sort.as_ref()) {
             None => Sort::Created,
             Some(s) => Sort::parse(s).ok_or_else(|| bad("sort", "why-unknown-value"))?,
         };
-        let descending = match nonempty(&self.dir) {
+        let descending = match nonempty(self.dir.as_ref()) {
             None => !sort.is_text(),
             Some("desc") => true,
             Some("asc") => false,
             Some(_) => return Err(bad("dir", "why-unknown-value")),
         };
-        let after = match nonempty(&self.after) {
+        let after = match nonempty(self.after.as_ref()) {
             None => None,
             Some(a) => {
                 Some(After::decode(a, sort).ok_or_else(|| bad("after", "why-not-a-cursor"))?)
             }
         };
-        let flag = |v: &Option<String>| matches!(nonempty(v), Some("1" | "true" | "on"));
+        let flag = |v: Option<&String>| matches!(nonempty(v), Some("1" | "true" | "on"));
         Ok(RecordQuery {
             kind: Some(kind),
             status,
-            open: flag(&self.open).then_some(true),
-            grid: id("grid", nonempty(&self.grid))?,
+            open: flag(self.open.as_ref()).then_some(true),
+            grid: id("grid", nonempty(self.grid.as_ref()))?,
             category,
             severity,
-            author: id("author", nonempty(&self.author))?,
-            assignee: id("assignee", nonempty(&self.assignee))?,
-            household: id("household", nonempty(&self.household))?,
-            created_from: day("from", nonempty(&self.from))?,
+            author: id("author", nonempty(self.author.as_ref()))?,
+            assignee: id("assignee", nonempty(self.assignee.as_ref()))?,
+            household: id("household", nonempty(self.household.as_ref()))?,
+            created_from: day("from", nonempty(self.from.as_ref()))?,
             // `to` is the last day included.
-            created_to: day("to", nonempty(&self.to))?.map(|t| t + 86_400_000),
-            due_before: flag(&self.overdue)
+            created_to: day("to", nonempty(self.to.as_ref()))?.map(|t| t + 86_400_000),
+            due_before: flag(self.overdue.as_ref())
                 .then(|| pages::fmt_day(chrono::Utc::now().timestamp_millis(), cfg)),
             text,
             sort,
@@ -183,7 +183,7 @@ impl ListParams {
             ("sort", &self.sort),
             ("dir", &self.dir),
         ] {
-            if let Some(x) = nonempty(val) {
+            if let Some(x) = nonempty(val.as_ref()) {
                 v.push((k, x.to_owned()));
             }
         }
@@ -219,12 +219,10 @@ pub fn sort_header(
     } else {
         "desc"
     };
-    let aria = active.then(|| {
-        if q.descending {
-            "descending"
-        } else {
-            "ascending"
-        }
+    let aria = active.then_some(if q.descending {
+        "descending"
+    } else {
+        "ascending"
     });
     html! {
         th scope="col" aria-sort=[aria] {
@@ -372,8 +370,11 @@ pub async fn list(
     if s.htmx {
         return pages::fragment(results, cfg);
     }
-    let statuses: Vec<&str> = ReportStatus::ALL.iter().map(|x| x.as_str()).collect();
-    let categories: Vec<&str> = ReportCategory::ALL.iter().map(|x| x.as_str()).collect();
+    let statuses: Vec<&str> = ReportStatus::ALL.iter().map(ReportStatus::as_str).collect();
+    let categories: Vec<&str> = ReportCategory::ALL
+        .iter()
+        .map(ReportCategory::as_str)
+        .collect();
     let body = html! {
         form #filters.filters method="get" action="/console/reports" role="search"
             hx-get="/console/reports" hx-target="#results" hx-select="#results" hx-swap="outerHTML"
@@ -381,25 +382,25 @@ pub async fn list(
             div.field { label for="f-q" { (l.t("filter-search")) }
                 input #f-q type="search" name="q" maxlength="100" value=(p.q.as_deref().unwrap_or("")); }
             div.field { label for="f-status" { (l.t("col-status")) }
-                select #f-status name="status" { (options(l, "status", &statuses, nonempty(&p.status), "filter-any")) } }
+                select #f-status name="status" { (options(l, "status", &statuses, nonempty(p.status.as_ref()), "filter-any")) } }
             div.field { label for="f-grid" { (l.t("col-grid")) }
-                select #f-grid name="grid" { (grid_options(&org, &s, nonempty(&p.grid))) } }
+                select #f-grid name="grid" { (grid_options(&org, &s, nonempty(p.grid.as_ref()))) } }
             div.field { label for="f-category" { (l.t("col-category")) }
-                select #f-category name="category" { (options(l, "category", &categories, nonempty(&p.category), "filter-any")) } }
+                select #f-category name="category" { (options(l, "category", &categories, nonempty(p.category.as_ref()), "filter-any")) } }
             div.field { label for="f-severity" { (l.t("col-severity")) }
                 select #f-severity name="severity" {
                     option value="" { (l.t("filter-any")) }
-                    @for n in ["1", "2", "3", "4"] { option value=(n) selected[nonempty(&p.severity) == Some(n)] { (n) } }
+                    @for n in ["1", "2", "3", "4"] { option value=(n) selected[nonempty(p.severity.as_ref()) == Some(n)] { (n) } }
                 } }
             div.field { label for="f-author" { (l.t("col-author")) }
-                select #f-author name="author" { (people_options(&org, &s, nonempty(&p.author), "filter-anyone")) } }
+                select #f-author name="author" { (people_options(&org, &s, nonempty(p.author.as_ref()), "filter-anyone")) } }
             div.field { label for="f-from" { (l.t("filter-from")) }
                 input #f-from type="date" name="from" value=(p.from.as_deref().unwrap_or("")); }
             div.field { label for="f-to" { (l.t("filter-to")) }
                 input #f-to type="date" name="to" value=(p.to.as_deref().unwrap_or("")); }
-            @if let Some(o) = nonempty(&p.open) { input type="hidden" name="open" value=(o); }
-            @if let Some(sort) = nonempty(&p.sort) { input type="hidden" name="sort" value=(sort); }
-            @if let Some(dir) = nonempty(&p.dir) { input type="hidden" name="dir" value=(dir); }
+            @if let Some(o) = nonempty(p.open.as_ref()) { input type="hidden" name="open" value=(o); }
+            @if let Some(sort) = nonempty(p.sort.as_ref()) { input type="hidden" name="sort" value=(sort); }
+            @if let Some(dir) = nonempty(p.dir.as_ref()) { input type="hidden" name="dir" value=(dir); }
             button type="submit" { (l.t("filter-apply")) }
             a href="/console/reports" { (l.t("filter-clear")) }
         }
@@ -421,10 +422,10 @@ pub fn allowed_steps(s: &Session, rec: &AnyRecord) -> Vec<&'static str> {
         return vec![];
     };
     let targets: Vec<&'static str> = match rec.kind() {
-        RecordKind::Report => ReportStatus::ALL.iter().map(|x| x.as_str()).collect(),
+        RecordKind::Report => ReportStatus::ALL.iter().map(ReportStatus::as_str).collect(),
         RecordKind::Task => gridwork_model::TaskStatus::ALL
             .iter()
-            .map(|x| x.as_str())
+            .map(gridwork_model::TaskStatus::as_str)
             .collect(),
         _ => vec![],
     };

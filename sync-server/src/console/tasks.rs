@@ -101,8 +101,8 @@ pub async fn list(
     if s.htmx {
         return pages::fragment(results, cfg);
     }
-    let statuses: Vec<&str> = TaskStatus::ALL.iter().map(|x| x.as_str()).collect();
-    let priorities: Vec<&str> = Priority::ALL.iter().map(|x| x.as_str()).collect();
+    let statuses: Vec<&str> = TaskStatus::ALL.iter().map(TaskStatus::as_str).collect();
+    let priorities: Vec<&str> = Priority::ALL.iter().map(Priority::as_str).collect();
     let overdue = matches!(p.overdue.as_deref(), Some("1" | "true" | "on"));
     let body = html! {
         p { a.button href="/console/tasks/new" { (l.t("task-new")) } }
@@ -255,7 +255,7 @@ pub async fn new_form(
         Ok(Err(e)) => return s.refuse(e.into()),
         Err(_) => return s.refuse(Refusal::Internal),
     };
-    let priorities: Vec<&str> = Priority::ALL.iter().map(|x| x.as_str()).collect();
+    let priorities: Vec<&str> = Priority::ALL.iter().map(Priority::as_str).collect();
     let body = html! {
         form #new-task method="post" action="/console/tasks" {
             input type="hidden" name="_csrf" value=(s.csrf);
