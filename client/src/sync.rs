@@ -251,6 +251,14 @@ pub trait DeviceSync {
     fn open_device(path: impl AsRef<Path>) -> Result<Store>
     where
         Self: Sized;
+    /// [`DeviceSync::open_device`] with options: the key of an encrypted store above all
+    /// (`StoreOptions::key`; a plain store is encrypted in place on first open with a key).
+    fn open_device_with(
+        path: impl AsRef<Path>,
+        opts: gridwork_store::StoreOptions,
+    ) -> Result<Store>
+    where
+        Self: Sized;
     /// Sign in at `server_url` (`https://…`, or `http://` for loopback and tests), registering
     /// this device's actor id. Saves the session and makes the user the store's identity.
     fn sign_in(
@@ -286,7 +294,14 @@ impl DeviceSync for Store {
     /// Open a device store for whoever signed in last on it (identity from the saved session), or
     /// for a signed-out placeholder identity that can read but not write.
     fn open_device(path: impl AsRef<Path>) -> Result<Store> {
-        let store = Store::open(path, signed_out_identity())?;
+        Self::open_device_with(path, gridwork_store::StoreOptions::default())
+    }
+
+    fn open_device_with(
+        path: impl AsRef<Path>,
+        opts: gridwork_store::StoreOptions,
+    ) -> Result<Store> {
+        let store = Store::open_with(path, signed_out_identity(), opts)?;
         if let Some(s) = saved_session(&store)? {
             store.set_identity(identity_of(&s)?)?;
         }

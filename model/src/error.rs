@@ -33,6 +33,10 @@ pub enum Error {
     /// The file is not a Gridwork database (or not a SQLite database at all).
     #[error("not a Gridwork database: {0}")]
     NotADatabase(String),
+    /// The store is encrypted and the key given does not open it (or no key was given). Nothing
+    /// was read or changed.
+    #[error("the store's key is wrong")]
+    WrongKey,
     /// The database was written by a newer version of Gridwork.
     #[error("database schema version {found} is newer than this app supports ({supported}); update the app")]
     SchemaTooNew { found: i64, supported: i64 },

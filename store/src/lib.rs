@@ -66,6 +66,9 @@ pub enum Durability {
 
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
+    /// The 256-bit key of an encrypted store (`None`: a plain SQLite file). A plain store opened
+    /// with a key is encrypted in place first ([`crypt::encrypt_in_place`]).
+    pub key: Option<DbKey>,
     pub durability: Durability,
     /// How many loaded documents to keep in memory.
     pub cache_docs: usize,
@@ -76,6 +79,7 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
+            key: None,
             durability: Durability::Normal,
             cache_docs: 512,
             compact_after: 64,
@@ -122,6 +126,7 @@ macro_rules! state {
 
 pub mod api;
 pub mod blobs;
+pub mod crypt;
 pub mod schema;
 
 mod cache;
@@ -135,6 +140,7 @@ mod write;
 
 pub use api::*;
 pub use blobs::PendingBlob;
+pub use crypt::DbKey;
 pub use outbox::SyncSide;
 #[allow(unused_imports)]
 use {cache::*, export::*, index::*, open::*, outbox::*, query::*, write::*};

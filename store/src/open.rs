@@ -11,6 +11,8 @@ pub(crate) fn open_conn(path: &Path, opts: &StoreOptions) -> Result<Connection> 
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // The key first: no page is read before it (a wrong one is `WrongKey` here).
+    crypt::apply_key(&conn, opts.key.as_ref())?;
     // The first statement that reads the file tells whether it is a database at all.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -41,6 +43,7 @@ impl Store {
     ) -> Result<Store> {
         check_id("user_id", &identity.user_id)?;
         let path = path.as_ref().to_path_buf();
+        crypt::prepare(&path, opts.key.as_ref())?;
         let mut conn = open_conn(&path, &opts)?;
         schema::migrate(&mut conn, None)?;
         let actor = match get_meta(&conn, "actor")? {
