@@ -39,6 +39,10 @@ pub enum GridworkError {
     /// The device storage is full; the write was rolled back.
     #[error("storage is full")]
     StorageFull,
+    /// The store is encrypted and the key given does not open it. Nothing was changed: ask the
+    /// platform keystore again, never delete the file (it holds unsynced work).
+    #[error("the store's key is wrong")]
+    WrongKey,
     /// The database file is not a Gridwork database or is damaged.
     #[error("storage is corrupt: {reason}")]
     StorageCorrupt { reason: String },
@@ -70,6 +74,7 @@ impl From<CoreError> for GridworkError {
                 reason,
             },
             CoreError::NotADatabase(reason) => G::StorageCorrupt { reason },
+            CoreError::WrongKey => G::WrongKey,
             CoreError::SchemaTooNew { found, supported } => G::SchemaTooNew { found, supported },
             CoreError::StorageFull => G::StorageFull,
             e @ CoreError::Storage(_) => G::Internal {

@@ -81,34 +81,69 @@ pub struct GridworkStore {
     store: core::Store,
 }
 
+fn options(key: Option<&[u8]>) -> Result<gridwork_store::StoreOptions> {
+    Ok(gridwork_store::StoreOptions {
+        key: key.map(gridwork_store::DbKey::from_bytes).transpose()?,
+        ..Default::default()
+    })
+}
+
+/// A new random 32-byte store key (the operating system's generator), for the platform's
+/// keystore to keep.
+#[uniffi::export]
+pub fn new_store_key() -> Vec<u8> {
+    gridwork_store::DbKey::random().as_bytes().to_vec()
+}
+
+/// Re-encrypts the (closed) store at `path` from `old_key` to `new_key`, crash-safely. A wrong
+/// `old_key` is `GridworkError.WrongKey` and changes nothing.
+#[uniffi::export]
+pub fn rekey_store(path: String, old_key: Vec<u8>, new_key: Vec<u8>) -> Result<()> {
+    let old = gridwork_store::DbKey::from_bytes(&old_key)?;
+    let new = gridwork_store::DbKey::from_bytes(&new_key)?;
+    Ok(gridwork_store::crypt::rekey(
+        std::path::Path::new(&path),
+        &old,
+        &new,
+    )?)
+}
+
 #[uniffi::export]
 impl GridworkStore {
     /// Open (or create) the store at `path` (a file in the app's private storage) for a user.
-    /// `grids`: the grids the user may write, if known on the device.
-    #[uniffi::constructor(default(grids = None))]
+    /// `grids`: the grids the user may write, if known on the device. `key`: the store's 32-byte
+    /// key (see [`GridworkStore::open_device`]); without one the file is plain SQLite (tests,
+    /// tools).
+    #[uniffi::constructor(default(grids = None, key = None))]
     pub fn open(
         path: String,
         user_id: String,
         role: Role,
         grids: Option<Vec<String>>,
+        key: Option<Vec<u8>>,
     ) -> Result<Arc<Self>> {
-        let store = core::Store::open(
+        let store = core::Store::open_with(
             PathBuf::from(path),
             Identity {
                 user_id,
                 role,
                 grids,
             },
+            options(key.as_deref())?,
         )?;
         Ok(Arc::new(GridworkStore { store }))
     }
 
     /// Open the store at `path` for whoever signed in last on it (the saved session), or, when
     /// nobody is signed in, for a placeholder user that can read but not write. What an app calls
-    /// at start.
+    /// at start. `key`: the store's 32-byte key, made once with [`new_store_key`] and kept by
+    /// the platform (Android: wrapped with a Keystore key; iOS: in the Keychain, this device
+    /// only). A plain store from an earlier version is encrypted in place on the first open with
+    /// a key (crash-safe). A key that does not open the store is `GridworkError.WrongKey`, and
+    /// nothing is changed.
     #[uniffi::constructor]
-    pub fn open_device(path: String) -> Result<Arc<Self>> {
-        let store = core::Store::open_device(PathBuf::from(path))?;
+    pub fn open_device(path: String, key: Vec<u8>) -> Result<Arc<Self>> {
+        let store = core::Store::open_device_with(PathBuf::from(path), options(Some(&key))?)?;
         Ok(Arc::new(GridworkStore { store }))
     }
 

@@ -80,8 +80,14 @@ const TASK_LIST: [&str; 6] = cat(["mine"], LIST);
 
 /// CLI command -> FFI. Keep it in the order of `cli/src/main.rs`; the bindings README shows it.
 const PARITY: &[Row] = &[
-    // --db: the app opens its own file; --json: the FFI returns typed values, never text.
-    row("", &["db", "json"], &["open_device", "open", "path"]),
+    // --db: the app opens its own file; --json: the FFI returns typed values, never text;
+    // --key-file: the app's key comes from the platform keystore (`new_store_key`, `open_device`'s
+    // `key`, `rekey_store`).
+    row(
+        "",
+        &["db", "json", "key_file"],
+        &["open_device", "open", "path"],
+    ),
     row(
         "login",
         &["server", "user", "password", "device_name"],

@@ -38,6 +38,10 @@ struct Cli {
     /// Print JSON for scripts instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// The store's encryption key file (64 hex digits; created with mode 0600 when missing)
+    /// [default: the store's path + `.key`]. $GRIDWORK_DB_KEY (64 hex digits) takes precedence.
+    #[arg(long, global = true, env = "GRIDWORK_KEY_FILE", value_name = "PATH")]
+    key_file: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -372,11 +376,17 @@ impl From<Error> for Fail {
             Error::NotFound { .. } => ("not_found", 1),
             Error::NotPermitted { .. } => ("not_permitted", 1),
             Error::IllegalTransition { .. } => ("illegal_transition", 1),
+            Error::WrongKey => ("wrong_key", 5),
             _ => ("error", 1),
         };
         let mut message = e.to_string();
         if matches!(e, Error::Unauthorized(_)) {
             message.push_str(" (run `gridwork login`)");
+        }
+        if matches!(e, Error::WrongKey) {
+            message.push_str(
+                " (the key file or $GRIDWORK_DB_KEY does not open this store; nothing was changed)",
+            );
         }
         if matches!(
             e,
@@ -482,6 +492,60 @@ fn assignee(store: &Store, who: &str) -> R<String> {
     }
 }
 
+/// The store's key: `$GRIDWORK_DB_KEY`, else the key file (`--key-file`, default `<db>.key`),
+/// which is created with a new random key, readable by its owner only, when missing. A key file
+/// others may read is refused, as ssh refuses such a private key.
+fn db_key(db: &std::path::Path, key_file: Option<PathBuf>) -> R<gridwork_store::DbKey> {
+    use std::io::Write as _;
+    if let Ok(hex_key) = std::env::var("GRIDWORK_DB_KEY") {
+        return Ok(gridwork_store::DbKey::from_hex(&hex_key)?);
+    }
+    let path = key_file.unwrap_or_else(|| {
+        let mut p = db.as_os_str().to_owned();
+        p.push(".key");
+        PathBuf::from(p)
+    });
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                let mode = std::fs::metadata(&path)
+                    .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?
+                    .permissions()
+                    .mode();
+                if mode & 0o077 != 0 {
+                    return Err(fail(format!(
+                        "{} may be read by others (mode {:o}); run: chmod 600 {}",
+                        path.display(),
+                        mode & 0o777,
+                        path.display()
+                    )));
+                }
+            }
+            Ok(gridwork_store::DbKey::from_hex(&text)?)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = gridwork_store::DbKey::random();
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                opts.mode(0o600);
+            }
+            let mut f = opts
+                .open(&path)
+                .map_err(|e| fail(format!("cannot create {}: {e}", path.display())))?;
+            f.write_all(key.to_hex().as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
+            Ok(key)
+        }
+        Err(e) => Err(fail(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
 /// `--grid`, or the user's only grid.
 fn grid_or_default(store: &Store, grid: Option<String>) -> R<String> {
     if let Some(g) = grid {
@@ -497,7 +561,15 @@ fn grid_or_default(store: &Store, grid: Option<String>) -> R<String> {
 
 fn run(cli: Cli) -> R {
     let json = cli.json;
-    let store = Store::open_device(db_path(cli.db)?)?;
+    let db = db_path(cli.db)?;
+    let key = db_key(&db, cli.key_file)?;
+    let store = Store::open_device_with(
+        &db,
+        gridwork_store::StoreOptions {
+            key: Some(key),
+            ..Default::default()
+        },
+    )?;
     let done = |id: &str, what: &str| {
         if json {
             print_json(&json!({ "id": id }));

@@ -22,6 +22,8 @@ val TESTS: List<Pair<String, () -> Unit>> = listOf(
     "8 threads read and write while a sync runs" to ::eightThreadsWhileASyncRuns,
     "10,000 objects come and go" to ::tenThousandObjectsComeAndGo,
     "the team directory: names, places and the grid offline" to ::directoryNamesPlacesAndGridOffline,
+    "an encrypted store keeps its secrets and refuses a wrong key" to ::anEncryptedStoreKeepsItsSecretsAndRefusesAWrongKey,
+    "a plain store is encrypted on first open with a key" to ::aPlainStoreIsEncryptedOnFirstOpenWithAKey,
 )
 
 fun main(args: Array<String>) {

@@ -53,7 +53,7 @@ fun fullPhotosOnDemandAndPhotoCounters() {
         }
         // The server gone: a photo not on the device is a retryable network error.
         server.stop()
-        GridworkStore.openDevice(File(dir, "s.db").path).use { sup ->
+        GridworkStore.openDevice(File(dir, "s.db").path, newStoreKey()).use { sup ->
             assertEq(File(dir, "s.db").path, sup.path(), "the store's path")
             val e = assertThrows<GridworkException.Network>("fetch with the server down") { sup.fetchPhoto("1".repeat(64)) }
             check(e.retryable) { "retryable" }

@@ -102,7 +102,7 @@ fun aWorkersDay() {
         worker.close()
 
         // The app restarts: the device reopens signed in as the worker.
-        GridworkStore.openDevice(File(dir, "worker-phone.db").path).use { reopened ->
+        GridworkStore.openDevice(File(dir, "worker-phone.db").path, newStoreKey()).use { reopened ->
             assertEq(reopened.session()?.userId, reopened.identity().userId, "identity from the saved session")
             assertEq(Role.WORKER, reopened.identity().role, "role from the saved session")
             assertEq(ReportStatus.RETURNED, (reopened.get(rid).record as AnyRecord.Report).report.status, "status after reopening")

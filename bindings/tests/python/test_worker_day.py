@@ -110,7 +110,7 @@ class WorkerDay(unittest.TestCase):
         # The app restarts: the device reopens signed in as the worker.
         path = os.path.join(self.dir, "worker-phone.db")
         del worker
-        reopened = g.GridworkStore.open_device(path)
+        reopened = g.GridworkStore.open_device(path, g.new_store_key())
         self.assertEqual(reopened.identity().user_id, reopened.session().user_id)
         self.assertEqual(reopened.identity().role, g.Role.WORKER)
         self.assertEqual(reopened.get(rid).record.report.status, g.ReportStatus.RETURNED)
