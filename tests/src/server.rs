@@ -96,6 +96,8 @@ pub struct Server {
     extra: Vec<String>,
     /// `RLIMIT_AS` of the process, in bytes, when capped ([`Server::start_capped`]).
     address_space: Option<u64>,
+    /// Where the process's logs go at `RUST_LOG=trace` ([`Server::start_traced`]).
+    trace_log: Option<PathBuf>,
     dir: tempfile::TempDir,
 }
 
@@ -112,17 +114,49 @@ impl Server {
         Self::start_with(extra, Some(address_space))
     }
 
+    /// [`Server::start`] logging everything (`RUST_LOG=trace`) to a file read by
+    /// [`Server::trace_log`], for tests that look for what must never be logged.
+    pub fn start_traced(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("server-trace.log");
+        Self::spawn_in(dir, extra, None, Some(log))
+    }
+
+    /// Everything the process logged so far ([`Server::start_traced`]; empty otherwise).
+    pub fn trace_log(&self) -> String {
+        self.trace_log
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    }
+
     fn start_with(extra: &[&str], address_space: Option<u64>) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
+        Self::spawn_in(dir, extra, address_space, None)
+    }
+
+    fn spawn_in(
+        dir: tempfile::TempDir,
+        extra: &[&str],
+        address_space: Option<u64>,
+        trace_log: Option<PathBuf>,
+    ) -> Server {
         let extra: Vec<String> = extra.iter().map(std::string::ToString::to_string).collect();
-        let (child, addr) = try_spawn(dir.path(), "127.0.0.1:0", &extra, address_space)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (child, addr) = try_spawn(
+            dir.path(),
+            "127.0.0.1:0",
+            &extra,
+            address_space,
+            trace_log.as_deref(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         Server {
             child: Some(child),
             url: format!("http://{addr}"),
             addr,
             extra,
             address_space,
+            trace_log,
             dir,
         }
     }
@@ -163,7 +197,13 @@ impl Server {
         // The port may take a moment to be free again.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match try_spawn(self.dir.path(), &listen, &self.extra, self.address_space) {
+            match try_spawn(
+                self.dir.path(),
+                &listen,
+                &self.extra,
+                self.address_space,
+                self.trace_log.as_deref(),
+            ) {
                 Ok((child, addr)) => {
                     assert_eq!(addr, self.addr);
                     self.child = Some(child);
@@ -207,15 +247,27 @@ fn try_spawn(
     listen: &str,
     extra: &[String],
     address_space: Option<u64>,
+    trace_log: Option<&Path>,
 ) -> Result<(Child, SocketAddr), String> {
     let mut cmd = Command::new(server_bin());
     cmd.args(["serve", "--demo", "--listen", listen, "--data-dir"])
         .arg(dir)
         .args(extra)
-        .env("RUST_LOG", "error")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stdout(Stdio::piped());
+    match trace_log {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("log file {}: {e}", path.display()))?;
+            cmd.env("RUST_LOG", "trace").stderr(Stdio::from(file));
+        }
+        None => {
+            cmd.env("RUST_LOG", "error").stderr(Stdio::inherit());
+        }
+    }
     if let Some(limit) = address_space {
         cap_address_space(&mut cmd, limit);
     }

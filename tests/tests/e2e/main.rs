@@ -7,4 +7,5 @@ mod convergence;
 mod directory;
 mod faults;
 mod photos;
+mod privacy;
 mod scenario;
