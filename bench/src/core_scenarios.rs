@@ -56,7 +56,7 @@ fn description(rng: &mut impl Rng, chars: usize) -> String {
     s.chars().take(chars).collect()
 }
 
-fn new_report(rng: &mut impl Rng, grid: &str) -> NewReport {
+pub(crate) fn new_report(rng: &mut impl Rng, grid: &str) -> NewReport {
     NewReport {
         grid: grid.into(),
         category: ReportCategory::ALL[rng.random_range(0..ReportCategory::ALL.len())],
@@ -476,7 +476,7 @@ fn base_rows(c: &Connection, sql: &str, arg: &str) -> usize {
 }
 
 /// A store of `n` reports across 40 grids, about a seventh closed, as an admin would build it.
-fn build_big(
+pub(crate) fn build_big(
     path: &Path,
     n: usize,
     rng: &mut impl Rng,

@@ -10,6 +10,7 @@
 mod console;
 mod core_scenarios;
 mod directory;
+mod encrypted;
 mod gate;
 mod photo;
 mod sync;
@@ -204,6 +205,7 @@ fn main() {
         );
     }
     record(core_scenarios::run(&cfg, &want), "core scenarios");
+    record(encrypted::run(&cfg, &want), "encrypted store scenarios");
     record(sync::run(&cfg, &want), "sync scenarios");
     record(gate::run(&cfg, &want), "gate scenarios");
     record(directory::run(&cfg, &want), "directory scenarios");
