@@ -35,7 +35,11 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
     let who = || Identity::new("w1", Role::Worker);
 
     if want("P1E") || want("P2E") {
-        let enc = s(Store::open_with(dir.join("write-enc.db"), who(), keyed(&key)))?;
+        let enc = s(Store::open_with(
+            dir.join("write-enc.db"),
+            who(),
+            keyed(&key),
+        ))?;
         let plain = s(Store::open(dir.join("write-plain.db"), who()))?;
         let drafts: Vec<NewReport> = (0..ops).map(|_| new_report(&mut rng, "G01")).collect();
         let (mut enc_ids, mut plain_ids) = (Vec::new(), Vec::new());
@@ -57,7 +61,9 @@ pub fn run(cfg: &Config, want: &dyn Fn(&str) -> bool) -> Result<Vec<Scenario>, S
             return Err("P2E: some creates failed".into());
         }
         if want("P2E") {
-            out.push(Scenario::new("P2E", "create_report_encrypted", "ms/op", g, b, BASE).goal(GOAL));
+            out.push(
+                Scenario::new("P2E", "create_report_encrypted", "ms/op", g, b, BASE).goal(GOAL),
+            );
         }
         let hot = 400.min(enc_ids.len());
         let edit = |store: &Store, ids: &[String], round: i64| {
