@@ -288,7 +288,21 @@ impl GridworkStore {
     // ------------------------------------------------------------ reads
 
     pub fn get(&self, id: RecordId) -> Result<StoredRecord> {
-        Ok(self.store.get(&id)?.into())
+        Ok(self.store.get_masked(&id)?.into())
+    }
+
+    /// The record in full (residents' ID numbers and phones unmasked), for someone who says why:
+    /// `reason` (4 to 500 characters) is written to the access log with who, when and which
+    /// record before the record is returned, and goes to the server at the next sync, where
+    /// admins read it. `get` is the masked view every screen should use.
+    pub fn get_full(&self, id: RecordId, reason: String) -> Result<StoredRecord> {
+        Ok(self.store.reveal(&id, &reason)?.into())
+    }
+
+    /// This device's access log (records shown in full, and why), newest first.
+    #[uniffi::method(default(limit = 100))]
+    pub fn access_log(&self, limit: u32) -> Result<Vec<AccessEntry>> {
+        Ok(self.store.access_log(limit)?)
     }
 
     /// A page of records, newest first.

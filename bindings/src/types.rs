@@ -40,7 +40,7 @@ pub use gridwork_protocol::wire::RejectCode;
 pub use gridwork_store::{
     HistoryEntry, HouseholdPatch, Identity, NewHousehold, NewReport, NewTask,
 };
-pub use gridwork_store::{QuarantinedChange, QuotaHold, SetAsideDoc};
+pub use gridwork_store::{AccessEntry, QuarantinedChange, QuotaHold, SetAsideDoc};
 
 // ------------------------------------------------------------------ time
 
@@ -659,6 +659,16 @@ pub struct QuotaHold {
     pub reason: String,
     pub at_ms: Millis,
     pub held: u64,
+}
+
+/// One entry of the access log: a record shown in full (`get_full`), by whom, when, and why.
+#[uniffi::remote(Record)]
+pub struct AccessEntry {
+    pub at_ms: Millis,
+    pub user_id: String,
+    pub doc_id: String,
+    pub what: String,
+    pub reason: String,
 }
 
 /// Changes exported for another store (`import_changes`), and the `since` for the next export.

@@ -143,7 +143,7 @@ const PARITY: &[Row] = &[
         &["create_household"],
     ),
     row("household list", &LIST, &["list"]),
-    row("household show", &["id"], &["get"]),
+    row("household show", &["id", "reason"], &["get", "get_full", "access_log"]),
     row(
         "task assign",
         &[

@@ -22,8 +22,12 @@ pub fn record_json(rec: &AnyRecord) -> Value {
     rec.masked().to_json().unwrap_or(Value::Null)
 }
 
-/// A stored record as JSON, its residents' identifiers masked.
-pub fn stored_json(r: &StoredRecord) -> Value {
+/// A stored record as JSON, its residents' identifiers masked unless `full` (a record revealed
+/// with a reason, `Store::reveal`).
+pub fn stored_json(r: &StoredRecord, full: bool) -> Value {
+    if full {
+        return to_json(r);
+    }
     to_json(&StoredRecord {
         record: r.record.masked(),
         ..r.clone()
@@ -133,8 +137,12 @@ pub fn who(names: &HashMap<String, String>, id: &str) -> String {
 }
 
 /// Key/value lines for one record; user ids are shown by name (`names`, from the directory).
-pub fn show_record(r: &StoredRecord, names: &HashMap<String, String>) {
-    let v = record_json(&r.record);
+pub fn show_record(r: &StoredRecord, names: &HashMap<String, String>, full: bool) {
+    let v = if full {
+        r.record.to_json().unwrap_or(Value::Null)
+    } else {
+        record_json(&r.record)
+    };
     println!("id:           {}", r.id);
     println!("kind:         {}", r.record.kind());
     if let Some(obj) = v.as_object() {

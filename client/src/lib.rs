@@ -6,6 +6,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod sync;
+pub mod sync_access;
 pub mod sync_photos;
 
 pub use sync::*;

@@ -666,6 +666,8 @@ impl DeviceSync for Store {
         }
         // Photos travel after the records, thumbnails first, resumably (see sync_photos.rs).
         crate::sync_photos::sync_photos(self, cfg, &client, &session, &mut report, progress)?;
+        // Then the access log (see sync_access.rs).
+        crate::sync_access::send_access_log(self, &client, &session)?;
         Ok(report)
     }
 

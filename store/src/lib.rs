@@ -124,6 +124,7 @@ macro_rules! state {
     };
 }
 
+pub mod access;
 pub mod api;
 pub mod blobs;
 pub mod crypt;
@@ -140,6 +141,7 @@ mod write;
 
 pub use api::*;
 pub use blobs::PendingBlob;
+pub use access::AccessEntry;
 pub use crypt::DbKey;
 pub use outbox::SyncSide;
 #[allow(unused_imports)]

@@ -669,7 +669,7 @@ pub(crate) fn check_bounded(doc: &Automerge) -> std::result::Result<(), Refusal>
 /// run a sync — the outbox, applying an answer, the meta table, photo transfer bookkeeping. Kept
 /// off `Store`'s own API, so an app sees records, not protocol steps. Each method is documented
 /// on the `Store` method it forwards to.
-pub struct SyncSide<'a>(&'a Store);
+pub struct SyncSide<'a>(pub(crate) &'a Store);
 
 impl Store {
     /// The sync plumbing of this store (see [`SyncSide`]).

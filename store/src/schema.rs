@@ -121,6 +121,20 @@ pub const MIGRATIONS: &[&str] = &[
         seen_at INTEGER NOT NULL
     ) WITHOUT ROWID;
     ",
+    // 6: the access log (issue 12): every time this device showed a record's personal data in
+    // full, who, when, which record and why; `sent` once the server has it.
+    r"
+    CREATE TABLE access_log(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        doc_id TEXT NOT NULL,
+        what TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        sent INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX access_log_unsent ON access_log(id) WHERE sent = 0;
+    ",
 ];
 
 pub fn latest_version() -> i64 {

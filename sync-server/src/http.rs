@@ -171,6 +171,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sign-in", post(sign_in))
         .route("/v1/sign-out", post(sign_out))
         .route("/v1/sync", post(sync))
+        .route("/v1/access-log", post(access_log))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(hard_limit));
     let blobs = Router::new()
         .route(
@@ -463,6 +464,88 @@ pub(crate) async fn verify_credentials(
             Err(e)
         }
     }
+}
+
+/// Most entries in one `POST /v1/access-log`.
+const MAX_ACCESS_ENTRIES: usize = 500;
+/// Largest `POST /v1/access-log` body.
+const MAX_ACCESS_BODY: usize = 512 << 10;
+
+/// `POST /v1/access-log`: `{"entries": [{"at_ms", "doc_id", "what", "reason"}]}` — the records a
+/// device showed in full, and why. Written under the device's user (never a user named in the
+/// body). Every entry is checked before any is stored; a wrong one refuses the request naming
+/// `entries[i].field`, never the value. A record the server holds must be in the user's scope.
+async fn access_log(
+    State(st): State<AppState>,
+    authed: Authed,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        at_ms: i64,
+        doc_id: String,
+        what: String,
+        reason: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Body_ {
+        entries: Vec<Entry>,
+    }
+    let body = read_body(&headers, body, MAX_ACCESS_BODY).await?;
+    let parsed: Body_ = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::bad_request("access log body: not {\"entries\": [...]} JSON"))?;
+    if parsed.entries.len() > MAX_ACCESS_ENTRIES {
+        return Err(ApiError::bad_request(format!(
+            "entries: at most {MAX_ACCESS_ENTRIES} per request"
+        )));
+    }
+    let now = Utc::now().timestamp_millis();
+    for (i, e) in parsed.entries.iter().enumerate() {
+        let bad = |field: &str, why: &str| ApiError::bad_request(format!("entries[{i}].{field}: {why}"));
+        if e.at_ms < 1_577_836_800_000 || e.at_ms > now + 86_400_000 {
+            return Err(bad("at_ms", "not a plausible time"));
+        }
+        if gridwork_model::check_id("doc_id", &e.doc_id).is_err() {
+            return Err(bad("doc_id", "not a record id"));
+        }
+        if e.what.parse::<gridwork_model::RecordKind>().is_err() {
+            return Err(bad("what", "not a record kind"));
+        }
+        let n = e.reason.trim().chars().count();
+        if !(4..=500).contains(&n) || e.reason.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(bad("reason", "4 to 500 characters without control characters"));
+        }
+    }
+    let store = st.store.clone();
+    let user_id = authed.device.user.id.clone();
+    let scope = authed.scope.clone();
+    let n = parsed.entries.len();
+    blocking(move || {
+        for (i, e) in parsed.entries.iter().enumerate() {
+            if let Some(doc) = store.peek_doc(&e.doc_id)? {
+                if !scope.contains(&doc.grid) {
+                    return Err(ApiError::new(
+                        ErrorCode::Forbidden,
+                        format!("entries[{i}].doc_id: not a record in your scope"),
+                    ));
+                }
+            }
+        }
+        for e in &parsed.entries {
+            store.log_access(&crate::records::AccessEntry {
+                at_ms: e.at_ms,
+                user_id: user_id.clone(),
+                doc_id: e.doc_id.clone(),
+                what: e.what.clone(),
+                reason: e.reason.trim().to_owned(),
+            })?;
+        }
+        Ok(())
+    })
+    .await?;
+    tracing::info!(entries = n, "access log received");
+    Ok(Json(serde_json::json!({ "accepted": n })))
 }
 
 /// The device behind the request's bearer token, with its user's scope.
