@@ -37,10 +37,10 @@ pub use gridwork_model::{
     VisitType,
 };
 pub use gridwork_protocol::wire::RejectCode;
+pub use gridwork_store::{AccessEntry, QuarantinedChange, QuotaHold, SetAsideDoc};
 pub use gridwork_store::{
     HistoryEntry, HouseholdPatch, Identity, NewHousehold, NewReport, NewTask,
 };
-pub use gridwork_store::{AccessEntry, QuarantinedChange, QuotaHold, SetAsideDoc};
 
 // ------------------------------------------------------------------ time
 

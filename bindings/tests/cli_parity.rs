@@ -143,7 +143,11 @@ const PARITY: &[Row] = &[
         &["create_household"],
     ),
     row("household list", &LIST, &["list"]),
-    row("household show", &["id", "reason"], &["get", "get_full", "access_log"]),
+    row(
+        "household show",
+        &["id", "reason"],
+        &["get", "get_full", "access_log"],
+    ),
     row(
         "task assign",
         &[

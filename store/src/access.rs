@@ -26,14 +26,17 @@ pub struct AccessEntry {
 pub fn check_reason(reason: &str) -> Result<String> {
     let r = reason.trim();
     let n = r.chars().count();
-    if n < MIN_REASON_CHARS || n > MAX_REASON_CHARS {
+    if !(MIN_REASON_CHARS..=MAX_REASON_CHARS).contains(&n) {
         return Err(Error::invalid(
             "reason",
             format!("must be {MIN_REASON_CHARS} to {MAX_REASON_CHARS} characters"),
         ));
     }
     if r.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(Error::invalid("reason", "control characters are not allowed"));
+        return Err(Error::invalid(
+            "reason",
+            "control characters are not allowed",
+        ));
     }
     Ok(r.to_owned())
 }

@@ -139,9 +139,9 @@ mod outbox;
 mod query;
 mod write;
 
+pub use access::AccessEntry;
 pub use api::*;
 pub use blobs::PendingBlob;
-pub use access::AccessEntry;
 pub use crypt::DbKey;
 pub use outbox::SyncSide;
 #[allow(unused_imports)]

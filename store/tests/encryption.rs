@@ -251,16 +251,12 @@ fn a_migration_killed_at_any_moment_leaves_a_whole_store() {
         std::thread::sleep(std::time::Duration::from_micros(wait_us));
         let _ = child.kill();
         let _ = child.wait();
-        let finished = child
-            .stdout
-            .take()
-            .map(|o| {
-                BufReader::new(o)
-                    .lines()
-                    .map_while(Result::ok)
-                    .any(|l| l.starts_with("migrated"))
-            })
-            .unwrap_or(false);
+        let finished = child.stdout.take().is_some_and(|o| {
+            BufReader::new(o)
+                .lines()
+                .map_while(Result::ok)
+                .any(|l| l.starts_with("migrated"))
+        });
         if crypt_is_plain(&path) {
             outcomes.0 += 1;
             assert!(!finished, "a finished migration left a plain store");

@@ -502,7 +502,8 @@ async fn access_log(
     }
     let now = Utc::now().timestamp_millis();
     for (i, e) in parsed.entries.iter().enumerate() {
-        let bad = |field: &str, why: &str| ApiError::bad_request(format!("entries[{i}].{field}: {why}"));
+        let bad =
+            |field: &str, why: &str| ApiError::bad_request(format!("entries[{i}].{field}: {why}"));
         if e.at_ms < 1_577_836_800_000 || e.at_ms > now + 86_400_000 {
             return Err(bad("at_ms", "not a plausible time"));
         }
@@ -514,7 +515,10 @@ async fn access_log(
         }
         let n = e.reason.trim().chars().count();
         if !(4..=500).contains(&n) || e.reason.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(bad("reason", "4 to 500 characters without control characters"));
+            return Err(bad(
+                "reason",
+                "4 to 500 characters without control characters",
+            ));
         }
     }
     let store = st.store.clone();

@@ -41,7 +41,13 @@ fun anEncryptedStoreKeepsItsSecretsAndRefusesAWrongKey() {
     rekeyStore(path, key, next)
     assertThrows<GridworkException.WrongKey>("the old key") { GridworkStore.openDevice(path, key) }
     GridworkStore.open(path, "worker", Role.WORKER, listOf(GRID), next).use { store ->
-        check(store.get(hid).record is AnyRecord.Household) { "the household is still there" }
+        // Masked by default; in full only with a reason, which is logged.
+        val masked = store.get(hid).record as AnyRecord.Household
+        assertEq("370102********0027", masked.household.members[0].idNumber, "get masks the ID number")
+        assertThrows<GridworkException.InvalidInput>("no reason") { store.getFull(hid, "") }
+        val full = store.getFull(hid, "核实低保申请材料").record as AnyRecord.Household
+        assertEq(ID_NUMBER, full.household.members[0].idNumber, "getFull shows it")
+        assertEq("核实低保申请材料", store.accessLog().single().reason, "the access is logged")
     }
 }
 

@@ -44,6 +44,12 @@ class Encryption(unittest.TestCase):
             g.GridworkStore.open_device(path, key)
         store = g.GridworkStore.open(path, "worker", g.Role.WORKER, [GRID], new)
         self.assertEqual(store.get(hid).id, hid)
+        # Masked by default; in full only with a reason, which is logged.
+        self.assertEqual(store.get(hid).record.household.members[0].id_number, "370102********0027")
+        with self.assertRaises(g.GridworkError.InvalidInput):
+            store.get_full(hid, "")
+        self.assertEqual(store.get_full(hid, "核实低保申请材料").record.household.members[0].id_number, ID_NUMBER)
+        self.assertEqual([e.reason for e in store.access_log()], ["核实低保申请材料"])
 
     def test_a_key_of_the_wrong_length_is_invalid_input(self):
         with self.assertRaises(g.GridworkError.InvalidInput) as cm:

@@ -256,3 +256,151 @@ fn a_households_life_leaves_nothing_personal_in_logs_or_errors() {
         assert_clean("an error message", e);
     }
 }
+
+#[test]
+fn a_full_view_on_a_phone_reaches_the_admins_access_log() {
+    let server = Server::start(&[]);
+    let worker = Device::sign_in(&server.url, "worker");
+    worker.sync_ok();
+    let hid = worker
+        .store
+        .create_household(NewHousehold {
+            grid: "furong-01".into(),
+            address: "芙蓉街20号1单元101".into(),
+            members: vec![member()],
+            notes: String::new(),
+        })
+        .unwrap();
+    // Masked unless a reason is given; a short reason is refused by name.
+    let AnyRecord::Household(h) = worker.store.get_masked(&hid).unwrap().record else {
+        panic!("a household")
+    };
+    assert_eq!(
+        h.members[0].id_number.as_deref(),
+        Some("370102********0027")
+    );
+    match worker.store.reveal(&hid, "看") {
+        Err(Error::InvalidInput { field, reason }) => {
+            assert_eq!(field, "reason");
+            assert!(!reason.contains('看'));
+        }
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+    let full = worker.store.reveal(&hid, "核实低保申请材料").unwrap();
+    let AnyRecord::Household(h) = full.record else {
+        panic!()
+    };
+    assert_eq!(h.members[0].id_number.as_deref(), Some(ID_NUMBER));
+    let log = worker.store.access_log(10).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].doc_id.as_str(), log[0].reason.as_str()),
+        (hid.as_str(), "核实低保申请材料")
+    );
+    assert_eq!(
+        worker.store.sync_side().pending_access(10).unwrap().len(),
+        1
+    );
+    worker.sync_ok();
+    assert!(
+        worker
+            .store
+            .sync_side()
+            .pending_access(10)
+            .unwrap()
+            .is_empty(),
+        "sent"
+    );
+    let mut admin = Console::sign_in(&server.url, "admin");
+    let page = admin.get("/console/admin/access-log");
+    assert!(
+        page.body.contains("核实低保申请材料")
+            && page.body.contains("张伟")
+            && page.body.contains(&hid)
+    );
+
+    // The endpoint, attacked: the user comes from the token, never the body; every entry is
+    // checked before any is stored; a record outside the scope is refused.
+    let a = Attacker::sign_in(&server.url, "worker");
+    let post = |body: serde_json::Value| {
+        a.http()
+            .post(format!("{}/v1/access-log", server.url))
+            .bearer_auth(&a.token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
+    let now = gridwork_tests::attack::now_ms();
+    let entry = |doc: &str, reason: &str| serde_json::json!({"at_ms": now, "doc_id": doc, "what": "household", "reason": reason});
+    let w2 = Device::sign_in(&server.url, "worker2");
+    w2.sync_ok();
+    let baotu = w2
+        .store
+        .create_household(NewHousehold {
+            grid: "baotu-01".into(),
+            address: "趵突泉南路1号".into(),
+            members: vec![],
+            notes: String::new(),
+        })
+        .unwrap();
+    w2.sync_ok();
+    for (body, status, field) in [
+        (
+            serde_json::json!({"entries": [entry(&hid, "正当理由一"), entry("a b", "正当理由二")]}),
+            400,
+            "entries[1].doc_id",
+        ),
+        (
+            serde_json::json!({"entries": [entry(&hid, "王秘密\u{0}")]}),
+            400,
+            "entries[0].reason",
+        ),
+        (
+            serde_json::json!({"entries": [{"at_ms": 1, "doc_id": hid, "what": "household", "reason": "正当理由"}]}),
+            400,
+            "entries[0].at_ms",
+        ),
+        (
+            serde_json::json!({"entries": [{"at_ms": now, "doc_id": hid, "what": "secret", "reason": "正当理由"}]}),
+            400,
+            "entries[0].what",
+        ),
+        (
+            serde_json::json!({"entries": vec![entry(&hid, "正当理由"); 501]}),
+            400,
+            "entries",
+        ),
+        (
+            serde_json::json!({"entries": [entry(&baotu, "越界查看")]}),
+            403,
+            "entries[0].doc_id",
+        ),
+        (serde_json::json!({"nope": 1}), 400, "access log body"),
+    ] {
+        let r = post(body);
+        assert_eq!(r.status().as_u16(), status, "{field}");
+        let text = r.text().unwrap();
+        assert!(text.contains(field), "{field}: {text}");
+        assert!(!text.contains("王秘密"));
+    }
+    let r = post(
+        serde_json::json!({"entries": [entry(&hid, "由张伟本人核对"), {"at_ms": now, "doc_id": hid, "what": "household", "reason": "冒名记录", "user_id": "admin"}]}),
+    );
+    assert_eq!(r.status().as_u16(), 200);
+    let page = admin.get("/console/admin/access-log");
+    assert!(
+        !page.body.contains("正当理由一"),
+        "nothing of a refused request was stored"
+    );
+    assert!(!page.body.contains("越界查看"));
+    let i = page
+        .body
+        .find("冒名记录")
+        .expect("the second entry is stored");
+    let row = &page.body[page.body[..i].rfind("<tr>").unwrap()..i];
+    assert!(
+        row.contains("张伟") && !row.contains("Administrator"),
+        "logged under the token's user: {row}"
+    );
+}
