@@ -111,8 +111,10 @@ pub(crate) fn apply_key(conn: &Connection, key: Option<&DbKey>) -> Result<()> {
         r.get::<_, i64>(0)
     }) {
         Ok(_) => Ok(()),
+        // With a key, "not a database" means the key does not decrypt it; without one, the
+        // file is a damaged plain database (`prepare` answered WrongKey for anything else).
         Err(rusqlite::Error::SqliteFailure(f, _))
-            if f.code == rusqlite::ffi::ErrorCode::NotADatabase =>
+            if key.is_some() && f.code == rusqlite::ffi::ErrorCode::NotADatabase =>
         {
             Err(Error::WrongKey)
         }

@@ -97,18 +97,30 @@ fn refuses_newer_foreign_and_non_databases_without_touching_them() {
         }) => assert_eq!(supported, schema::latest_version()),
         other => panic!("expected SchemaTooNew, got {:?}", other.err()),
     }
-    // not a database at all
+    // not a database at all: without a key, a file that is not plain SQLite may be an
+    // encrypted store (its bytes look random too), so the answer is WrongKey, never a repair
     let junk = dir.path().join("junk.db");
     let bytes: Vec<u8> = (0..8192u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     std::fs::write(&junk, &bytes).expect("write");
-    assert!(matches!(
-        Store::open(&junk, worker()),
-        Err(Error::NotADatabase(_))
-    ));
+    assert!(matches!(Store::open(&junk, worker()), Err(Error::WrongKey)));
     assert_eq!(
         std::fs::read(&junk).expect("read"),
+        bytes,
+        "file left as it was"
+    );
+    // a SQLite header over garbage: not a database
+    let broken = dir.path().join("broken.db");
+    let mut bytes = b"SQLite format 3\0".to_vec();
+    bytes.extend(std::iter::repeat_n(0xA5u8, 8192));
+    std::fs::write(&broken, &bytes).expect("write");
+    match Store::open(&broken, worker()) {
+        Err(Error::NotADatabase(_)) => {}
+        other => panic!("expected NotADatabase, got {:?}", other.err()),
+    }
+    assert_eq!(
+        std::fs::read(&broken).expect("read"),
         bytes,
         "file left as it was"
     );

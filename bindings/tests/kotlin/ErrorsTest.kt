@@ -50,9 +50,15 @@ fun notFoundNotPermittedAndConflict(): Unit = workerStore("not-found").use { sto
 }
 
 fun notADatabaseIsStorageCorrupt() {
-    val file = File(scratchDir("corrupt"), "junk.db")
-    file.writeBytes("this is not a database".repeat(200).toByteArray())
-    assertThrows<GridworkException.StorageCorrupt>("open junk") { GridworkStore.open(file.path, "worker", Role.WORKER) }
+    // A SQLite header over garbage: corrupt.
+    val file = File(scratchDir("corrupt"), "broken.db")
+    file.writeBytes("SQLite format 3\u0000".toByteArray() + ByteArray(8192) { 0xA5.toByte() })
+    assertThrows<GridworkException.StorageCorrupt>("open a broken database") { GridworkStore.open(file.path, "worker", Role.WORKER) }
+    // Anything else may be an encrypted store: the key is what is wrong, never delete it.
+    val junk = File(scratchDir("corrupt"), "junk.db")
+    junk.writeBytes("this is not a database".repeat(200).toByteArray())
+    assertThrows<GridworkException.WrongKey>("open junk without a key") { GridworkStore.open(junk.path, "worker", Role.WORKER) }
+    assertThrows<GridworkException.WrongKey>("open junk with a key") { GridworkStore.openDevice(junk.path, newStoreKey()) }
 }
 
 fun aPanicDoesNotCrossTheBoundary(): Unit = workerStore("panic").use { store ->

@@ -58,11 +58,20 @@ class Errors(unittest.TestCase):
         self.assertIsInstance(g.GridworkError.Conflict("x"), g.GridworkError)
 
     def test_not_a_database_is_storage_corrupt(self):
-        path = os.path.join(scratch_dir("corrupt"), "junk.db")
+        # A SQLite header over garbage: corrupt.
+        path = os.path.join(scratch_dir("corrupt"), "broken.db")
         with open(path, "wb") as f:
-            f.write(b"this is not a database" * 200)
+            f.write(b"SQLite format 3\x00" + b"\xa5" * 8192)
         with self.assertRaises(g.GridworkError.StorageCorrupt):
             g.GridworkStore.open(path, "worker", g.Role.WORKER)
+        # Anything else may be an encrypted store: the key is what is wrong, never delete it.
+        junk = os.path.join(scratch_dir("corrupt"), "junk.db")
+        with open(junk, "wb") as f:
+            f.write(b"this is not a database" * 200)
+        with self.assertRaises(g.GridworkError.WrongKey):
+            g.GridworkStore.open(junk, "worker", g.Role.WORKER)
+        with self.assertRaises(g.GridworkError.WrongKey):
+            g.GridworkStore.open_device(junk, g.new_store_key())
 
     def test_a_panic_does_not_cross_the_boundary(self):
         with self.assertRaises(g.InternalError) as cm:
