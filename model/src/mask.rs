@@ -88,4 +88,53 @@ mod tests {
         // The original is untouched.
         assert!(rec.to_json().unwrap().to_string().contains("13812345678"));
     }
+
+    #[test]
+    fn debug_of_households_and_visits_names_no_one() {
+        use crate::record::{Need, NeedTag, Visit, VisitType};
+        let h = Household {
+            grid: "g1".into(),
+            address: "芙蓉街12号".into(),
+            members: vec![Member {
+                name: "赵秀英".into(),
+                id_number: Some("370102194101011234".into()),
+                phone: Some("13812345678".into()),
+                birth_year: Some(1941),
+                tags: vec![],
+            }],
+            notes: "患有阿尔茨海默症".into(),
+            author: "u1".into(),
+            created_at: crate::record::Millis(1),
+        };
+        let v = Visit {
+            grid: "g1".into(),
+            household_id: "h1".into(),
+            visit_type: VisitType::ElderlyCare,
+            notes: "赵秀英 血压偏高".into(),
+            needs: vec![Need {
+                tag: NeedTag::Medical,
+                note: "需要陪同就医".into(),
+                resolved: false,
+            }],
+            follow_up_due: None,
+            location: None,
+            photos: vec![],
+            author: "u1".into(),
+            visited_at: crate::record::Millis(1),
+            created_at: crate::record::Millis(1),
+        };
+        let shown = format!("{h:?} {v:?} {:?}", AnyRecord::Household(h.clone()));
+        for secret in [
+            "芙蓉街12号",
+            "赵秀英",
+            "370102194101011234",
+            "13812345678",
+            "阿尔茨海默症",
+            "血压偏高",
+            "陪同就医",
+        ] {
+            assert!(!shown.contains(secret), "Debug shows {secret}: {shown}");
+        }
+        assert!(shown.contains("370102********1234"), "masked values stay: {shown}");
+    }
 }

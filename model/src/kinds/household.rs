@@ -48,7 +48,9 @@ impl std::fmt::Debug for Member {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `Debug` hides the address and the notes (family situations, health) and masks every member:
+/// a household printed by a log line, a panic or a test failure names no one.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Household {
     pub grid: GridId,
     pub address: String,
@@ -58,6 +60,19 @@ pub struct Household {
     pub notes: String,
     pub author: UserId,
     pub created_at: Millis,
+}
+
+impl std::fmt::Debug for Household {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Household")
+            .field("grid", &self.grid)
+            .field("address", &format_args!("<{} chars>", self.address.chars().count()))
+            .field("members", &self.members)
+            .field("notes", &format_args!("<{} chars>", self.notes.chars().count()))
+            .field("author", &self.author)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 /// The document's `kind` value.

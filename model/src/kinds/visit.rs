@@ -26,8 +26,8 @@ string_enum!(#[doc = "Tag of a need found during a visit."] NeedTag, "needs.tag"
     LegalAid => "legal_aid", Psychological => "psychological", Other => "other"
 });
 
-/// A need found during a visit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A need found during a visit. `Debug` hides the note.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Need {
     pub tag: NeedTag,
     #[serde(default)]
@@ -36,7 +36,8 @@ pub struct Need {
     pub resolved: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `Debug` hides the notes (a resident's health and family) and the needs' notes.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Visit {
     pub grid: GridId,
     pub household_id: RecordId,
@@ -54,6 +55,34 @@ pub struct Visit {
     pub author: UserId,
     pub visited_at: Millis,
     pub created_at: Millis,
+}
+
+impl std::fmt::Debug for Need {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Need")
+            .field("tag", &self.tag)
+            .field("note", &format_args!("<{} chars>", self.note.chars().count()))
+            .field("resolved", &self.resolved)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Visit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Visit")
+            .field("grid", &self.grid)
+            .field("household_id", &self.household_id)
+            .field("visit_type", &self.visit_type)
+            .field("notes", &format_args!("<{} chars>", self.notes.chars().count()))
+            .field("needs", &self.needs)
+            .field("follow_up_due", &self.follow_up_due)
+            .field("location", &self.location)
+            .field("photos", &self.photos)
+            .field("author", &self.author)
+            .field("visited_at", &self.visited_at)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 /// The document's `kind` value.
