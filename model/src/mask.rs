@@ -135,6 +135,9 @@ mod tests {
         ] {
             assert!(!shown.contains(secret), "Debug shows {secret}: {shown}");
         }
-        assert!(shown.contains("370102********1234"), "masked values stay: {shown}");
+        assert!(
+            shown.contains("370102********1234"),
+            "masked values stay: {shown}"
+        );
     }
 }

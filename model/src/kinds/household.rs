@@ -66,9 +66,15 @@ impl std::fmt::Debug for Household {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Household")
             .field("grid", &self.grid)
-            .field("address", &format_args!("<{} chars>", self.address.chars().count()))
+            .field(
+                "address",
+                &format_args!("<{} chars>", self.address.chars().count()),
+            )
             .field("members", &self.members)
-            .field("notes", &format_args!("<{} chars>", self.notes.chars().count()))
+            .field(
+                "notes",
+                &format_args!("<{} chars>", self.notes.chars().count()),
+            )
             .field("author", &self.author)
             .field("created_at", &self.created_at)
             .finish()

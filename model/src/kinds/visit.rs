@@ -61,7 +61,10 @@ impl std::fmt::Debug for Need {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Need")
             .field("tag", &self.tag)
-            .field("note", &format_args!("<{} chars>", self.note.chars().count()))
+            .field(
+                "note",
+                &format_args!("<{} chars>", self.note.chars().count()),
+            )
             .field("resolved", &self.resolved)
             .finish()
     }
@@ -73,7 +76,10 @@ impl std::fmt::Debug for Visit {
             .field("grid", &self.grid)
             .field("household_id", &self.household_id)
             .field("visit_type", &self.visit_type)
-            .field("notes", &format_args!("<{} chars>", self.notes.chars().count()))
+            .field(
+                "notes",
+                &format_args!("<{} chars>", self.notes.chars().count()),
+            )
             .field("needs", &self.needs)
             .field("follow_up_due", &self.follow_up_due)
             .field("location", &self.location)
