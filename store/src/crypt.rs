@@ -103,6 +103,11 @@ fn io(e: std::io::Error) -> Error {
 /// Applies `key` to a fresh connection and proves it opens the file: SQLCipher only finds out
 /// on the first read, which fails with "not a database" under a wrong key.
 pub(crate) fn apply_key(conn: &Connection, key: Option<&DbKey>) -> Result<()> {
+    // SQLCipher's own diagnostics go to stderr (logcat, the Apple console) from its first use;
+    // errors are ours to report, typed (a wrong key is `WrongKey`, not a log line).
+    conn.prepare("PRAGMA cipher_log_level = NONE")?
+        .query([])?
+        .next()?;
     if let Some(k) = key {
         conn.execute_batch(&format!("PRAGMA key = {};", k.literal()))?;
     }

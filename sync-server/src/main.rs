@@ -281,6 +281,12 @@ enum AdminCmd {
     },
     /// List the organisation's units.
     ListUnits,
+    /// The access log: who was shown a record's personal data in full (console or device),
+    /// when, and why; newest first, tab-separated.
+    AccessLog {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
     /// Import an organisation CSV (see docs/protocol.md, "Organisation CSV").
     ImportOrg { file: PathBuf },
     /// Change a user: name, role, units, phone, whether devices may see the phone, or disable
@@ -661,6 +667,25 @@ fn run_admin(args: AdminArgs) -> gridwork_server::Result<()> {
                     d.expires_at.format("%Y-%m-%d %H:%M"),
                     d.name
                 );
+            }
+        }
+        AdminCmd::AccessLog { limit } => {
+            println!("when (UTC)\tusername\trecord\twhat\treason");
+            let names: std::collections::HashMap<String, String> = store
+                .list_users()?
+                .into_iter()
+                .map(|u| (u.id, u.username))
+                .collect();
+            for e in store.access_log(limit.clamp(1, 100_000))? {
+                let when = chrono::DateTime::from_timestamp_millis(e.at_ms)
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_default();
+                let who = names
+                    .get(&e.user_id)
+                    .map_or(e.user_id.as_str(), String::as_str);
+                // Reasons are typed by people: one line each.
+                let reason = e.reason.replace(['\t', '\n', '\r'], " ");
+                println!("{when}\t{who}\t{}\t{}\t{reason}", e.doc_id, e.what);
             }
         }
         AdminCmd::ListUnits => {

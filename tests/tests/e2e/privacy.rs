@@ -315,6 +315,13 @@ fn a_full_view_on_a_phone_reaches_the_admins_access_log() {
             && page.body.contains("张伟")
             && page.body.contains(&hid)
     );
+    // And in the admin CLI, by username, one line per entry.
+    let listed = server.admin(&["access-log", "--limit", "10"]);
+    let line = listed
+        .lines()
+        .find(|l| l.contains("核实低保申请材料"))
+        .expect("the admin CLI lists the entry");
+    assert!(line.contains("\tworker\t") && line.contains(&hid), "{line}");
 
     // The endpoint, attacked: the user comes from the token, never the body; every entry is
     // checked before any is stored; a record outside the scope is refused.
