@@ -166,6 +166,7 @@ mod tests {
             include_str!("mod.rs"),
             include_str!("session.rs"),
             include_str!("pages.rs"),
+            include_str!("lists.rs"),
             include_str!("reports.rs"),
             include_str!("tasks.rs"),
             include_str!("people.rs"),

@@ -15,6 +15,7 @@
 pub mod assets;
 pub mod form;
 pub mod i18n;
+pub mod lists;
 pub mod pages;
 pub mod session;
 pub mod write;

@@ -10,71 +10,19 @@ use axum::response::Response;
 use axum::Extension;
 use maud::{html, Markup};
 
-use gridwork_model::{AnyRecord, Household, RecordKind, VisitType};
+use gridwork_model::{AnyRecord, Household, RecordKind};
 
 use super::form::Posted;
-use super::i18n::Lang;
-use super::pages::{self, fmt_time, grids_in_scope, layout, options, person, Nav};
-use super::reports::{
-    fetch, load_record, pager, people_options, record_map, sort_header, ListParams, PAGE,
-};
+use super::pages::{fmt_time, layout, Nav};
+use super::reports::{load_record, record_map, ListParams};
 use super::session::{ConsoleState, Session};
 use super::{ConsoleConfig, Refusal};
 use crate::directory::OrgSnapshot;
 use crate::http::AppState;
-use crate::records::{AccessEntry, RecordQuery, RecordRow, Sort};
+use crate::records::{AccessEntry, RecordQuery, RecordRow};
 
 /// Shortest reason accepted for showing personal data in full, in characters.
 const MIN_REASON_CHARS: usize = 4;
-
-fn grid_select(org: &OrgSnapshot, s: &Session, current: Option<&str>) -> Markup {
-    html! {
-        select #f-grid name="grid" {
-            option value="" { (s.lang.t("filter-any-grid")) }
-            @for (id, name) in grids_in_scope(org, s) {
-                option value=(id) selected[current == Some(id.as_str())] { (name) }
-            }
-        }
-    }
-}
-
-fn household_results(
-    l: Lang,
-    cfg: &ConsoleConfig,
-    org: &OrgSnapshot,
-    p: &ListParams,
-    q: &RecordQuery,
-    rows: &[RecordRow],
-) -> Markup {
-    let base = "/console/households";
-    html! {
-        div #results {
-            @if rows.is_empty() { p.muted { (l.t("list-empty")) } }
-            @else {
-                table #households {
-                    caption.sr-only { (l.t("households-title")) }
-                    thead { tr {
-                        (sort_header(l, p, q, base, Sort::Title, "col-address"))
-                        th scope="col" { (l.t("col-grid")) }
-                        th scope="col" { (l.t("col-author")) }
-                        (sort_header(l, p, q, base, Sort::Created, "col-created"))
-                    } }
-                    tbody {
-                        @for r in rows.iter().take(PAGE) {
-                            tr data-id=(r.doc_id) {
-                                td { a href={ "/console/households/" (r.doc_id) } { (r.title) } }
-                                td { (org.unit_name(&r.grid)) }
-                                td { (person(org, &r.author)) }
-                                td { (fmt_time(r.created_at, cfg)) }
-                            }
-                        }
-                    }
-                }
-            }
-            (pager(l, p, q, rows, base))
-        }
-    }
-}
 
 /// `GET /console/households`.
 pub async fn households(
@@ -83,41 +31,7 @@ pub async fn households(
     s: Session,
     Query(p): Query<ListParams>,
 ) -> Response {
-    let cfg = &console.config;
-    let q = match p.to_query(RecordKind::Household, cfg) {
-        Ok(q) => q,
-        Err(r) => return s.refuse(r),
-    };
-    let (rows, org) = match fetch(&st, &s, q.clone()).await {
-        Ok(x) => x,
-        Err(r) => return s.refuse(r),
-    };
-    let l = s.lang;
-    let results = household_results(l, cfg, &org, &p, &q, &rows);
-    if s.htmx {
-        return pages::fragment(results, cfg);
-    }
-    let body = html! {
-        p.note { (l.t("households-masked-note")) }
-        form #filters.filters method="get" action="/console/households" role="search"
-            hx-get="/console/households" hx-target="#results" hx-select="#results" hx-swap="outerHTML"
-            hx-push-url="true" hx-trigger="change, submit" {
-            div.field { label for="f-q" { (l.t("filter-search")) }
-                input #f-q type="search" name="q" maxlength="100" value=(p.q.as_deref().unwrap_or("")); }
-            div.field { label for="f-grid" { (l.t("col-grid")) } (grid_select(&org, &s, p.grid.as_deref())) }
-            button type="submit" { (l.t("filter-apply")) }
-            a href="/console/households" { (l.t("filter-clear")) }
-        }
-        (results)
-    };
-    layout(
-        &s,
-        cfg,
-        Nav::Households,
-        l.t("households-title"),
-        &p.url("/console/households", &[]),
-        body,
-    )
+    super::lists::page(&super::lists::HOUSEHOLDS, &st, &console.config, s, p).await
 }
 
 fn household_body(
@@ -281,48 +195,6 @@ pub async fn reveal(
     household_page(&st, &console.config, &s, id, Some(reason)).await
 }
 
-fn visit_results(
-    l: Lang,
-    cfg: &ConsoleConfig,
-    org: &OrgSnapshot,
-    p: &ListParams,
-    q: &RecordQuery,
-    rows: &[RecordRow],
-) -> Markup {
-    let base = "/console/visits";
-    html! {
-        div #results {
-            @if rows.is_empty() { p.muted { (l.t("list-empty")) } }
-            @else {
-                table #visits {
-                    caption.sr-only { (l.t("visits-title")) }
-                    thead { tr {
-                        (sort_header(l, p, q, base, Sort::Created, "col-created"))
-                        th scope="col" { (l.t("col-visit-type")) }
-                        th scope="col" { (l.t("col-notes")) }
-                        th scope="col" { (l.t("col-grid")) }
-                        th scope="col" { (l.t("col-author")) }
-                        (sort_header(l, p, q, base, Sort::Due, "col-follow-up"))
-                    } }
-                    tbody {
-                        @for r in rows.iter().take(PAGE) {
-                            tr data-id=(r.doc_id) {
-                                td { a href={ "/console/visits/" (r.doc_id) } { (fmt_time(r.created_at, cfg)) } }
-                                td { (l.t_dyn("visit_type", r.category.as_deref().unwrap_or(""))) }
-                                td { (r.title) }
-                                td { (org.unit_name(&r.grid)) }
-                                td { (person(org, &r.author)) }
-                                td { (r.due.as_deref().unwrap_or("")) }
-                            }
-                        }
-                    }
-                }
-            }
-            (pager(l, p, q, rows, base))
-        }
-    }
-}
-
 /// `GET /console/visits`.
 pub async fn visits(
     State(st): State<AppState>,
@@ -330,48 +202,7 @@ pub async fn visits(
     s: Session,
     Query(p): Query<ListParams>,
 ) -> Response {
-    let cfg = &console.config;
-    let q = match p.to_query(RecordKind::Visit, cfg) {
-        Ok(q) => q,
-        Err(r) => return s.refuse(r),
-    };
-    let (rows, org) = match fetch(&st, &s, q.clone()).await {
-        Ok(x) => x,
-        Err(r) => return s.refuse(r),
-    };
-    let l = s.lang;
-    let results = visit_results(l, cfg, &org, &p, &q, &rows);
-    if s.htmx {
-        return pages::fragment(results, cfg);
-    }
-    let types: Vec<&str> = VisitType::ALL.iter().map(VisitType::as_str).collect();
-    let overdue = matches!(p.overdue.as_deref(), Some("1" | "true" | "on"));
-    let body = html! {
-        form #filters.filters method="get" action="/console/visits" role="search"
-            hx-get="/console/visits" hx-target="#results" hx-select="#results" hx-swap="outerHTML"
-            hx-push-url="true" hx-trigger="change, submit" {
-            div.field { label for="f-q" { (l.t("filter-search")) }
-                input #f-q type="search" name="q" maxlength="100" value=(p.q.as_deref().unwrap_or("")); }
-            div.field { label for="f-type" { (l.t("col-visit-type")) }
-                select #f-type name="category" { (options(l, "visit_type", &types, p.category.as_deref(), "filter-any")) } }
-            div.field { label for="f-grid" { (l.t("col-grid")) } (grid_select(&org, &s, p.grid.as_deref())) }
-            div.field { label for="f-author" { (l.t("col-author")) }
-                select #f-author name="author" { (people_options(&org, &s, p.author.as_deref(), "filter-anyone")) } }
-            div.field { label for="f-overdue" { (l.t("filter-follow-up-overdue")) }
-                input #f-overdue type="checkbox" name="overdue" value="1" checked[overdue]; }
-            button type="submit" { (l.t("filter-apply")) }
-            a href="/console/visits" { (l.t("filter-clear")) }
-        }
-        (results)
-    };
-    layout(
-        &s,
-        cfg,
-        Nav::Visits,
-        l.t("visits-title"),
-        &p.url("/console/visits", &[]),
-        body,
-    )
+    super::lists::page(&super::lists::VISITS, &st, &console.config, s, p).await
 }
 
 /// `GET /console/visits/{id}`.

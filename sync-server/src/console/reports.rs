@@ -15,9 +15,7 @@ use gridwork_model::{AnyRecord, RecordKind, ReportCategory, ReportStatus};
 
 use super::form::Posted;
 use super::i18n::Lang;
-use super::pages::{
-    self, fmt_time, grids_in_scope, layout, options, person, query, see_other, status_badge, Nav,
-};
+use super::pages::{self, fmt_time, grids_in_scope, layout, query, see_other, status_badge, Nav};
 use super::session::{ConsoleState, Session};
 use super::{write, ConsoleConfig, Refusal};
 use crate::directory::OrgSnapshot;
@@ -49,7 +47,7 @@ pub struct ListParams {
     pub after: Option<String>,
 }
 
-fn nonempty(v: Option<&String>) -> Option<&str> {
+pub(super) fn nonempty(v: Option<&String>) -> Option<&str> {
     v.map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
@@ -294,61 +292,6 @@ pub fn people_options(
     }
 }
 
-fn grid_options(org: &OrgSnapshot, s: &Session, current: Option<&str>) -> Markup {
-    html! {
-        option value="" { (s.lang.t("filter-any-grid")) }
-        @for (id, name) in grids_in_scope(org, s) {
-            option value=(id) selected[current == Some(id.as_str())] { (name) }
-        }
-    }
-}
-
-/// The reports table and its pager (what htmx swaps when a filter changes).
-pub fn report_results(
-    l: Lang,
-    cfg: &ConsoleConfig,
-    org: &OrgSnapshot,
-    p: &ListParams,
-    q: &RecordQuery,
-    rows: &[RecordRow],
-) -> Markup {
-    let base = "/console/reports";
-    html! {
-        div #results {
-            @if rows.is_empty() {
-                p.muted { (l.t("list-empty")) }
-            } @else {
-                table #reports {
-                    caption.sr-only { (l.t("reports-title")) }
-                    thead { tr {
-                        (sort_header(l, p, q, base, Sort::Title, "col-title"))
-                        (sort_header(l, p, q, base, Sort::Status, "col-status"))
-                        th scope="col" { (l.t("col-category")) }
-                        (sort_header(l, p, q, base, Sort::Severity, "col-severity"))
-                        th scope="col" { (l.t("col-grid")) }
-                        th scope="col" { (l.t("col-author")) }
-                        (sort_header(l, p, q, base, Sort::Created, "col-created"))
-                    } }
-                    tbody {
-                        @for r in rows.iter().take(PAGE) {
-                            tr data-id=(r.doc_id) {
-                                td { a href={ "/console/reports/" (r.doc_id) } { (r.title) } }
-                                td { (status_badge(l, r.status.as_deref())) }
-                                td { (l.t_dyn("category", r.category.as_deref().unwrap_or(""))) }
-                                td { (r.severity.unwrap_or(0)) }
-                                td { (org.unit_name(&r.grid)) }
-                                td { (person(org, &r.author)) }
-                                td { (fmt_time(r.created_at, cfg)) }
-                            }
-                        }
-                    }
-                }
-            }
-            (pager(l, p, q, rows, base))
-        }
-    }
-}
-
 /// `GET /console/reports`.
 pub async fn list(
     State(st): State<AppState>,
@@ -356,64 +299,7 @@ pub async fn list(
     s: Session,
     Query(p): Query<ListParams>,
 ) -> Response {
-    let cfg = &console.config;
-    let q = match p.to_query(RecordKind::Report, cfg) {
-        Ok(q) => q,
-        Err(r) => return s.refuse(r),
-    };
-    let (rows, org) = match fetch(&st, &s, q.clone()).await {
-        Ok(x) => x,
-        Err(r) => return s.refuse(r),
-    };
-    let l = s.lang;
-    let results = report_results(l, cfg, &org, &p, &q, &rows);
-    if s.htmx {
-        return pages::fragment(results, cfg);
-    }
-    let statuses: Vec<&str> = ReportStatus::ALL.iter().map(ReportStatus::as_str).collect();
-    let categories: Vec<&str> = ReportCategory::ALL
-        .iter()
-        .map(ReportCategory::as_str)
-        .collect();
-    let body = html! {
-        form #filters.filters method="get" action="/console/reports" role="search"
-            hx-get="/console/reports" hx-target="#results" hx-select="#results" hx-swap="outerHTML"
-            hx-push-url="true" hx-trigger="change, submit" {
-            div.field { label for="f-q" { (l.t("filter-search")) }
-                input #f-q type="search" name="q" maxlength="100" value=(p.q.as_deref().unwrap_or("")); }
-            div.field { label for="f-status" { (l.t("col-status")) }
-                select #f-status name="status" { (options(l, "status", &statuses, nonempty(p.status.as_ref()), "filter-any")) } }
-            div.field { label for="f-grid" { (l.t("col-grid")) }
-                select #f-grid name="grid" { (grid_options(&org, &s, nonempty(p.grid.as_ref()))) } }
-            div.field { label for="f-category" { (l.t("col-category")) }
-                select #f-category name="category" { (options(l, "category", &categories, nonempty(p.category.as_ref()), "filter-any")) } }
-            div.field { label for="f-severity" { (l.t("col-severity")) }
-                select #f-severity name="severity" {
-                    option value="" { (l.t("filter-any")) }
-                    @for n in ["1", "2", "3", "4"] { option value=(n) selected[nonempty(p.severity.as_ref()) == Some(n)] { (n) } }
-                } }
-            div.field { label for="f-author" { (l.t("col-author")) }
-                select #f-author name="author" { (people_options(&org, &s, nonempty(p.author.as_ref()), "filter-anyone")) } }
-            div.field { label for="f-from" { (l.t("filter-from")) }
-                input #f-from type="date" name="from" value=(p.from.as_deref().unwrap_or("")); }
-            div.field { label for="f-to" { (l.t("filter-to")) }
-                input #f-to type="date" name="to" value=(p.to.as_deref().unwrap_or("")); }
-            @if let Some(o) = nonempty(p.open.as_ref()) { input type="hidden" name="open" value=(o); }
-            @if let Some(sort) = nonempty(p.sort.as_ref()) { input type="hidden" name="sort" value=(sort); }
-            @if let Some(dir) = nonempty(p.dir.as_ref()) { input type="hidden" name="dir" value=(dir); }
-            button type="submit" { (l.t("filter-apply")) }
-            a href="/console/reports" { (l.t("filter-clear")) }
-        }
-        (results)
-    };
-    layout(
-        &s,
-        cfg,
-        Nav::Reports,
-        l.t("reports-title"),
-        &p.url("/console/reports", &[]),
-        body,
-    )
+    super::lists::page(&super::lists::REPORTS, &st, &console.config, s, p).await
 }
 
 /// The workflow steps `s` may take on `rec` now (target statuses), in the kind's order.

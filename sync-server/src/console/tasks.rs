@@ -8,76 +8,23 @@ use axum::response::Response;
 use axum::Extension;
 use maud::{html, Markup};
 
-use gridwork_model::{AnyRecord, Priority, RecordKind, Role, Task, TaskStatus, UserId};
+use gridwork_model::{AnyRecord, Priority, Role, Task, TaskStatus, UserId};
 
 use super::form::Posted;
-use super::i18n::Lang;
-use super::pages::{self, fmt_time, grids_in_scope, layout, options, see_other, status_badge, Nav};
+use super::pages::{fmt_time, grids_in_scope, layout, see_other, status_badge, Nav};
 use super::reports::{
-    action_forms, apply_comment, apply_step, fetch, load_record, pager, people_options,
-    record_trail, sort_header, ListParams, PAGE,
+    action_forms, apply_comment, apply_step, load_record, record_trail, ListParams,
 };
 use super::session::{ConsoleState, Session};
-use super::{write, ConsoleConfig, Refusal};
+use super::{write, Refusal};
 use crate::directory::{OrgPerson, OrgSnapshot};
 use crate::http::AppState;
-use crate::records::{RecordQuery, RecordRow, Sort};
 
 fn names(org: &OrgSnapshot, ids: &[String]) -> String {
     ids.iter()
         .map(|a| org.name_of(a))
         .collect::<Vec<_>>()
         .join("、")
-}
-
-fn task_results(
-    l: Lang,
-    cfg: &ConsoleConfig,
-    org: &OrgSnapshot,
-    p: &ListParams,
-    q: &RecordQuery,
-    rows: &[RecordRow],
-) -> Markup {
-    let base = "/console/tasks";
-    let today = pages::fmt_day(chrono::Utc::now().timestamp_millis(), cfg);
-    html! {
-        div #results {
-            @if rows.is_empty() {
-                p.muted { (l.t("list-empty")) }
-            } @else {
-                table #tasks {
-                    caption.sr-only { (l.t("tasks-title")) }
-                    thead { tr {
-                        (sort_header(l, p, q, base, Sort::Title, "col-title"))
-                        (sort_header(l, p, q, base, Sort::Status, "col-status"))
-                        th scope="col" { (l.t("col-priority")) }
-                        th scope="col" { (l.t("col-assignees")) }
-                        th scope="col" { (l.t("col-grid")) }
-                        (sort_header(l, p, q, base, Sort::Due, "col-due"))
-                        (sort_header(l, p, q, base, Sort::Created, "col-created"))
-                    } }
-                    tbody {
-                        @for r in rows.iter().take(PAGE) {
-                            @let overdue = r.open && r.due.as_deref().is_some_and(|d| d < today.as_str());
-                            tr data-id=(r.doc_id) {
-                                td { a href={ "/console/tasks/" (r.doc_id) } { (r.title) } }
-                                td { (status_badge(l, r.status.as_deref())) }
-                                td { (l.t_dyn("priority", r.category.as_deref().unwrap_or(""))) }
-                                td { (names(org, &r.assignees)) }
-                                td { (org.unit_name(&r.grid)) }
-                                td {
-                                    (r.due.as_deref().unwrap_or(""))
-                                    @if overdue { " " strong.error { (l.t("task-overdue")) } }
-                                }
-                                td { (fmt_time(r.created_at, cfg)) }
-                            }
-                        }
-                    }
-                }
-            }
-            (pager(l, p, q, rows, base))
-        }
-    }
 }
 
 /// `GET /console/tasks`.
@@ -87,60 +34,7 @@ pub async fn list(
     s: Session,
     Query(p): Query<ListParams>,
 ) -> Response {
-    let cfg = &console.config;
-    let q = match p.to_query(RecordKind::Task, cfg) {
-        Ok(q) => q,
-        Err(r) => return s.refuse(r),
-    };
-    let (rows, org) = match fetch(&st, &s, q.clone()).await {
-        Ok(x) => x,
-        Err(r) => return s.refuse(r),
-    };
-    let l = s.lang;
-    let results = task_results(l, cfg, &org, &p, &q, &rows);
-    if s.htmx {
-        return pages::fragment(results, cfg);
-    }
-    let statuses: Vec<&str> = TaskStatus::ALL.iter().map(TaskStatus::as_str).collect();
-    let priorities: Vec<&str> = Priority::ALL.iter().map(Priority::as_str).collect();
-    let overdue = matches!(p.overdue.as_deref(), Some("1" | "true" | "on"));
-    let body = html! {
-        p { a.button href="/console/tasks/new" { (l.t("task-new")) } }
-        form #filters.filters method="get" action="/console/tasks" role="search"
-            hx-get="/console/tasks" hx-target="#results" hx-select="#results" hx-swap="outerHTML"
-            hx-push-url="true" hx-trigger="change, submit" {
-            div.field { label for="f-q" { (l.t("filter-search")) }
-                input #f-q type="search" name="q" maxlength="100" value=(p.q.as_deref().unwrap_or("")); }
-            div.field { label for="f-status" { (l.t("col-status")) }
-                select #f-status name="status" { (options(l, "status", &statuses, p.status.as_deref(), "filter-any")) } }
-            div.field { label for="f-assignee" { (l.t("col-assignees")) }
-                select #f-assignee name="assignee" { (people_options(&org, &s, p.assignee.as_deref(), "filter-anyone")) } }
-            div.field { label for="f-grid" { (l.t("col-grid")) }
-                select #f-grid name="grid" {
-                    option value="" { (l.t("filter-any-grid")) }
-                    @for (id, name) in grids_in_scope(&org, &s) {
-                        option value=(id) selected[p.grid.as_deref() == Some(id.as_str())] { (name) }
-                    }
-                } }
-            div.field { label for="f-priority" { (l.t("col-priority")) }
-                select #f-priority name="category" { (options(l, "priority", &priorities, p.category.as_deref(), "filter-any")) } }
-            div.field {
-                label for="f-overdue" { (l.t("filter-overdue")) }
-                input #f-overdue type="checkbox" name="overdue" value="1" checked[overdue];
-            }
-            button type="submit" { (l.t("filter-apply")) }
-            a href="/console/tasks" { (l.t("filter-clear")) }
-        }
-        (results)
-    };
-    layout(
-        &s,
-        cfg,
-        Nav::Tasks,
-        l.t("tasks-title"),
-        &p.url("/console/tasks", &[]),
-        body,
-    )
+    super::lists::page(&super::lists::TASKS, &st, &console.config, s, p).await
 }
 
 /// Whether `p` may be given a task in `grid`: attached to the grid or to a unit above it,
