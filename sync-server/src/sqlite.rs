@@ -219,6 +219,8 @@ const MIGRATIONS: &[&str] = &[
         what    TEXT NOT NULL,
         reason  TEXT NOT NULL
     );
+    -- A device that resends entries (its answer was lost) does not log them twice.
+    CREATE UNIQUE INDEX access_log_once ON access_log(user_id, doc_id, at_ms, what);
     ",
 ];
 

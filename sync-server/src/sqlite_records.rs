@@ -376,9 +376,10 @@ pub(crate) fn dashboard(conn: &Connection, scope: &Scope, at: &DashboardAt) -> R
     Ok(d)
 }
 
+/// Stores one entry; the same (user, record, time, kind) twice is stored once.
 pub(crate) fn log_access(conn: &Connection, e: &AccessEntry) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO access_log (at_ms, user_id, doc_id, what, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR IGNORE INTO access_log (at_ms, user_id, doc_id, what, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![e.at_ms, e.user_id, e.doc_id, e.what, e.reason])?;
     Ok(())

@@ -24,5 +24,6 @@ mod leaks;
 mod memory;
 mod nesting;
 mod poison;
+mod privacy;
 mod resources;
 mod workflow;
