@@ -66,6 +66,10 @@ fn put_row(conn: &Connection, row: &RecordRow) -> Result<()> {
         row.closed_at,
         row.search,
     ])?;
+    // Only tasks have assignees (a document never changes kind): every other push skips this.
+    if row.kind != RecordKind::Task {
+        return Ok(());
+    }
     conn.prepare_cached("DELETE FROM record_assignees WHERE doc_id = ?1")?
         .execute([&row.doc_id])?;
     let mut ins = conn.prepare_cached(

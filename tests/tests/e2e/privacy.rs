@@ -389,7 +389,7 @@ fn a_full_view_on_a_phone_reaches_the_admins_access_log() {
         assert!(!text.contains("王秘密"));
     }
     let r = post(
-        serde_json::json!({"entries": [entry(&hid, "由张伟本人核对"), {"at_ms": now, "doc_id": hid, "what": "household", "reason": "冒名记录", "user_id": "admin"}]}),
+        serde_json::json!({"entries": [entry(&hid, "由张伟本人核对"), {"at_ms": now - 1, "doc_id": hid, "what": "household", "reason": "冒名记录", "user_id": "admin"}]}),
     );
     assert_eq!(r.status().as_u16(), 200);
     let page = admin.get("/console/admin/access-log");
