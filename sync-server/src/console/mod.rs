@@ -6,8 +6,10 @@
 //! - `session.rs`: sign-in (the same accounts and limits as devices), the session cookie, CSRF;
 //! - `write.rs`: every write is an Automerge change made in the user's name by the session's
 //!   own device and pushed through the same checks as a phone's ([`crate::sync::handle_sync`]);
-//! - `pages.rs` (layout, dashboard, shared widgets), `reports.rs`, `tasks.rs`, `people.rs`
-//!   (households and visits), `admin.rs`; `form.rs`: bounded form bodies and their checks.
+//! - `pages.rs` (layout, dashboard, shared widgets), `lists.rs` (one list page for every kind,
+//!   from a spec of columns and filters), `reports.rs` (list parameters, detail pages, actions),
+//!   `tasks.rs`, `people.rs` (households and visits), `admin.rs`; `form.rs`: bounded form bodies
+//!   and their checks.
 //!
 //! Every page and every row is cut to the user's scope, as sync is: a record outside it is
 //! `404`, the same answer as a record that does not exist.
